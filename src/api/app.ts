@@ -1,0 +1,88 @@
+/**
+ * The HTTP API (Hono with zod-openapi): admin-token auth, JSON errors in
+ * one place, the OpenAPI document at `/v1/openapi.json`.
+ */
+import { createRoute, z } from "@hono/zod-openapi";
+import { sql } from "drizzle-orm";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import { database } from "../db/client";
+import { aliasesApi } from "./aliases";
+import { allowedSendersApi } from "./allowed-senders";
+import { requireAdmin } from "./auth";
+import { contactsApi } from "./contacts";
+import { router } from "./context";
+import { domainsApi } from "./domains";
+import { ApiError, errorBody } from "./errors";
+import { messagesApi } from "./messages";
+import { routeTestApi } from "./route-test";
+import { json } from "./schemas";
+import { settingsApi } from "./settings";
+import { threadsApi } from "./threads";
+
+const MAX_JSON_BYTES = 1024 * 1024;
+/** route-test may carry a whole message (Cloudflare's limit is 25 MiB), JSON-escaped. */
+const MAX_ROUTE_TEST_BYTES = 64 * 1024 * 1024;
+
+export function createApp() {
+  const app = router();
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer", description: "The admin token" });
+
+  app.use("*", async function withDatabase(c, next) {
+    c.set("db", database(c.env.DB));
+    await next();
+  });
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/health",
+      tags: ["health"],
+      summary: "Liveness, and whether D1 answers",
+      responses: { 200: json(z.object({ status: z.literal("ok") }), "Healthy"), 503: json(z.object({ status: z.literal("error") }), "D1 does not answer") },
+    }),
+    async (c) => {
+      try {
+        await c.get("db").run(sql`select 1`);
+        return c.json({ status: "ok" as const }, 200);
+      } catch (error) {
+        console.error("mailgate: health check failed", String(error));
+        return c.json({ status: "error" as const }, 503);
+      }
+    },
+  );
+
+  app.doc31("/v1/openapi.json", {
+    openapi: "3.1.0",
+    info: { title: "mailgate", version: "1", description: "Mail gateway on Cloudflare Workers with Odoo's routing semantics" },
+  });
+
+  app.use("/v1/*", async function guard(c, next) {
+    if (c.req.path === "/v1/openapi.json") return next();
+    return requireAdmin(c, next);
+  });
+  const tooLarge = (max: number) => () => {
+    throw new ApiError("payload_too_large", `request body over ${max} bytes`);
+  };
+  app.use("/v1/route-test", bodyLimit({ maxSize: MAX_ROUTE_TEST_BYTES, onError: tooLarge(MAX_ROUTE_TEST_BYTES) }));
+  app.use("/v1/*", async function limitBody(c, next) {
+    if (c.req.path === "/v1/route-test") return next();
+    return bodyLimit({ maxSize: MAX_JSON_BYTES, onError: tooLarge(MAX_JSON_BYTES) })(c, next);
+  });
+
+  for (const api of [domainsApi, aliasesApi, settingsApi, allowedSendersApi, contactsApi, threadsApi, messagesApi, routeTestApi]) app.route("/v1", api);
+
+  app.notFound((c) => c.json(errorBody("not_found", `no route for ${c.req.method} ${c.req.path}`), 404));
+  app.onError((error, c) => {
+    if (error instanceof ApiError) return c.json(errorBody(error.code, error.message), error.status);
+    if (error instanceof HTTPException) {
+      // Thrown by Hono's validators: malformed JSON (400) or a body that is not JSON (415).
+      if (error.status === 415) return c.json(errorBody("unsupported_media_type", "send the body as JSON (Content-Type: application/json)"), 415);
+      const code = /json/i.test(error.message) ? "invalid_json" : "invalid_request";
+      return c.json(errorBody(code, error.message), error.status === 400 ? 400 : error.status);
+    }
+    console.error("mailgate: unhandled API error", error);
+    return c.json(errorBody("internal_error", "internal error"), 500);
+  });
+  return app;
+}

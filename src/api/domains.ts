@@ -1,0 +1,173 @@
+/** `/v1/domains`: the mail domains we serve (Odoo's alias domains). */
+import { createRoute, z } from "@hono/zod-openapi";
+import { and, asc, eq, gt, inArray } from "drizzle-orm";
+import { aliases, domains } from "../db/schema";
+import { router } from "./context";
+import { ApiError, notFound } from "./errors";
+import { conflictResponse, DomainName, EmailAddress, errorResponses, iso, json, jsonBody, ListQuery, listOf, LocalPart, page, security, Timestamp } from "./schemas";
+
+type DomainRow = typeof domains.$inferSelect;
+
+const DomainSchema = z
+  .object({
+    name: z.string(),
+    company_name: z.string().nullable(),
+    catchall: z.string(),
+    bounce: z.string(),
+    default_from: z.string(),
+    contact_email: z.string().nullable(),
+    sequence: z.number().int(),
+    catchall_address: z.string(),
+    bounce_address: z.string(),
+    default_from_address: z.string(),
+    created_at: Timestamp,
+    updated_at: Timestamp,
+  })
+  .openapi("Domain");
+
+/** Odoo's `default_from_email`: a full address as is, else `<local part>@<domain>`. */
+export function defaultFromAddress(domain: Pick<DomainRow, "name" | "defaultFrom">): string {
+  return domain.defaultFrom.includes("@") ? domain.defaultFrom : `${domain.defaultFrom}@${domain.name}`;
+}
+
+export function domainOut(row: DomainRow): z.infer<typeof DomainSchema> {
+  return {
+    name: row.name,
+    company_name: row.companyName,
+    catchall: row.catchall,
+    bounce: row.bounce,
+    default_from: row.defaultFrom,
+    contact_email: row.contactEmail,
+    sequence: row.sequence,
+    catchall_address: `${row.catchall}@${row.name}`,
+    bounce_address: `${row.bounce}@${row.name}`,
+    default_from_address: defaultFromAddress(row),
+    created_at: iso(row.createdAt),
+    updated_at: iso(row.updatedAt),
+  };
+}
+
+const NameParam = z.object({ name: DomainName.openapi({ param: { name: "name", in: "path" } }) });
+
+const DomainBody = z.strictObject({
+  company_name: z.string().trim().min(1).max(200).nullable().optional(),
+  catchall: LocalPart.optional(),
+  bounce: LocalPart.optional(),
+  default_from: z
+    .string()
+    .trim()
+    .min(1)
+    .max(320)
+    .refine((v) => !/\s/.test(v), "must be a local part or one address")
+    .optional()
+    .openapi({ description: "A local part (`notifications`) or a full address" }),
+  contact_email: EmailAddress.nullable().optional().openapi({ description: "Where people should write instead of the catchall" }),
+  sequence: z.number().int().min(0).max(1_000_000).optional(),
+});
+
+export const domainsApi = router();
+
+domainsApi.openapi(
+  createRoute({
+    method: "put",
+    path: "/domains/{name}",
+    tags: ["domains"],
+    summary: "Create or update a domain",
+    security,
+    request: { params: NameParam, body: jsonBody(DomainBody) },
+    responses: { 200: json(DomainSchema, "Updated"), 201: json(DomainSchema, "Created"), ...conflictResponse, ...errorResponses },
+  }),
+  async (c) => {
+    const { name } = c.req.valid("param");
+    const body = c.req.valid("json");
+    const db = c.get("db");
+    const existing = await db.select().from(domains).where(eq(domains.name, name)).get();
+    const catchall = body.catchall ?? existing?.catchall ?? "catchall";
+    const bounce = body.bounce ?? existing?.bounce ?? "bounce";
+    if (catchall === bounce) throw new ApiError("invalid_request", "catchall and bounce must be different local parts");
+    const taken = await db
+      .select({ address: aliases.address })
+      .from(aliases)
+      .where(and(eq(aliases.domain, name), inArray(aliases.name, [catchall, bounce])))
+      .get();
+    if (taken) throw new ApiError("conflict", `the alias ${taken.address} already uses that local part`);
+    const now = new Date();
+    const values = {
+      companyName: body.company_name === undefined ? (existing?.companyName ?? null) : body.company_name,
+      catchall,
+      bounce,
+      defaultFrom: body.default_from ?? existing?.defaultFrom ?? "notifications",
+      contactEmail: body.contact_email === undefined ? (existing?.contactEmail ?? null) : body.contact_email,
+      sequence: body.sequence ?? existing?.sequence ?? 10,
+      updatedAt: now,
+    };
+    const [row] = await db
+      .insert(domains)
+      .values({ name, ...values, createdAt: now })
+      .onConflictDoUpdate({ target: domains.name, set: values })
+      .returning();
+    return c.json(domainOut(row!), existing ? 200 : 201);
+  },
+);
+
+domainsApi.openapi(
+  createRoute({
+    method: "get",
+    path: "/domains",
+    tags: ["domains"],
+    summary: "List domains",
+    security,
+    request: { query: ListQuery },
+    responses: { 200: json(listOf(DomainSchema, "DomainList"), "Domains by name"), ...errorResponses },
+  }),
+  async (c) => {
+    const { limit, cursor } = c.req.valid("query");
+    const rows = await c
+      .get("db")
+      .select()
+      .from(domains)
+      .where(cursor ? gt(domains.name, cursor) : undefined)
+      .orderBy(asc(domains.name))
+      .limit(limit + 1);
+    return c.json(page(rows, limit, (r) => r.name, domainOut), 200);
+  },
+);
+
+domainsApi.openapi(
+  createRoute({
+    method: "get",
+    path: "/domains/{name}",
+    tags: ["domains"],
+    summary: "Get a domain",
+    security,
+    request: { params: NameParam },
+    responses: { 200: json(DomainSchema, "The domain"), ...errorResponses },
+  }),
+  async (c) => {
+    const { name } = c.req.valid("param");
+    const row = await c.get("db").select().from(domains).where(eq(domains.name, name)).get();
+    if (!row) throw notFound(`domain ${name}`);
+    return c.json(domainOut(row), 200);
+  },
+);
+
+domainsApi.openapi(
+  createRoute({
+    method: "delete",
+    path: "/domains/{name}",
+    tags: ["domains"],
+    summary: "Delete a domain that has no aliases",
+    security,
+    request: { params: NameParam },
+    responses: { 204: { description: "Deleted" }, ...conflictResponse, ...errorResponses },
+  }),
+  async (c) => {
+    const { name } = c.req.valid("param");
+    const db = c.get("db");
+    const alias = await db.select({ address: aliases.address }).from(aliases).where(eq(aliases.domain, name)).get();
+    if (alias) throw new ApiError("conflict", `domain ${name} still has aliases (${alias.address}); delete them first`);
+    const deleted = await db.delete(domains).where(eq(domains.name, name)).returning({ name: domains.name });
+    if (!deleted.length) throw notFound(`domain ${name}`);
+    return c.body(null, 204);
+  },
+);

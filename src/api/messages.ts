@@ -1,0 +1,218 @@
+/** `/v1/messages`: every message in or out, with the decision taken and its trace. */
+import { createRoute, z } from "@hono/zod-openapi";
+import { and, asc, desc, eq, lt, type SQL, sql } from "drizzle-orm";
+import type { Db } from "../db/client";
+import { deliveries, messageEvents, messages } from "../db/schema";
+import { router } from "./context";
+import { notFound } from "./errors";
+import { errorResponses, iso, json, ListQuery, listOf, MailboxSchema, page, security, Timestamp } from "./schemas";
+
+// Written out with table names: drizzle leaves columns unqualified inside a correlated subquery.
+const threadIdsColumn = sql<string>`(select json_group_array(mt.thread_id) from message_threads mt where mt.message_id = "messages"."id")`;
+
+const messageColumns = {
+  id: messages.id,
+  direction: messages.direction,
+  status: messages.status,
+  messageId: messages.messageId,
+  mailFrom: messages.mailFrom,
+  rcptTo: messages.rcptTo,
+  fromAddress: messages.fromAddress,
+  fromName: messages.fromName,
+  to: messages.to,
+  cc: messages.cc,
+  subject: messages.subject,
+  size: messages.size,
+  rawKey: messages.rawKey,
+  decision: messages.decision,
+  createdAt: messages.createdAt,
+  threadIds: threadIdsColumn,
+};
+
+type MessageSummaryRow = {
+  [K in keyof typeof messageColumns]: K extends "threadIds" ? string : (typeof messages.$inferSelect)[Exclude<K, "threadIds"> & keyof typeof messages.$inferSelect];
+};
+
+export const DecisionSchema = z
+  .object({ outcome: z.enum(["accepted", "refused", "dropped"]), reason: z.string() })
+  .catchall(z.unknown())
+  .openapi("Decision", { description: "The routing decision: outcome, a stable reason code, and what was found (routes, bounce, ...)" });
+
+export const MessageSchema = z
+  .object({
+    id: z.string(),
+    direction: z.enum(["in", "out"]),
+    status: z.string(),
+    message_id: z.string(),
+    thread_id: z.string().nullable(),
+    thread_ids: z.array(z.string()),
+    from: MailboxSchema.nullable(),
+    mail_from: z.string(),
+    rcpt_to: z.string(),
+    to: z.array(MailboxSchema),
+    cc: z.array(MailboxSchema),
+    subject: z.string().nullable(),
+    size: z.number().int(),
+    has_raw: z.boolean(),
+    decision: DecisionSchema,
+    created_at: Timestamp,
+  })
+  .openapi("Message");
+
+const DeliverySchema = z
+  .object({
+    id: z.string(),
+    type: z.enum(["store", "forward", "webhook"]),
+    target: z.string().nullable(),
+    status: z.enum(["pending", "delivered", "failed"]),
+    attempts: z.number().int(),
+    last_error: z.string().nullable(),
+    alias_id: z.string().nullable(),
+    thread_id: z.string().nullable(),
+    updated_at: Timestamp,
+  })
+  .openapi("Delivery");
+
+const EventSchema = z.object({ type: z.string(), at: Timestamp, detail: z.record(z.string(), z.unknown()).nullable() }).openapi("MessageEvent");
+
+const MessageDetailSchema = MessageSchema.extend({ deliveries: z.array(DeliverySchema), events: z.array(EventSchema) }).openapi("MessageDetail");
+
+export function messageOut(row: MessageSummaryRow): z.infer<typeof MessageSchema> {
+  const threadIds = JSON.parse(row.threadIds) as string[];
+  return {
+    id: row.id,
+    direction: row.direction,
+    status: row.status,
+    message_id: row.messageId,
+    thread_id: threadIds[0] ?? null,
+    thread_ids: threadIds,
+    from: row.fromAddress ? { name: row.fromName ?? "", address: row.fromAddress } : null,
+    mail_from: row.mailFrom,
+    rcpt_to: row.rcptTo,
+    to: row.to,
+    cc: row.cc,
+    subject: row.subject,
+    size: row.size,
+    has_raw: row.rawKey !== null,
+    decision: row.decision as z.infer<typeof DecisionSchema>,
+    created_at: iso(row.createdAt),
+  };
+}
+
+/** A page of messages, newest first, matching `where`. */
+export async function listMessages(db: Db, where: (SQL | undefined)[], limit: number, cursor: string | undefined) {
+  const rows = await db
+    .select(messageColumns)
+    .from(messages)
+    .where(and(cursor ? lt(messages.id, cursor) : undefined, ...where))
+    .orderBy(desc(messages.id))
+    .limit(limit + 1);
+  return page(rows, limit, (r) => r.id, messageOut);
+}
+
+/** Messages routed into `column` = `value` of message_threads (a thread, an alias). */
+function routedThrough(column: "thread_id" | "alias_id", value: string): SQL {
+  return sql`exists (select 1 from message_threads mt where mt.message_id = "messages"."id" and ${sql.identifier(`mt`)}.${sql.identifier(column)} = ${value})`;
+}
+
+export function inThread(threadId: string): SQL {
+  return routedThrough("thread_id", threadId);
+}
+
+const ListMessagesQuery = ListQuery.extend({
+  direction: z.enum(["in", "out"]).optional(),
+  status: z.string().max(20).optional().openapi({ description: "accepted, refused, dropped (in); queued, sent, failed, bounced (out)" }),
+  thread_id: z.string().max(64).optional(),
+  alias_id: z.string().max(64).optional(),
+  message_id: z.string().max(1000).optional().openapi({ description: "The RFC Message-ID, with its angle brackets" }),
+});
+
+const IdParam = z.object({ id: z.string().openapi({ param: { name: "id", in: "path" } }) });
+
+export const messagesApi = router();
+
+messagesApi.openapi(
+  createRoute({
+    method: "get",
+    path: "/messages",
+    tags: ["messages"],
+    summary: "List messages, newest first",
+    security,
+    request: { query: ListMessagesQuery },
+    responses: { 200: json(listOf(MessageSchema, "MessageList"), "Messages"), ...errorResponses },
+  }),
+  async (c) => {
+    const q = c.req.valid("query");
+    const where = [
+      q.direction ? eq(messages.direction, q.direction) : undefined,
+      q.status ? eq(messages.status, q.status) : undefined,
+      q.message_id ? eq(messages.messageId, q.message_id) : undefined,
+      q.thread_id ? inThread(q.thread_id) : undefined,
+      q.alias_id ? routedThrough("alias_id", q.alias_id) : undefined,
+    ];
+    return c.json(await listMessages(c.get("db"), where, q.limit, q.cursor), 200);
+  },
+);
+
+messagesApi.openapi(
+  createRoute({
+    method: "get",
+    path: "/messages/{id}",
+    tags: ["messages"],
+    summary: "Get a message with its decision, deliveries and events",
+    security,
+    request: { params: IdParam },
+    responses: { 200: json(MessageDetailSchema, "The message"), ...errorResponses },
+  }),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    const db = c.get("db");
+    const [rows, deliveryRows, eventRows] = await db.batch([
+      db.select(messageColumns).from(messages).where(eq(messages.id, id)),
+      db.select().from(deliveries).where(eq(deliveries.messageId, id)).orderBy(asc(deliveries.id)),
+      db.select().from(messageEvents).where(eq(messageEvents.messageId, id)).orderBy(asc(messageEvents.id)),
+    ]);
+    const row = rows[0];
+    if (!row) throw notFound(`message ${id}`);
+    return c.json(
+      {
+        ...messageOut(row),
+        deliveries: deliveryRows.map((d) => ({
+          id: d.id,
+          type: d.type,
+          target: d.target,
+          status: d.status,
+          attempts: d.attempts,
+          last_error: d.lastError,
+          alias_id: d.aliasId,
+          thread_id: d.threadId,
+          updated_at: iso(d.updatedAt),
+        })),
+        events: eventRows.map((e) => ({ type: e.type, at: iso(e.createdAt), detail: e.detail ?? null })),
+      },
+      200,
+    );
+  },
+);
+
+messagesApi.openapi(
+  createRoute({
+    method: "get",
+    path: "/messages/{id}/raw",
+    tags: ["messages"],
+    summary: "Download the stored MIME",
+    security,
+    request: { params: IdParam },
+    responses: { 200: { content: { "message/rfc822": { schema: z.string() } }, description: "The raw message" }, ...errorResponses },
+  }),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    const row = await c.get("db").select({ rawKey: messages.rawKey }).from(messages).where(eq(messages.id, id)).get();
+    if (!row) throw notFound(`message ${id}`);
+    const object = row.rawKey ? await c.env.RAW.get(row.rawKey) : null;
+    if (!object) throw notFound(`raw MIME of message ${id}`);
+    return new Response(object.body, {
+      headers: { "Content-Type": "message/rfc822", "Content-Length": String(object.size), "Content-Disposition": `attachment; filename="${id}.eml"` },
+    });
+  },
+);

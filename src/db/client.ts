@@ -1,0 +1,17 @@
+import { drizzle } from "drizzle-orm/d1";
+import { type SQL, type SQLWrapper, sql } from "drizzle-orm";
+import * as schema from "./schema";
+
+export type Db = ReturnType<typeof database>;
+
+export function database(d1: D1Database) {
+  return drizzle(d1, { schema });
+}
+
+/**
+ * `column IN (values)` with the values bound as one JSON array, so a list of
+ * any length costs one of D1's 100 bound parameters.
+ */
+export function inJson(column: SQLWrapper, values: readonly string[]): SQL {
+  return sql`${column} in (select value from json_each(${JSON.stringify(values)}))`;
+}

@@ -1,0 +1,123 @@
+/**
+ * Everything the routing decision needs, read in one D1 batch (one round
+ * trip) and one KV read, in parallel.
+ */
+import { and, desc, eq, or, sql } from "drizzle-orm";
+import { type Db, inJson } from "../db/client";
+import { aliases, allowedSenders, contacts, deliveries, domains, followers, messages, messageThreads, settings, threads } from "../db/schema";
+import { localPartOf } from "../mail/address";
+import type { InboundMail } from "./inbound-mail";
+import { countLoops, type LoopState, readLoopState } from "./loop-counter";
+import type { PendingForward } from "./record";
+import type { AliasInfo, RoutingData, RoutingSettings } from "./route";
+
+export const DEFAULT_SETTINGS: RoutingSettings = { loopMinutes: 120, loopThreshold: 20, allowedDomains: [] };
+
+
+export interface Lookup {
+  data: RoutingData;
+  loopState: LoopState | null;
+  /** Forwards earlier deliveries of this Message-ID left pending (forward() only exists during an email event). */
+  undone: PendingForward[];
+  /** The sender the loop guard counts for (From, else MAIL FROM), or null. */
+  sender: string | null;
+}
+
+const aliasColumns = {
+  id: aliases.id,
+  name: aliases.name,
+  domain: aliases.domain,
+  address: aliases.address,
+  contact: aliases.contact,
+  localPartOnly: aliases.localPartOnly,
+  threadId: aliases.threadId,
+  refusalText: aliases.refusalText,
+  enabled: aliases.enabled,
+  addSenderAsFollower: aliases.addSenderAsFollower,
+  destinations: aliases.destinations,
+};
+
+export function loopSender(mail: InboundMail): string | null {
+  return mail.from?.address ?? (mail.envelope.from.includes("@") ? mail.envelope.from.toLowerCase() : null);
+}
+
+export async function lookup(db: Db, kv: KVNamespace, mail: InboundMail, now: number): Promise<Lookup> {
+  const sender = loopSender(mail);
+  const senderAddress = mail.from?.address ?? "";
+  const localParts = mail.recipients.map(localPartOf);
+  const aliasMatch = or(inJson(aliases.address, mail.recipients), and(eq(aliases.localPartOnly, true), inJson(aliases.name, localParts)))!;
+  const messageKeys = [mail.messageId, ...(mail.ownMessageId ? [mail.ownMessageId] : [])];
+
+  const batch = db.batch([
+    db.select().from(settings).where(eq(settings.id, 1)),
+    db
+      .select({ name: domains.name, companyName: domains.companyName, catchall: domains.catchall, bounce: domains.bounce, contactEmail: domains.contactEmail })
+      .from(domains)
+      .orderBy(domains.sequence, domains.name),
+    db.select(aliasColumns).from(aliases).where(aliasMatch),
+    db
+      .select({ id: messages.id, direction: messages.direction, status: messages.status, rcptTo: messages.rcptTo })
+      .from(messages)
+      .where(inJson(messages.messageId, messageKeys)),
+    db.select({ routeKey: messageThreads.routeKey }).from(messageThreads).where(eq(messageThreads.messageKey, mail.messageId)),
+    db
+      .select({ threadId: messageThreads.threadId, aliasId: threads.aliasId, destinations: aliases.destinations })
+      .from(messageThreads)
+      .innerJoin(threads, eq(threads.id, messageThreads.threadId))
+      .leftJoin(aliases, eq(aliases.id, threads.aliasId))
+      .where(inJson(messageThreads.messageKey, mail.replyIds))
+      .orderBy(desc(messageThreads.messageId), desc(messageThreads.threadId))
+      .limit(1),
+    // Followers of the threads a contact policy may look at: pinned threads of the candidate
+    // aliases, and the threads the reply ids belong to.
+    db
+      .select({
+        threadId: followers.threadId,
+        count: sql<number>`count(*)`,
+        senderFollows: sql<number>`max(${followers.email} = ${senderAddress})`,
+      })
+      .from(followers)
+      .where(
+        or(
+          sql`${followers.threadId} in (select ${aliases.threadId} from ${aliases} where ${aliasMatch} and ${aliases.threadId} is not null)`,
+          sql`${followers.threadId} in (select ${messageThreads.threadId} from ${messageThreads} where ${inJson(messageThreads.messageKey, mail.replyIds)})`,
+        ),
+      )
+      .groupBy(followers.threadId),
+    db.select({ email: allowedSenders.email }).from(allowedSenders).where(eq(allowedSenders.email, sender ?? "")),
+    db.select({ email: contacts.email }).from(contacts).where(eq(contacts.email, senderAddress)),
+    db
+      .select({
+        deliveryId: deliveries.id,
+        messageRowId: deliveries.messageId,
+        to: sql<string>`${deliveries.target}`,
+        aliasId: deliveries.aliasId,
+        threadId: deliveries.threadId,
+        attempts: deliveries.attempts,
+      })
+      .from(deliveries)
+      .innerJoin(messages, eq(messages.id, deliveries.messageId))
+      .where(and(eq(messages.messageId, mail.messageId), eq(messages.direction, "in"), eq(deliveries.type, "forward"), eq(deliveries.status, "pending"))),
+  ]);
+  const [results, loopState] = await Promise.all([batch, sender ? readLoopState(kv, sender) : Promise.resolve(null)]);
+  const [settingsRows, domainRows, aliasRows, priorRows, claimedRows, replyRows, followerRows, allowedRows, contactRows, undoneRows] = results;
+
+  const row = settingsRows[0];
+  const routingSettings: RoutingSettings = row
+    ? { loopMinutes: row.loopMinutes, loopThreshold: row.loopThreshold, allowedDomains: row.allowedDomains }
+    : DEFAULT_SETTINGS;
+  const reply = replyRows[0];
+  const data: RoutingData = {
+    settings: routingSettings,
+    domains: domainRows,
+    aliases: aliasRows satisfies AliasInfo[],
+    priorMessages: priorRows,
+    claimedRoutes: claimedRows.map((r) => r.routeKey),
+    replyTarget: reply ? { threadId: reply.threadId, aliasId: reply.aliasId, destinations: reply.destinations ?? [] } : null,
+    followers: followerRows.map((f) => ({ threadId: f.threadId, count: Number(f.count), senderFollows: Number(f.senderFollows) === 1 })),
+    senderAllowed: allowedRows.length > 0,
+    senderKnown: contactRows.length > 0,
+    loopCounts: loopState ? countLoops(loopState, routingSettings.loopMinutes, now) : {},
+  };
+  return { data, loopState, undone: undoneRows, sender };
+}

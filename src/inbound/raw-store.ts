@@ -1,0 +1,33 @@
+/**
+ * Raw MIME of accepted mail in R2, streamed: the header block we already
+ * read goes first, then the rest of the message is piped through without
+ * passing through JavaScript chunk by chunk.
+ */
+import type { SplitMessage } from "../mail/header-block";
+
+/**
+ * The key depends only on the delivery (Message-ID and recipient), so the
+ * sender retrying a delivery we failed overwrites the same object instead
+ * of leaving an orphan.
+ */
+export async function rawKeyFor(messageId: string, rcptTo: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(`${messageId}\n${rcptTo}`));
+  const hex = [...new Uint8Array(digest).slice(0, 16)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return `raw/${hex}.eml`;
+}
+
+/**
+ * R2 needs a stream of known length; `rawSize` gives it (a
+ * `FixedLengthStream` fails the upload if the message is not that long).
+ */
+export async function storeRaw(bucket: R2Bucket, key: string, split: SplitMessage, size: number): Promise<void> {
+  const fixed = new FixedLengthStream(size);
+  const upload = bucket.put(key, fixed.readable, { httpMetadata: { contentType: "message/rfc822" } });
+  const feed = (async () => {
+    const writer = fixed.writable.getWriter();
+    for (const chunk of split.head) await writer.write(chunk);
+    writer.releaseLock();
+    await split.rest.pipeTo(fixed.writable);
+  })();
+  await Promise.all([upload, feed]);
+}

@@ -1,0 +1,129 @@
+/**
+ * Writes a decision to D1 in one batch (one transaction): the message row,
+ * the threads it opens, its routes, its deliveries and its trace. Nothing
+ * is delivered before this commits, so a failure here leaves nothing done
+ * and the sender's retry starts clean.
+ */
+import { and, eq, inArray, ne } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
+import type { Db } from "../db/client";
+import { aliases, deliveries, type Destination, followers, messageEvents, messages, messageThreads, threads } from "../db/schema";
+import { newId } from "../ids";
+import type { InboundMail } from "./inbound-mail";
+import type { Decision, Route, RoutingData } from "./route";
+
+/** A forward the handler must attempt after the record commits. */
+export interface PendingForward {
+  deliveryId: string;
+  messageRowId: string;
+  to: string;
+  aliasId: string | null;
+  threadId: string | null;
+  attempts: number;
+}
+
+export interface Recorded {
+  /** The row the outcome was recorded on (an earlier one when the sender retried). */
+  messageRowId: string;
+  /** The decision as stored, with the ids of the threads it opened. */
+  decision: Decision;
+  forwards: PendingForward[];
+}
+
+type Statement = BatchItem<"sqlite">;
+
+function destinationsOf(route: Route, data: RoutingData): Destination[] {
+  if (route.kind === "alias") return data.aliases.find((a) => a.id === route.alias_id)?.destinations ?? [];
+  return data.replyTarget?.threadId === route.thread_id ? data.replyTarget.destinations : [];
+}
+
+export async function recordDecision(
+  db: Db,
+  input: { mail: InboundMail; decision: Decision; data: RoutingData; rawKey: string | null; now: number },
+): Promise<Recorded> {
+  const { mail, data, rawKey } = input;
+  const now = new Date(input.now);
+  const statements: Statement[] = [];
+  const forwards: PendingForward[] = [];
+  let decision = input.decision;
+
+  // The sender retrying a delivery we accepted: note it on the original row.
+  if (decision.outcome === "dropped" && decision.reason === "duplicate" && decision.same_delivery && decision.duplicate_of) {
+    const original = decision.duplicate_of;
+    await db.insert(messageEvents).values({ messageId: original, type: "redelivered", detail: { rcpt_to: mail.envelope.to }, createdAt: now });
+    return { messageRowId: original, decision, forwards };
+  }
+
+  const rowId = newId("msg", input.now);
+  // D1 checks foreign keys statement by statement: threads, then the message, then what points at both.
+  const threadStatements: Statement[] = [];
+  const dependents: Statement[] = [];
+  if (decision.outcome === "accepted" && decision.reason === "routed") {
+    const routes = decision.routes.map((route) => (route.thread_id ? route : { ...route, thread_id: newId("thr", input.now) }));
+    for (const [i, route] of routes.entries()) {
+      const threadId = route.thread_id!;
+      const opensThread = decision.routes[i]!.thread_id === null;
+      threadStatements.push(
+        opensThread
+          ? db.insert(threads).values({ id: threadId, subject: mail.subject, aliasId: route.alias_id, createdAt: now, updatedAt: now })
+          : db.update(threads).set({ updatedAt: now }).where(eq(threads.id, threadId)),
+      );
+      dependents.push(
+        db.insert(messageThreads).values({ messageId: rowId, threadId, aliasId: route.alias_id, messageKey: mail.messageId, routeKey: route.route_key, createdAt: now }),
+      );
+      const alias = route.kind === "alias" ? data.aliases.find((a) => a.id === route.alias_id) : undefined;
+      if (alias?.addSenderAsFollower && mail.from) {
+        dependents.push(
+          db.insert(followers).values({ threadId, email: mail.from.address, name: mail.from.name || null, createdAt: now }).onConflictDoNothing(),
+        );
+      }
+      for (const destination of destinationsOf(route, data)) {
+        const id = newId("dlv", input.now);
+        const target = destination.type === "forward" ? destination.to : destination.type === "webhook" ? destination.url : null;
+        // Storing is done by this very batch; forwards and webhooks happen after it commits.
+        const status = destination.type === "store" ? "delivered" : "pending";
+        dependents.push(
+          db.insert(deliveries).values({ id, messageId: rowId, aliasId: route.alias_id, threadId, type: destination.type, target, status, createdAt: now, updatedAt: now }),
+        );
+        if (destination.type === "forward") forwards.push({ deliveryId: id, messageRowId: rowId, to: destination.to, aliasId: route.alias_id, threadId, attempts: 0 });
+      }
+    }
+    const routedAliases = routes.flatMap((r) => (r.kind === "alias" ? [r.alias_id] : []));
+    if (routedAliases.length) {
+      // Odoo marks an alias valid once it has routed mail.
+      dependents.push(db.update(aliases).set({ status: "valid" }).where(and(inArray(aliases.id, routedAliases), ne(aliases.status, "valid"))));
+    }
+    decision = { ...decision, routes };
+  }
+
+  const invalid = refusalsOf(decision).flatMap((r) => (r.reason === "alias_invalid" ? [r.alias_id] : []));
+  if (invalid.length) dependents.push(db.update(aliases).set({ status: "invalid", updatedAt: now }).where(inArray(aliases.id, invalid)));
+
+  const messageRow = db.insert(messages).values({
+    id: rowId,
+    direction: "in",
+    status: decision.outcome,
+    messageId: mail.messageId,
+    mailFrom: mail.envelope.from,
+    rcptTo: mail.envelope.to,
+    fromAddress: mail.from?.address ?? null,
+    fromName: mail.from?.name || null,
+    to: mail.toHeader,
+    cc: mail.ccHeader,
+    subject: mail.subject,
+    size: mail.size,
+    rawKey,
+    decision: decision as unknown as Record<string, unknown>,
+    createdAt: now,
+    updatedAt: now,
+  });
+  const event = db.insert(messageEvents).values({ messageId: rowId, type: decision.outcome, detail: { reason: decision.reason }, createdAt: now });
+  await db.batch([...threadStatements, messageRow, event, ...dependents] as [Statement, ...Statement[]]);
+  return { messageRowId: rowId, decision, forwards };
+}
+
+function refusalsOf(decision: Decision) {
+  if (decision.outcome === "refused") return [decision];
+  if (decision.outcome === "accepted" && decision.reason === "routed") return decision.refused;
+  return [];
+}

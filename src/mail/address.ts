@@ -1,0 +1,53 @@
+/**
+ * Address helpers with Odoo's semantics (`odoo/tools/mail.py`): parsing is
+ * postal-mime's `addressParser`; normalization is Odoo's `email_normalize`.
+ */
+import { addressParser } from "postal-mime";
+import type { Mailbox } from "../db/schema";
+
+/**
+ * Odoo's `email_normalize`: the local part is lowercased when it is ASCII,
+ * the domain always. Returns null when `address` has no `@`.
+ */
+export function normalizeAddress(address: string): string | null {
+  const trimmed = address.trim();
+  const at = trimmed.lastIndexOf("@");
+  if (at <= 0 || at === trimmed.length - 1) return null;
+  const local = trimmed.slice(0, at);
+  const domain = trimmed.slice(at + 1).toLowerCase();
+  // eslint-disable-next-line no-control-regex
+  return `${/^[\x00-\x7f]*$/.test(local) ? local.toLowerCase() : local}@${domain}`;
+}
+
+/**
+ * Every mailbox of an address header (groups flattened), names decoded,
+ * keeping only entries that hold an `@` (Odoo's `email_split_tuples`).
+ */
+export function parseMailboxes(value: string): Mailbox[] {
+  const out: Mailbox[] = [];
+  for (const entry of addressParser(value, { flatten: true })) {
+    if (!entry.address) continue;
+    const address = normalizeAddress(entry.address);
+    if (address) out.push({ name: entry.name, address });
+  }
+  return out;
+}
+
+/**
+ * Parses one address given by a user or an envelope (`"Name" <a@b>` or
+ * `a@b`) and returns its normalized address, or null unless it holds
+ * exactly one address (Odoo's strict `email_normalize`).
+ */
+export function parseSingleAddress(value: string): Mailbox | null {
+  const list = parseMailboxes(value);
+  return list.length === 1 ? list[0]! : null;
+}
+
+export function domainOf(address: string): string {
+  return address.slice(address.lastIndexOf("@") + 1);
+}
+
+export function localPartOf(address: string): string {
+  const at = address.lastIndexOf("@");
+  return at < 0 ? address : address.slice(0, at);
+}

@@ -1,0 +1,167 @@
+/**
+ * Test helpers: drive the real Worker through its public entry points,
+ * `email()` and `fetch()`, with the real local D1, KV and R2 bindings.
+ */
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import worker from "../src/index";
+import type { Env } from "../src/env";
+
+export const ADMIN_TOKEN = "test-admin-token";
+const encoder = new TextEncoder();
+
+let counter = 0;
+/** A unique token for names, so tests sharing one file's storage never collide. */
+export function unique(prefix = "t"): string {
+  counter += 1;
+  return `${prefix}${Date.now().toString(36)}${counter}${Math.random().toString(36).slice(2, 6)}`;
+}
+
+export type HeaderMap = Record<string, string | string[] | null | undefined>;
+
+/**
+ * A message in RFC 5322 form with CRLF line ends. `Message-ID` and `Date`
+ * are added unless given (pass null to leave a header out).
+ */
+export function mime(headers: HeaderMap, body = "Hello,\r\n\r\nThis is a test.\r\n"): string {
+  const all: HeaderMap = { "Message-ID": `<${unique("m")}@sender.example>`, Date: "Sat, 21 Nov 2026 10:00:00 +0000", ...headers };
+  let text = "";
+  for (const [name, value] of Object.entries(all)) {
+    if (value === null || value === undefined) continue;
+    for (const v of Array.isArray(value) ? value : [value]) text += `${name}: ${v}\r\n`;
+  }
+  return `${text}\r\n${body}`;
+}
+
+/** The Message-ID of a message built by `mime`. */
+export function messageIdOf(raw: string): string {
+  return /^Message-ID: (.*)$/im.exec(raw)![1]!.trim();
+}
+
+export interface DeliveryInput {
+  from?: string;
+  to: string;
+  raw: string | Uint8Array;
+  /** Split the raw stream into chunks of this size (default: one chunk). */
+  chunkSize?: number;
+  canBeForwarded?: boolean;
+  /** Make `forward()` throw for these destinations. */
+  failForwardTo?: string[];
+}
+
+export interface DeliveryResult {
+  /** The reason given to `setReject`, or null. */
+  rejected: string | null;
+  forwards: { to: string; headers: Record<string, string> }[];
+  /** What the handler threw (a temporary SMTP failure), or null. */
+  error: unknown;
+}
+
+function chunkedStream(bytes: Uint8Array, size: number): ReadableStream<Uint8Array> {
+  let offset = 0;
+  return new ReadableStream({
+    pull(controller) {
+      if (offset >= bytes.byteLength) return controller.close();
+      controller.enqueue(bytes.slice(offset, offset + size));
+      offset += size;
+    },
+  });
+}
+
+/**
+ * Hands a message to the Worker's `email()` handler as Cloudflare Email
+ * Routing would: one envelope recipient, the raw stream, and the
+ * setReject/forward methods, which record what the handler did.
+ */
+export async function deliver(input: DeliveryInput, bindings: Env = env): Promise<DeliveryResult> {
+  const bytes = typeof input.raw === "string" ? encoder.encode(input.raw) : input.raw;
+  const result: DeliveryResult = { rejected: null, forwards: [], error: null };
+  const message = {
+    from: input.from ?? "sender@sender.example",
+    to: input.to,
+    headers: new Headers(),
+    raw: chunkedStream(bytes, input.chunkSize ?? Math.max(1, bytes.byteLength)),
+    rawSize: bytes.byteLength,
+    canBeForwarded: input.canBeForwarded ?? true,
+    setReject(reason: string) {
+      result.rejected = reason;
+    },
+    async forward(rcptTo: string, headers?: Headers) {
+      if (input.failForwardTo?.includes(rcptTo)) throw new Error(`destination ${rcptTo} unavailable`);
+      result.forwards.push({ to: rcptTo, headers: Object.fromEntries(headers ?? []) });
+      return { messageId: `<${unique("fwd")}@forward.example>` };
+    },
+    async reply() {
+      throw new Error("mailgate never replies inside the email event");
+    },
+  } as unknown as ForwardableEmailMessage;
+  const ctx = createExecutionContext();
+  try {
+    await worker.email(message, bindings, ctx);
+  } catch (error) {
+    result.error = error;
+  }
+  await waitOnExecutionContext(ctx);
+  return result;
+}
+
+/** The outcome as the sending server would see it. */
+export function smtpOutcome(result: DeliveryResult): "accepted" | "rejected" | "temporary_failure" {
+  if (result.error) return "temporary_failure";
+  return result.rejected === null ? "accepted" : "rejected";
+}
+
+export interface ApiResponse<T = any> {
+  status: number;
+  body: T;
+  headers: Headers;
+}
+
+/** Calls the HTTP API through the Worker's `fetch()` with the admin token (or `token`). */
+export async function api<T = any>(method: string, path: string, body?: unknown, token: string | null = ADMIN_TOKEN): Promise<ApiResponse<T>> {
+  const headers: Record<string, string> = {};
+  if (token !== null) headers.Authorization = `Bearer ${token}`;
+  let payload: string | undefined;
+  if (body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    payload = typeof body === "string" ? body : JSON.stringify(body);
+  }
+  const ctx = createExecutionContext();
+  const response = await worker.fetch(new Request(`https://mailgate.test${path}`, { method, headers, body: payload }), env, ctx);
+  await waitOnExecutionContext(ctx);
+  const text = new TextDecoder().decode(await response.arrayBuffer());
+  let parsed: unknown = text;
+  if (response.headers.get("Content-Type")?.includes("json")) parsed = JSON.parse(text);
+  return { status: response.status, body: parsed as T, headers: response.headers };
+}
+
+/** Like `api`, but fails the test unless the status is the expected one. */
+export async function ok<T = any>(method: string, path: string, body?: unknown, status = 200): Promise<T> {
+  const response = await api<T>(method, path, body);
+  if (response.status !== status) throw new Error(`${method} ${path}: expected ${status}, got ${response.status}: ${JSON.stringify(response.body)}`);
+  return response.body;
+}
+
+/** A fresh domain with the given aliases (`{ name, ...fields }`). */
+export async function setupDomain(fields: Record<string, unknown> = {}): Promise<string> {
+  const domain = `${unique("d")}.example.com`;
+  await ok("PUT", `/v1/domains/${domain}`, { company_name: "Acme", ...fields }, 201);
+  return domain;
+}
+
+export async function createAlias(fields: Record<string, unknown>): Promise<any> {
+  return ok("POST", "/v1/aliases", { destinations: [{ type: "store" }], contact: "everyone", ...fields }, 201);
+}
+
+/** Every message recorded for a Message-ID (newest first), as the API lists them. */
+export async function messagesFor(messageId: string): Promise<any[]> {
+  const list = await ok<{ items: any[] }>("GET", `/v1/messages?message_id=${encodeURIComponent(messageId)}&limit=200`);
+  return list.items;
+}
+
+/** The newest message recorded for a Message-ID (and recipient), with its deliveries and events. */
+export async function findMessage(messageId: string, rcptTo?: string): Promise<any> {
+  const item = (await messagesFor(messageId)).find((m) => rcptTo === undefined || m.rcpt_to === rcptTo);
+  if (!item) throw new Error(`no message recorded for ${messageId}`);
+  return ok("GET", `/v1/messages/${item.id}`);
+}
