@@ -96,7 +96,8 @@ async function handle(message: ForwardableEmailMessage, mail: InboundMail, db: D
  */
 async function countIntoLoopGuard(kv: KVNamespace, mail: InboundMail, found: Lookup, decision: Decision & { reason: "routed" }, now: number): Promise<Decision> {
   const { sender, data } = found;
-  if (!sender || data.senderAllowed) return decision;
+  // Allowed senders are counted too (Odoo counts their records); they are just never refused.
+  if (!sender) return decision;
   let state = found.loopState ?? { entries: [] };
   let current: Decision = decision;
   for (let attempt = 1; ; attempt++) {

@@ -139,6 +139,14 @@ export function detectBounce(mail: InboundMail, domains: DomainInfo[]): BounceSi
   return null;
 }
 
+/**
+ * Odoo compares the alias's model with the replied-to record's model; our
+ * "kind" is the thread's alias, or an alias pinned to that very thread.
+ */
+function belongsTo(alias: AliasInfo, thread: ReplyTarget): boolean {
+  return alias.id === thread.aliasId || alias.threadId === thread.threadId;
+}
+
 type PolicyResult = { ok: true } | { ok: false; refusal: Refusal };
 
 export function decide(mail: InboundMail, data: RoutingData): Decision {
@@ -209,8 +217,8 @@ class Router {
     // Forward detection (Odoo step 4): To/Delivered-To names an alias of another kind than the
     // thread's own, so this is new mail to that alias, not a reply. Cc does not count.
     if (reply) {
-      const replyAliasId = reply.aliasId;
-      const forwardAliases = data.aliases.filter((a) => a.id !== replyAliasId && this.matches(a, mail.to));
+      const thread = reply;
+      const forwardAliases = data.aliases.filter((a) => !belongsTo(a, thread) && this.matches(a, mail.to));
       if (forwardAliases.length) {
         reply = null;
         validRecipients = mail.recipients.filter((r) => forwardAliases.some((a) => this.matches(a, [r])));
@@ -219,7 +227,8 @@ class Router {
 
     // Reply (Odoo step 5): the thread's own alias, when addressed, applies its contact policy.
     if (reply) {
-      const threadAlias = data.aliases.find((a) => a.id === reply.aliasId && this.matches(a, mail.recipients));
+      const thread = reply;
+      const threadAlias = data.aliases.find((a) => belongsTo(a, thread) && this.matches(a, mail.recipients));
       if (threadAlias) {
         const policy = this.checkPolicy(threadAlias, reply.threadId);
         if (!policy.ok) return { outcome: "decided", decision: { outcome: "refused", ...policy.refusal } };
