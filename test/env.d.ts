@@ -1,5 +1,8 @@
+type MailgateEnv = import("../src/env").Env;
+type TestMigrations = import("cloudflare:test").D1Migration[];
+
 declare namespace Cloudflare {
-  interface Env extends import("../src/env").Env {
-    TEST_MIGRATIONS: import("cloudflare:test").D1Migration[];
+  interface Env extends MailgateEnv {
+    TEST_MIGRATIONS: TestMigrations;
   }
 }

@@ -95,13 +95,11 @@ export async function deliver(input: DeliveryInput, bindings: Env = env): Promis
       throw new Error("mailgate never replies inside the email event");
     },
   } as unknown as ForwardableEmailMessage;
-  const ctx = createExecutionContext();
   try {
-    await worker.email(message, bindings, ctx);
+    await worker.email(message, bindings);
   } catch (error) {
     result.error = error;
   }
-  await waitOnExecutionContext(ctx);
   return result;
 }
 

@@ -1,7 +1,7 @@
 /** `/v1/aliases`: addresses that take mail, and what they do with it. */
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, desc, eq, lt } from "drizzle-orm";
-import type { Db } from "../db/client";
+import { type Db, isUniqueViolation } from "../db/client";
 import { ALIAS_CONTACT_POLICIES, aliases, type Destination, domains, threads } from "../db/schema";
 import { newId } from "../ids";
 import { domainOf } from "../mail/address";
@@ -170,10 +170,6 @@ function uniqueDestinations(list: Destination[]): Destination[] {
     const key = JSON.stringify(d);
     return seen.has(key) ? false : (seen.add(key), true);
   });
-}
-
-function isUniqueViolation(error: unknown): boolean {
-  return String(error).includes("UNIQUE constraint failed");
 }
 
 export const aliasesApi = router();

@@ -15,3 +15,14 @@ export function database(d1: D1Database) {
 export function inJson(column: SQLWrapper, values: readonly string[]): SQL {
   return sql`${column} in (select value from json_each(${JSON.stringify(values)}))`;
 }
+
+/**
+ * Whether a D1 error (drizzle wraps it; the cause holds D1's message) is a
+ * UNIQUE constraint failure, optionally on the given index or column.
+ */
+export function isUniqueViolation(error: unknown, on = ""): boolean {
+  for (let e: unknown = error; e instanceof Error; e = e.cause) {
+    if (e.message.includes(`UNIQUE constraint failed: ${on}`)) return true;
+  }
+  return false;
+}

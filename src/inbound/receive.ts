@@ -15,9 +15,9 @@
  * retry), then one D1 batch that records everything, and only then the
  * forwards, whose outcome is recorded last.
  */
-import { type Db, database } from "../db/client";
+import { type Db, database, isUniqueViolation } from "../db/client";
 import type { Env } from "../env";
-import { parseHeaderBlock, readHeaderBlock, type SplitMessage } from "../mail/header-block";
+import { bodyStart, parseHeaderBlock, readHeaderBlock, type SplitMessage } from "../mail/header-block";
 import { messageIdOf, syntheticMessageId } from "../mail/message-id";
 import { attemptForwards, recordForwardResults } from "./deliver";
 import { type InboundMail, toInboundMail } from "./inbound-mail";
@@ -40,10 +40,7 @@ const MAX_LOOP_WRITES = 3;
 export async function readInboundMail(message: Pick<ForwardableEmailMessage, "raw" | "from" | "to" | "rawSize">): Promise<{ mail: InboundMail; split: SplitMessage }> {
   const split = await readHeaderBlock(message.raw);
   const headers = await parseHeaderBlock(split.header);
-  const header = (key: string) => headers.find((h) => h.key === key)?.value;
-  const messageId =
-    messageIdOf(header("message-id")) ??
-    (await syntheticMessageId([header("from"), header("to"), header("date"), header("subject"), message.from, message.to]));
+  const messageId = messageIdOf(headers.find((h) => h.key === "message-id")?.value) ?? (await syntheticMessageId(headers, bodyStart(split)));
   return { mail: toInboundMail(headers, { from: message.from, to: message.to }, messageId, message.rawSize), split };
 }
 
@@ -57,7 +54,7 @@ export async function receive(message: ForwardableEmailMessage, env: Env, now = 
     } catch (error) {
       // Another delivery of the same Message-ID claimed a route between our lookup and our
       // record (the unique index on message_threads): decide again, it now sees that route taken.
-      if (attempt < MAX_ROUTING_ATTEMPTS && String(error).includes("UNIQUE constraint failed: message_threads")) continue;
+      if (attempt < MAX_ROUTING_ATTEMPTS && isUniqueViolation(error, "message_threads")) continue;
       throw error;
     }
   }

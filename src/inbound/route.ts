@@ -162,8 +162,10 @@ export function decide(mail: InboundMail, data: RoutingData): Decision {
   // 3. A reply to an Odoo loop-detection bounce is dropped before anything else (`_detect_loop_headers`).
   if (mail.repliesToLoopBounce) return { outcome: "dropped", reason: "loop_reply" };
 
-  // 4. Bounces never create or join a thread.
+  // 4. Bounces never create or join a thread, and are read once whatever recipient they came to.
   const signal = detectBounce(mail, data.domains);
+  const earlier = data.priorMessages.find((m) => m.direction === "in" && m.status === "accepted");
+  if (signal && earlier) return { outcome: "dropped", reason: "duplicate", duplicate_of: earlier.id, same_delivery: false };
   if (signal) {
     return { outcome: "accepted", reason: "bounce", signal, bounce: { kind: "bounce", recipient: null, status: null, diagnostic: null, original_message_id: null } };
   }

@@ -62,19 +62,26 @@ export async function readHeaderBlock(raw: ReadableStream<Uint8Array>, maxBytes 
     reader.releaseLock();
   }
   const headerLength = headerEnd >= 0 ? headerEnd : Math.min(total, maxBytes);
-  return { header: concatPrefix(head, headerLength), head, rest: raw };
+  return { header: slice(head, 0, headerLength), head, rest: raw };
 }
 
-function concatPrefix(chunks: Uint8Array[], length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let offset = 0;
+/** Bytes `start` to `end` of the concatenated chunks (fewer if the chunks end sooner). */
+function slice(chunks: Uint8Array[], start: number, end: number): Uint8Array {
+  const out = new Uint8Array(Math.max(0, Math.min(end, chunks.reduce((n, c) => n + c.byteLength, 0)) - start));
+  let position = 0;
   for (const chunk of chunks) {
-    if (offset >= length) break;
-    const part = chunk.subarray(0, length - offset);
-    out.set(part, offset);
-    offset += part.byteLength;
+    const from = Math.max(start - position, 0);
+    const to = Math.min(end - position, chunk.byteLength);
+    if (from < to) out.set(chunk.subarray(from, to), position + from - start);
+    position += chunk.byteLength;
+    if (position >= end) break;
   }
   return out;
+}
+
+/** Up to `max` bytes of the body that were read along with the header block (no further read). */
+export function bodyStart(split: SplitMessage, max = 4096): Uint8Array {
+  return slice(split.head, split.header.byteLength, split.header.byteLength + max);
 }
 
 /** Every header field in order, duplicates kept, values unfolded (postal-mime). */

@@ -45,12 +45,22 @@ export function replyCandidates(references: string | undefined, inReplyTo: strin
 /** Our own header carrying our Message-ID, which survives relays that rewrite Message-ID. */
 export const OWN_MESSAGE_ID_HEADER = "X-Mailgate-Message-Id";
 
+/** Fields relays add in transit: they differ between two deliveries of the same mail. */
+const TRANSIT_FIELD = /^(received|return-path|delivered-to|x-original-to|arc-.*|authentication-results|received-spf|x-.*)$/;
+
 /**
  * A stable id for mail without a Message-ID, so that the sender's retries of
- * the same mail are still recognized as duplicates.
+ * the same mail are still recognised as duplicates while two different
+ * messages are not: a hash of the header fields the sender wrote and of
+ * the start of the body (bytes already read with the header block).
  */
-export async function syntheticMessageId(parts: (string | null | undefined)[]): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(parts.map((p) => p ?? "").join("\n")));
+export async function syntheticMessageId(headers: { key: string; value: string }[], bodyStart: Uint8Array): Promise<string> {
+  const fields = headers.filter((h) => !TRANSIT_FIELD.test(h.key)).map((h) => `${h.key}:${h.value}\n`);
+  const text = new TextEncoder().encode(`${fields.join("")}\n`);
+  const input = new Uint8Array(text.byteLength + bodyStart.byteLength);
+  input.set(text);
+  input.set(bodyStart, text.byteLength);
+  const digest = await crypto.subtle.digest("SHA-256", input);
   const hex = [...new Uint8Array(digest).slice(0, 16)].map((b) => b.toString(16).padStart(2, "0")).join("");
   return `<${hex}@no-message-id.mailgate.invalid>`;
 }

@@ -2,7 +2,7 @@ import { fileURLToPath } from "node:url";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 
-const root = fileURLToPath(new URL("..", import.meta.url));
+const root = fileURLToPath(new URL("../..", import.meta.url));
 
 export default defineConfig(async () => {
   const migrations = await readD1Migrations(`${root}/migrations`);
@@ -21,6 +21,7 @@ export default defineConfig(async () => {
             name: "workers",
             include: ["test/*.test.ts"],
             setupFiles: ["test/setup.ts"],
+            globalSetup: ["test/node/corpus-server.ts"],
           },
         },
       ],
