@@ -48,15 +48,21 @@ export async function receive(message: ForwardableEmailMessage, env: Env, now = 
   const { mail, split } = await readInboundMail(message);
   const db = database(env.DB);
   const raw = new RawUpload(env.RAW, split, message.rawSize);
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await handle(message, mail, db, env, raw, now);
-    } catch (error) {
-      // Another delivery of the same Message-ID claimed a route between our lookup and our
-      // record (the unique index on message_threads): decide again, it now sees that route taken.
-      if (attempt < MAX_ROUTING_ATTEMPTS && isUniqueViolation(error, "message_threads")) continue;
-      throw error;
+  try {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await handle(message, mail, db, env, raw, now);
+      } catch (error) {
+        // Another delivery of the same Message-ID claimed a route between our lookup and our
+        // record (the unique index on message_threads): decide again, it now sees that route taken.
+        if (attempt < MAX_ROUTING_ATTEMPTS && isUniqueViolation(error, "message_threads")) continue;
+        throw error;
+      }
     }
+  } finally {
+    // The body of mail we do not store is never read: let go of it, or the stream's
+    // producer waits on us forever (workerd reports the event as hung).
+    if (!raw.started) await split.rest.cancel().catch(() => {});
   }
 }
 
@@ -114,6 +120,10 @@ async function countIntoLoopGuard(kv: KVNamespace, mail: InboundMail, found: Loo
 /** Uploads the raw message once, however many times routing is attempted. */
 class RawUpload {
   private key: Promise<string> | null = null;
+
+  get started(): boolean {
+    return this.key !== null;
+  }
 
   constructor(
     private readonly bucket: R2Bucket,

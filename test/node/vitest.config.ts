@@ -24,6 +24,14 @@ export default defineConfig(async () => {
             globalSetup: ["test/node/corpus-server.ts"],
           },
         },
+        {
+          test: {
+            name: "e2e",
+            include: ["test/node/**/*.test.ts"],
+            environment: "node",
+            testTimeout: 60_000,
+          },
+        },
       ],
     },
   };

@@ -1,0 +1,128 @@
+/**
+ * End to end: `npm start`'s script runs the real Worker under `wrangler dev`
+ * (local D1, KV and R2 on disk), and mail goes in through wrangler's
+ * `/cdn-cgi/local/email?format=json`, as Email Routing would hand it over.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+const state = mkdtempSync(join(tmpdir(), "mailgate-e2e-"));
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+interface Running {
+  child: ChildProcess;
+  base: string;
+  log: () => string;
+}
+
+/** Runs `scripts/start.mjs` (what `npm start` runs) and waits for its "is running" line. */
+async function start(): Promise<Running> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ["scripts/start.mjs"], { cwd: root, env: { ...process.env, PORT: String(port), PERSIST_TO: state } });
+  let output = "";
+  child.stdout!.on("data", (chunk) => (output += chunk));
+  child.stderr!.on("data", (chunk) => (output += chunk));
+  const deadline = Date.now() + 90_000;
+  while (!output.includes("mailgate is running")) {
+    if (child.exitCode !== null) throw new Error(`npm start exited early:\n${output}`);
+    if (Date.now() > deadline) throw new Error(`npm start did not get ready:\n${output}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  return { child, base: `http://127.0.0.1:${port}`, log: () => output };
+}
+
+async function stop(running: Running) {
+  const exited = new Promise((resolve) => running.child.once("exit", resolve));
+  running.child.kill("SIGTERM");
+  await exited;
+}
+
+function token(): string {
+  return /^ADMIN_TOKEN=(.+)$/m.exec(readFileSync(join(root, ".dev.vars"), "utf8"))![1]!.trim();
+}
+
+let server: Running;
+
+async function send(from: string, to: string, raw: string) {
+  const url = `${server.base}/cdn-cgi/local/email?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}&format=json`;
+  const response = await fetch(url, { method: "POST", body: raw });
+  return (await response.json()) as { outcome: string; rejectReason?: string; forwards: { recipient: string; headers: [string, string][] }[] };
+}
+
+async function api(path: string) {
+  const response = await fetch(`${server.base}${path}`, { headers: { Authorization: `Bearer ${token()}` } });
+  expect(response.status).toBe(200);
+  return (await response.json()) as any;
+}
+
+function message(headers: Record<string, string>, body = "Hello from the end-to-end test.\r\n") {
+  return `${Object.entries(headers)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join("")}\r\n${body}`;
+}
+
+describe("npm start and wrangler dev", () => {
+  beforeAll(async () => {
+    server = await start();
+  }, 120_000);
+
+  afterAll(async () => {
+    if (server) await stop(server);
+    rmSync(state, { recursive: true, force: true });
+  });
+
+  it("accepts mail to a demo alias and shows it through the API", async () => {
+    const raw = message({ From: "Mary <mary@example.org>", To: "sales@demo.example", "Message-ID": "<e2e-sales@example.org>", Subject: "Hello" });
+    const result = await send("mary@example.org", "sales@demo.example", raw);
+    expect(result).toMatchObject({ outcome: "ok", forwards: [] });
+    expect(result.rejectReason).toBeUndefined();
+    const list = await api(`/v1/messages?message_id=${encodeURIComponent("<e2e-sales@example.org>")}`);
+    expect(list.items).toMatchObject([{ status: "accepted", subject: "Hello", has_raw: true, decision: { reason: "routed" } }]);
+    const raw2 = await fetch(`${server.base}/v1/messages/${list.items[0].id}/raw`, { headers: { Authorization: `Bearer ${token()}` } });
+    expect(await raw2.text()).toBe(raw);
+  });
+
+  it("forwards with the trace header, and threads a reply sent to the catchall", async () => {
+    const first = message({ From: "mary@example.org", To: "team@demo.example", "Message-ID": "<e2e-team@example.org>", Subject: "Question" });
+    const forwarded = await send("mary@example.org", "team@demo.example", first);
+    expect(forwarded.forwards).toMatchObject([{ recipient: "team-inbox@example.org" }]);
+    expect(forwarded.forwards[0]!.headers.map(([k]) => k)).toContain("x-mailgate-trace");
+
+    const reply = message({ From: "mary@example.org", To: "catchall@demo.example", "Message-ID": "<e2e-team-2@example.org>", "In-Reply-To": "<e2e-team@example.org>" });
+    expect((await send("mary@example.org", "catchall@demo.example", reply)).rejectReason).toBeUndefined();
+    const [opened] = (await api(`/v1/messages?message_id=${encodeURIComponent("<e2e-team@example.org>")}`)).items;
+    const [replied] = (await api(`/v1/messages?message_id=${encodeURIComponent("<e2e-team-2@example.org>")}`)).items;
+    expect(replied.thread_id).toBe(opened.thread_id);
+  });
+
+  it("refuses unknown addresses and direct mail to the catchall, with the reason in the SMTP answer", async () => {
+    const unknown = await send("mary@example.org", "nobody@demo.example", message({ From: "mary@example.org", To: "nobody@demo.example", "Message-ID": "<e2e-nobody@example.org>" }));
+    expect(unknown.rejectReason).toBe("There is no mailbox or alias for nobody@demo.example here. Please check the address.");
+    const catchall = await send("mary@example.org", "catchall@demo.example", message({ From: "mary@example.org", To: "catchall@demo.example", "Message-ID": "<e2e-catchall@example.org>" }));
+    expect(catchall.rejectReason).toContain("should not be used to directly contact Demo Company");
+    // Unread bodies are released: workerd would otherwise report the event as hung.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(server.log()).not.toMatch(/hung/);
+  });
+
+  it("seeds idempotently: a second start keeps the data and adds nothing", async () => {
+    await stop(server);
+    server = await start();
+    const aliases = await api("/v1/aliases?domain=demo.example");
+    expect(aliases.items.map((a: any) => a.address).sort()).toEqual(["sales@demo.example", "support@demo.example", "team@demo.example"]);
+    expect((await api(`/v1/messages?message_id=${encodeURIComponent("<e2e-sales@example.org>")}`)).items).toHaveLength(1);
+  }, 120_000);
+});
