@@ -8,7 +8,8 @@
  * 4. once it answers, seeds the demo domain and aliases through the API
  *    (idempotent: what exists is left alone) and prints how to use it.
  *
- * PERSIST_TO moves the local state (D1, KV, R2) away from `.wrangler/state`.
+ * PERSIST_TO moves the local state (D1, KV, R2) away from `.wrangler/state`;
+ * INSPECTOR_PORT sets wrangler's DevTools port (the benchmark profiles through it).
  */
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -17,7 +18,10 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const wrangler = join(root, "node_modules", ".bin", "wrangler");
+// Run wrangler's own entry with this Node (npm start runs Node 22 from the `node` package;
+// the .bin shim would pick whatever `node` is first on PATH).
+const wranglerEntry = join(root, "node_modules", "wrangler", "bin", "wrangler.js");
+const wrangler = (args, options) => [process.execPath, [wranglerEntry, ...args], options];
 const port = Number(process.env.PORT ?? 8787);
 const persist = process.env.PERSIST_TO ? ["--persist-to", process.env.PERSIST_TO] : [];
 const base = `http://127.0.0.1:${port}`;
@@ -66,10 +70,11 @@ async function seed(token) {
 }
 
 const token = adminToken();
-const migrate = spawnSync(wrangler, ["d1", "migrations", "apply", "DB", "--local", ...persist], { cwd: root, stdio: "inherit", env: { ...process.env, CI: "1" } });
+const migrate = spawnSync(...wrangler(["d1", "migrations", "apply", "DB", "--local", ...persist], { cwd: root, stdio: "inherit", env: { ...process.env, CI: "1" } }));
 if (migrate.status !== 0) process.exit(migrate.status ?? 1);
 
-const child = spawn(wrangler, ["dev", "--port", String(port), "--ip", "127.0.0.1", ...persist], { cwd: root, stdio: "inherit" });
+const inspector = process.env.INSPECTOR_PORT ? ["--inspector-port", process.env.INSPECTOR_PORT] : [];
+const child = spawn(...wrangler(["dev", "--port", String(port), "--ip", "127.0.0.1", ...inspector, ...persist], { cwd: root, stdio: "inherit" }));
 for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => child.kill(signal));
 child.on("exit", (code) => process.exit(code ?? 0));
 

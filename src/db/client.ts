@@ -1,11 +1,10 @@
 import { drizzle } from "drizzle-orm/d1";
 import { type SQL, type SQLWrapper, sql } from "drizzle-orm";
-import * as schema from "./schema";
-
 export type Db = ReturnType<typeof database>;
 
+/** Query builder over D1 (no relational schema: every query is written out, so none is extracted per call). */
 export function database(d1: D1Database) {
-  return drizzle(d1, { schema });
+  return drizzle(d1);
 }
 
 /**
