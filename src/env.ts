@@ -1,3 +1,5 @@
+import type { Job } from "./jobs";
+
 /** The Worker's bindings (wrangler.toml) and secrets (`.dev.vars` locally, `wrangler secret` in production). */
 export interface Env {
   DB: D1Database;
@@ -5,6 +7,10 @@ export interface Env {
   LOOP_KV: KVNamespace;
   /** Raw MIME of accepted mail. */
   RAW: R2Bucket;
+  /** Background jobs (ids, never MIME). */
+  JOBS: Queue<Job>;
+  /** Cloudflare Email Service. */
+  EMAIL: SendEmail;
   /** Bearer token for the whole API. */
   ADMIN_TOKEN: string;
 }

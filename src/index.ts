@@ -2,6 +2,7 @@
 import { createApp } from "./api/app";
 import type { Env } from "./env";
 import { receive } from "./inbound/receive";
+import { consume, type Job } from "./jobs";
 
 const app = createApp();
 
@@ -10,4 +11,7 @@ export default {
   async email(message, env) {
     await receive(message, env);
   },
-} satisfies ExportedHandler<Env>;
+  async queue(batch) {
+    await consume(batch);
+  },
+} satisfies ExportedHandler<Env, Job>;

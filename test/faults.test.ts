@@ -115,4 +115,40 @@ describe("with a binding failing", () => {
     expect((await ok("GET", `/v1/threads?alias_id=${sales.id}`)).items).toHaveLength(1);
     expect((await ok("GET", `/v1/threads?alias_id=${support.id}`)).items).toHaveLength(1);
   });
+
+  it("KV rate-limiting the loop counter (a concurrent message wrote it): read again, decide again", async () => {
+    await ok("PUT", "/v1/settings", { loop_threshold: 2 });
+    try {
+      const domain = await setupDomain();
+      await createAlias({ name: "support", domain });
+      const sender = "bot@robots.example";
+      const first = mime({ From: sender, To: `support@${domain}` });
+      expect(smtpOutcome(await deliver({ to: `support@${domain}`, raw: first }))).toBe("accepted");
+
+      // The first write answers 429, as KV does for a second write to a key within a second,
+      // after the concurrent message (simulated by a second, real delivery) got its entry in.
+      let writes = 0;
+      const rateLimited = new Proxy(env.LOOP_KV, {
+        get(object, property) {
+          const value = Reflect.get(object, property);
+          if (property !== "put") return typeof value === "function" ? value.bind(object) : value;
+          return async (...args: unknown[]) => {
+            if (++writes === 1) {
+              const concurrent = mime({ From: sender, To: `support@${domain}` });
+              expect(smtpOutcome(await deliver({ to: `support@${domain}`, raw: concurrent }))).toBe("accepted");
+              throw new Error("KV PUT failed: 429 Too Many Requests");
+            }
+            return (value as Function).apply(object, args);
+          };
+        },
+      });
+      const raced = mime({ From: sender, To: `support@${domain}` });
+      const result = await deliver({ to: `support@${domain}`, raw: raced }, { ...env, LOOP_KV: rateLimited });
+      // Read again, the counter holds 2 messages: this third one is over the threshold.
+      expect(smtpOutcome(result)).toBe("rejected");
+      expect((await findMessage(messageIdOf(raced))).decision.reason).toBe("sender_loop");
+    } finally {
+      await ok("PUT", "/v1/settings", { loop_threshold: 20 });
+    }
+  });
 });

@@ -45,6 +45,23 @@ describe("aliases", () => {
     expect((await findMessage(messageIdOf(raw))).decision.routes).toMatchObject([{ alias_id: alias.id }]);
   });
 
+  it("counts Delivered-To, Resent-To and Resent-Cc as recipients", async () => {
+    const domain = await setupDomain();
+    const a = await createAlias({ name: "a", domain });
+    const b = await createAlias({ name: "b", domain });
+    const c = await createAlias({ name: "c", domain });
+    const raw = mime({
+      From: "mary@customer.example",
+      To: "list@elsewhere.example",
+      "Delivered-To": `a@${domain}`,
+      "Resent-To": `b@${domain}`,
+      "Resent-Cc": `C <c@${domain}>`,
+    });
+    expect(smtpOutcome(await deliver({ to: `a@${domain}`, raw }))).toBe("accepted");
+    const routed = (await findMessage(messageIdOf(raw))).decision.routes.map((r: any) => r.alias_id).sort();
+    expect(routed).toEqual([a.id, b.id, c.id].sort());
+  });
+
   it("matches addresses case-insensitively", async () => {
     const domain = await setupDomain();
     const alias = await createAlias({ name: "Sales", domain });

@@ -4,7 +4,7 @@
  * and bounces, which never open a thread.
  */
 import { describe, expect, it } from "vitest";
-import { createAlias, deliver, findMessage, messageIdOf, messagesFor, mime, ok, setupDomain, smtpOutcome } from "./helpers";
+import { api, createAlias, deliver, findMessage, messageIdOf, messagesFor, mime, ok, setupDomain, smtpOutcome } from "./helpers";
 
 describe("duplicates", () => {
   it("drop the same delivery seen twice without routing it again", async () => {
@@ -155,4 +155,31 @@ describe("bounces", () => {
       expect(message.decision.bounce.kind).toBe("bounce");
     });
   }
+});
+
+describe("huge and malformed mail", () => {
+  it("a 25 MiB message is routed from its header, stored whole and downloadable", async () => {
+    const domain = await setupDomain();
+    await createAlias({ name: "files", domain });
+    const header = mime({ From: "mary@customer.example", To: `files@${domain}`, "Content-Type": "application/octet-stream" }, "");
+    const size = 25 * 1024 * 1024;
+    const raw = new Uint8Array(size);
+    raw.set(new TextEncoder().encode(header));
+    raw.fill(0x41, header.length);
+    expect(smtpOutcome(await deliver({ to: `files@${domain}`, raw, chunkSize: 64 * 1024 }))).toBe("accepted");
+    const message = await findMessage(messageIdOf(header));
+    expect(message).toMatchObject({ size, has_raw: true });
+    const download = await api("GET", `/v1/messages/${message.id}/raw`);
+    expect(download.headers.get("Content-Length")).toBe(String(size));
+  });
+
+  it("a header block that never ends, or no header at all, still gets a definite outcome", async () => {
+    const domain = await setupDomain();
+    await createAlias({ name: "files", domain });
+    const endless = `From: mary@customer.example\r\nTo: files@${domain}\r\n` + "X-Filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n".repeat(20_000);
+    expect(smtpOutcome(await deliver({ to: `files@${domain}`, raw: endless, chunkSize: 1000 }))).toBe("accepted");
+    expect(smtpOutcome(await deliver({ to: `files@${domain}`, raw: "" }))).toBe("accepted");
+    expect(smtpOutcome(await deliver({ to: `files@${domain}`, raw: "\r\n\r\nbody only" }))).toBe("accepted");
+    expect(smtpOutcome(await deliver({ to: `nobody@${domain}`, raw: "garbage without any structure" }))).toBe("rejected");
+  });
 });
