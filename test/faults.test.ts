@@ -7,7 +7,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { Env } from "../src/env";
-import { createAlias, deliver, findMessage, messageIdOf, messagesFor, mime, ok, setupDomain, smtpOutcome } from "./helpers";
+import { createAlias, deliver, findMessage, messageIdOf, messagesFor, mime, ok, setupDomain, smtpOutcome, withSettings } from "./helpers";
 
 type Binding = "DB" | "RAW" | "LOOP_KV";
 
@@ -117,8 +117,7 @@ describe("with a binding failing", () => {
   });
 
   it("KV rate-limiting the loop counter (a concurrent message wrote it): read again, decide again", async () => {
-    await ok("PUT", "/v1/settings", { loop_threshold: 2 });
-    try {
+    await withSettings({ loop_threshold: 2 }, async () => {
       const domain = await setupDomain();
       await createAlias({ name: "support", domain });
       const sender = "bot@robots.example";
@@ -147,8 +146,6 @@ describe("with a binding failing", () => {
       // Read again, the counter holds 2 messages: this third one is over the threshold.
       expect(smtpOutcome(result)).toBe("rejected");
       expect((await findMessage(messageIdOf(raced))).decision.reason).toBe("sender_loop");
-    } finally {
-      await ok("PUT", "/v1/settings", { loop_threshold: 20 });
-    }
+    });
   });
 });

@@ -163,3 +163,14 @@ export async function findMessage(messageId: string, rcptTo?: string): Promise<a
   if (!item) throw new Error(`no message recorded for ${messageId}`);
   return ok("GET", `/v1/messages/${item.id}`);
 }
+
+/** Runs `body` with some settings changed, then puts the previous settings back. */
+export async function withSettings<T>(changes: Record<string, unknown>, body: () => Promise<T>): Promise<T> {
+  const previous = await ok("GET", "/v1/settings");
+  await ok("PUT", "/v1/settings", changes);
+  try {
+    return await body();
+  } finally {
+    await ok("PUT", "/v1/settings", previous);
+  }
+}

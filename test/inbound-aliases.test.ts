@@ -3,7 +3,7 @@
  * (shared/reference/odoo-gateway.md 1.3 and 1.5).
  */
 import { describe, expect, it } from "vitest";
-import { api, createAlias, deliver, findMessage, messageIdOf, mime, ok, setupDomain, smtpOutcome, unique } from "./helpers";
+import { api, createAlias, deliver, findMessage, messageIdOf, mime, ok, setupDomain, smtpOutcome, unique, withSettings } from "./helpers";
 
 describe("aliases", () => {
   it("accepts mail to an alias, opens a thread and stores the raw message", async () => {
@@ -117,8 +117,7 @@ describe("local-part aliases (alias_incoming_local)", () => {
     const name = unique("lp");
     const alias = await createAlias({ name, domain: null, local_part_only: true });
     expect(alias.address).toBe(name);
-    await ok("PUT", "/v1/settings", { allowed_domains: ["allowed.example"] });
-    try {
+    await withSettings({ allowed_domains: ["allowed.example"] }, async () => {
       const allowed = mime({ From: "mary@customer.example", To: `${name}@allowed.example` });
       expect(smtpOutcome(await deliver({ to: `${name}@allowed.example`, raw: allowed }))).toBe("accepted");
       const ours = mime({ From: "mary@customer.example", To: `${name}@${domain}` });
@@ -127,9 +126,7 @@ describe("local-part aliases (alias_incoming_local)", () => {
       const refused = await deliver({ to: `${name}@not-allowed.example`, raw: other });
       expect(smtpOutcome(refused)).toBe("rejected");
       expect((await findMessage(messageIdOf(other))).decision.reason).toBe("no_route");
-    } finally {
-      await ok("PUT", "/v1/settings", { allowed_domains: [] });
-    }
+    });
   });
 
   it("an alias without local-part matching ignores other domains", async () => {

@@ -4,7 +4,7 @@
  * RFC 3834 automatic mail.
  */
 import { describe, expect, it } from "vitest";
-import { createAlias, deliver, findMessage, messageIdOf, mime, ok, setupDomain, smtpOutcome, unique } from "./helpers";
+import { createAlias, deliver, findMessage, messageIdOf, mime, ok, setupDomain, smtpOutcome, unique, withSettings } from "./helpers";
 
 async function sendMany(count: number, build: () => { to: string; raw: string }) {
   const outcomes: string[] = [];
@@ -36,8 +36,7 @@ describe("sender loop guard", () => {
   });
 
   it("counts replies per thread, with the threshold from the settings", async () => {
-    await ok("PUT", "/v1/settings", { loop_threshold: 3 });
-    try {
+    await withSettings({ loop_threshold: 3 }, async () => {
       const domain = await setupDomain();
       await createAlias({ name: "help", domain });
       const sender = `${unique("bot")}@robots.example`;
@@ -45,14 +44,11 @@ describe("sender loop guard", () => {
       expect(smtpOutcome(await deliver({ to: `help@${domain}`, raw: first }))).toBe("accepted");
       const reply = () => ({ to: `catchall@${domain}`, raw: mime({ From: sender, To: `catchall@${domain}`, "In-Reply-To": messageIdOf(first) }) });
       expect(await sendMany(4, reply)).toEqual(["accepted", "accepted", "accepted", "rejected"]);
-    } finally {
-      await ok("PUT", "/v1/settings", { loop_threshold: 20 });
-    }
+    });
   });
 
   it("exempts allowed senders", async () => {
-    await ok("PUT", "/v1/settings", { loop_threshold: 2 });
-    try {
+    await withSettings({ loop_threshold: 2 }, async () => {
       const domain = await setupDomain();
       await createAlias({ name: "support", domain });
       const sender = `${unique("trusted")}@partner.example`;
@@ -61,14 +57,11 @@ describe("sender loop guard", () => {
       expect(outcomes).toEqual(Array(4).fill("accepted"));
       await ok("DELETE", `/v1/allowed-senders/${sender}`, undefined, 204);
       expect(await sendMany(1, () => ({ to: `support@${domain}`, raw: mime({ From: sender, To: `support@${domain}` }) }))).toEqual(["rejected"]);
-    } finally {
-      await ok("PUT", "/v1/settings", { loop_threshold: 20 });
-    }
+    });
   });
 
   it("refuses the whole message when one of its routes loops", async () => {
-    await ok("PUT", "/v1/settings", { loop_threshold: 2 });
-    try {
+    await withSettings({ loop_threshold: 2 }, async () => {
       const domain = await setupDomain();
       await createAlias({ name: "a", domain });
       const b = await createAlias({ name: "b", domain });
@@ -77,9 +70,7 @@ describe("sender loop guard", () => {
       const both = mime({ From: sender, To: `b@${domain}, a@${domain}` });
       expect(smtpOutcome(await deliver({ to: `b@${domain}`, raw: both }))).toBe("rejected");
       expect((await ok("GET", `/v1/messages?alias_id=${b.id}`)).items).toHaveLength(0);
-    } finally {
-      await ok("PUT", "/v1/settings", { loop_threshold: 20 });
-    }
+    });
   });
 });
 
