@@ -22,6 +22,8 @@ export interface InboundMail {
   /** Our own message-id header, present when the mail is one of ours coming back. */
   ownMessageId: string | null;
   from: Mailbox | null;
+  /** Who the sender loop guard counts: the From address, else MAIL FROM; null when neither has one. */
+  sender: string | null;
   toHeader: Mailbox[];
   ccHeader: Mailbox[];
   subject: string | null;
@@ -94,11 +96,13 @@ export function toInboundMail(headers: Header[], envelope: Envelope, messageId: 
   const inReplyTo = first(headers, "in-reply-to");
   const subject = first(headers, "subject");
   const ownId = first(headers, OWN_MESSAGE_ID_HEADER.toLowerCase());
+  const from = mailboxes(headers, "from")[0] ?? null;
   return {
     envelope: { from: envelope.from.trim(), to: rcpt },
     messageId,
     ownMessageId: ownId ? messageIdOf(ownId) : null,
-    from: mailboxes(headers, "from")[0] ?? null,
+    from,
+    sender: from?.address ?? normalizeAddress(envelope.from),
     toHeader,
     ccHeader,
     subject: subject === undefined ? null : decodeWords(subject),

@@ -19,8 +19,6 @@ export interface Lookup {
   loopState: LoopState | null;
   /** Forwards earlier deliveries of this Message-ID left pending (forward() only exists during an email event). */
   undone: PendingForward[];
-  /** The sender the loop guard counts for (From, else MAIL FROM), or null. */
-  sender: string | null;
 }
 
 const aliasColumns = {
@@ -37,12 +35,8 @@ const aliasColumns = {
   destinations: aliases.destinations,
 };
 
-export function loopSender(mail: InboundMail): string | null {
-  return mail.from?.address ?? (mail.envelope.from.includes("@") ? mail.envelope.from.toLowerCase() : null);
-}
-
 export async function lookup(db: Db, kv: KVNamespace, mail: InboundMail, now: number): Promise<Lookup> {
-  const sender = loopSender(mail);
+  const sender = mail.sender;
   const senderAddress = mail.from?.address ?? "";
   const localParts = mail.recipients.map(localPartOf);
   const aliasMatch = or(inJson(aliases.address, mail.recipients), and(eq(aliases.localPartOnly, true), inJson(aliases.name, localParts)))!;
@@ -119,5 +113,5 @@ export async function lookup(db: Db, kv: KVNamespace, mail: InboundMail, now: nu
     senderKnown: contactRows.length > 0,
     loopCounts: loopState ? countLoops(loopState, routingSettings.loopMinutes, now) : {},
   };
-  return { data, loopState, undone: undoneRows, sender };
+  return { data, loopState, undone: undoneRows };
 }

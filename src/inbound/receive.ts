@@ -98,7 +98,8 @@ async function handle(message: ForwardableEmailMessage, mail: InboundMail, db: D
  * same sender wrote first), read the counter again and decide again.
  */
 async function countIntoLoopGuard(kv: KVNamespace, mail: InboundMail, found: Lookup, decision: Decision & { reason: "routed" }, now: number): Promise<Decision> {
-  const { sender, data } = found;
+  const { data } = found;
+  const { sender } = mail;
   // Allowed senders are counted too (Odoo counts their records); they are just never refused.
   if (!sender) return decision;
   let state = found.loopState ?? { entries: [] };

@@ -181,7 +181,6 @@ type Found = { outcome: "routes"; routes: Route[]; refused: Refusal[] } | { outc
 class Router {
   private readonly catchalls: Map<string, DomainInfo>;
   private readonly localPartDomains: Set<string> | null;
-  private readonly sender: string | null;
 
   constructor(
     private readonly mail: InboundMail,
@@ -191,7 +190,6 @@ class Router {
     const allowed = data.settings.allowedDomains;
     // Odoo: when `mail.catchall.domain.allowed` is set, every alias domain is allowed too.
     this.localPartDomains = allowed.length ? new Set([...allowed, ...data.domains.map((d) => d.name)]) : null;
-    this.sender = mail.from?.address ?? null;
   }
 
   /** Odoo's `_filter_excluded_local_part`: the local part, when local-part matching may use this address. */
@@ -345,7 +343,7 @@ class Router {
     }
 
     // Sender loop guard (Odoo's `_detect_loop_sender`): one looping route blocks the whole message.
-    if (this.sender && !data.senderAllowed) {
+    if (mail.sender && !data.senderAllowed) {
       for (const route of routes) {
         const count = data.loopCounts[route.route_key] ?? 0;
         if (count >= data.settings.loopThreshold) {
