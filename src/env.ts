@@ -13,4 +13,6 @@ export interface Env {
   EMAIL: SendEmail;
   /** Bearer token for the whole API. */
   ADMIN_TOKEN: string;
+  /** Key material for sealing relay credentials and signing VERP tokens (src/secrets.ts). */
+  SECRETS_KEY: string;
 }

@@ -5,7 +5,7 @@
  */
 const ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
-export type IdPrefix = "als" | "thr" | "msg" | "dlv";
+export type IdPrefix = "als" | "thr" | "msg" | "dlv" | "rly" | "key";
 
 export function newId(prefix: IdPrefix, now = Date.now()): string {
   let time = "";

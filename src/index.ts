@@ -3,6 +3,7 @@ import { createApp } from "./api/app";
 import type { Env } from "./env";
 import { receive } from "./inbound/receive";
 import { consume, type Job } from "./jobs";
+import { sweepOverdue } from "./outbound/dispatch";
 
 const app = createApp();
 
@@ -11,7 +12,10 @@ export default {
   async email(message, env) {
     await receive(message, env);
   },
-  async queue(batch) {
-    await consume(batch);
+  async queue(batch, env) {
+    await consume(batch, env);
+  },
+  async scheduled(_controller, env) {
+    await sweepOverdue(env);
   },
 } satisfies ExportedHandler<Env, Job>;

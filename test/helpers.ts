@@ -6,6 +6,7 @@ import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test"
 import { env } from "cloudflare:workers";
 import worker from "../src/index";
 import type { Env } from "../src/env";
+import type { Job } from "../src/jobs";
 
 export const ADMIN_TOKEN = "test-admin-token";
 const encoder = new TextEncoder();
@@ -173,4 +174,25 @@ export async function withSettings<T>(changes: Record<string, unknown>, body: ()
   } finally {
     await ok("PUT", "/v1/settings", previous);
   }
+}
+
+/** Runs the queue consumer on send jobs for these message ids, as Queues would deliver them. */
+export async function runSendJobs(ids: string[], attempts = 1, queue = "mailgate-jobs") {
+  const { createMessageBatch, getQueueResult } = await import("cloudflare:test");
+  const batch = createMessageBatch<Job>(
+    queue,
+    ids.map((id, i) => ({ id: `job-${id}-${attempts}-${i}`, timestamp: Date.now(), attempts, body: { kind: "send", id } })),
+  );
+  const ctx = createExecutionContext();
+  await worker.queue(batch, env);
+  const result = await getQueueResult(batch, ctx);
+  return { acked: result.explicitAcks.map((a) => a.replace(/^job-|-\d+-\d+$/g, "")), retried: result.retryMessages.map((r) => ({ id: r.msgId.replace(/^job-|-\d+-\d+$/g, ""), delaySeconds: r.delaySeconds })) };
+}
+
+/** Sends through the API and runs the queue consumer once; returns the message as the API shows it. */
+export async function sendAndDeliver(body: Record<string, unknown>, token: string | null = ADMIN_TOKEN): Promise<{ answer: any; message: any }> {
+  const sent = await api("POST", "/v1/messages", body, token);
+  if (sent.status !== 202) throw new Error(`send: expected 202, got ${sent.status}: ${JSON.stringify(sent.body)}`);
+  await runSendJobs([sent.body.id]);
+  return { answer: sent.body, message: await ok("GET", `/v1/messages/${sent.body.id}`) };
 }

@@ -9,24 +9,27 @@ import { HTTPException } from "hono/http-exception";
 import { database } from "../db/client";
 import { aliasesApi } from "./aliases";
 import { allowedSendersApi } from "./allowed-senders";
-import { requireAdmin } from "./auth";
+import { authenticate, restrictKeys } from "./auth";
 import { contactsApi } from "./contacts";
 import { router } from "./context";
 import { domainsApi } from "./domains";
 import { ApiError, errorBody } from "./errors";
+import { keysApi } from "./keys";
 import { messagesApi } from "./messages";
+import { relaysApi } from "./relays";
+import { sendApi } from "./send";
 import { routeTestApi } from "./route-test";
 import { json } from "./schemas";
 import { settingsApi } from "./settings";
 import { threadsApi } from "./threads";
 
 const MAX_JSON_BYTES = 1024 * 1024;
-/** route-test may carry a whole message (Cloudflare's limit is 25 MiB), JSON-escaped. */
-const MAX_ROUTE_TEST_BYTES = 64 * 1024 * 1024;
+/** route-test and the send API carry whole messages (up to the relays' 40 MB), base64 or JSON-escaped. */
+const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
 export function createApp() {
   const app = router();
-  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer", description: "The admin token" });
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer", description: "The admin token, or an API key (sending and its own messages only)" });
 
   app.use("*", async function withDatabase(c, next) {
     c.set("db", database(c.env.DB));
@@ -57,20 +60,20 @@ export function createApp() {
     info: { title: "mailgate", version: "1", description: "Mail gateway on Cloudflare Workers with Odoo's routing semantics" },
   });
 
-  app.use("/v1/*", async function guard(c, next) {
-    if (c.req.path === "/v1/openapi.json") return next();
-    return requireAdmin(c, next);
-  });
+  const isPublic = (path: string) => path === "/v1/openapi.json";
+  app.use("/v1/*", (c, next) => (isPublic(c.req.path) ? next() : authenticate(c, next)));
+  app.use("/v1/*", (c, next) => (isPublic(c.req.path) ? next() : restrictKeys(c, next)));
   const tooLarge = (max: number) => () => {
     throw new ApiError("payload_too_large", `request body over ${max} bytes`);
   };
-  app.use("/v1/route-test", bodyLimit({ maxSize: MAX_ROUTE_TEST_BYTES, onError: tooLarge(MAX_ROUTE_TEST_BYTES) }));
+  const carriesMessage = (path: string) => path === "/v1/route-test" || path === "/v1/messages";
   app.use("/v1/*", async function limitBody(c, next) {
-    if (c.req.path === "/v1/route-test") return next();
-    return bodyLimit({ maxSize: MAX_JSON_BYTES, onError: tooLarge(MAX_JSON_BYTES) })(c, next);
+    const max = carriesMessage(c.req.path) ? MAX_MESSAGE_BYTES : MAX_JSON_BYTES;
+    return bodyLimit({ maxSize: max, onError: tooLarge(max) })(c, next);
   });
 
-  for (const api of [domainsApi, aliasesApi, settingsApi, allowedSendersApi, contactsApi, threadsApi, messagesApi, routeTestApi]) app.route("/v1", api);
+  const apis = [domainsApi, aliasesApi, settingsApi, allowedSendersApi, contactsApi, threadsApi, messagesApi, sendApi, routeTestApi, relaysApi, keysApi];
+  for (const api of apis) app.route("/v1", api);
 
   app.notFound((c) => c.json(errorBody("not_found", `no route for ${c.req.method} ${c.req.path}`), 404));
   app.onError((error, c) => {

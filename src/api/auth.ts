@@ -1,9 +1,25 @@
+/**
+ * Who is calling: the admin token (everything), or an API key (sending, and
+ * reading the messages it sent). Keys are stored as SHA-256 hashes and
+ * looked up by hash; the admin token is compared in constant time.
+ */
+import { and, eq, isNull } from "drizzle-orm";
 import type { MiddlewareHandler } from "hono";
+import { apiKeys } from "../db/schema";
 import type { AppEnv } from "./context";
 import { ApiError } from "./errors";
 
+export type Principal = { kind: "admin" } | { kind: "key"; id: string; fromDomains: string[] | null };
+
+/** API keys look like `mgk_<43 base64url characters>` (32 random bytes). */
+export const API_KEY_PREFIX = "mgk_";
+
 async function sha256(text: string): Promise<ArrayBuffer> {
   return crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+}
+
+export async function sha256Hex(text: string): Promise<string> {
+  return [...new Uint8Array(await sha256(text))].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /**
@@ -16,17 +32,54 @@ export async function secretsEqual(given: string, expected: string): Promise<boo
   return crypto.subtle.timingSafeEqual(a, b);
 }
 
+export function newApiKey(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(32));
+  let binary = "";
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return API_KEY_PREFIX + btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
 function bearerToken(header: string | undefined): string | null {
   const match = header?.match(/^Bearer\s+(\S+)\s*$/i);
   return match ? match[1]! : null;
 }
 
-/** `Authorization: Bearer <ADMIN_TOKEN>` for every route it guards. */
-export const requireAdmin: MiddlewareHandler<AppEnv> = async function requireAdmin(c, next) {
+/** Sets `principal`, or answers 401. */
+export const authenticate: MiddlewareHandler<AppEnv> = async function authenticate(c, next) {
   const expected = c.env.ADMIN_TOKEN;
   if (!expected) throw new ApiError("internal_error", "the ADMIN_TOKEN secret is not set");
   const token = bearerToken(c.req.header("Authorization"));
   if (!token) throw new ApiError("unauthorized", "missing bearer token (Authorization: Bearer <token>)");
-  if (!(await secretsEqual(token, expected))) throw new ApiError("unauthorized", "invalid token");
+  if (await secretsEqual(token, expected)) {
+    c.set("principal", { kind: "admin" });
+    return next();
+  }
+  if (token.startsWith(API_KEY_PREFIX)) {
+    const key = await c
+      .get("db")
+      .select({ id: apiKeys.id, fromDomains: apiKeys.fromDomains })
+      .from(apiKeys)
+      .where(and(eq(apiKeys.hash, await sha256Hex(token)), isNull(apiKeys.revokedAt)))
+      .get();
+    if (key) {
+      c.set("principal", { kind: "key", id: key.id, fromDomains: key.fromDomains });
+      return next();
+    }
+  }
+  throw new ApiError("unauthorized", "invalid token");
+};
+
+/** What an API key may call: sending, and reading the messages it sent. */
+function keyMayCall(method: string, path: string): boolean {
+  if (path === "/v1/messages") return method === "POST" || method === "GET";
+  return method === "GET" && /^\/v1\/messages\/[^/]+(\/raw)?$/.test(path);
+}
+
+/** Answers 403 when an API key calls an admin route. */
+export const restrictKeys: MiddlewareHandler<AppEnv> = async function restrictKeys(c, next) {
+  const principal = c.get("principal");
+  if (principal.kind === "key" && !keyMayCall(c.req.method, c.req.path)) {
+    throw new ApiError("forbidden", "API keys may only send messages and read the messages they sent; this needs the admin token");
+  }
   await next();
 };

@@ -2,9 +2,10 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import type { ZodError } from "zod";
 import type { Db } from "../db/client";
 import type { Env } from "../env";
+import type { Principal } from "./auth";
 import { errorBody } from "./errors";
 
-export type AppEnv = { Bindings: Env; Variables: { db: Db } };
+export type AppEnv = { Bindings: Env; Variables: { db: Db; principal: Principal } };
 
 /** `path.to.field: what is wrong`, one per issue, so a client can see every problem at once. */
 export function describeZodError(error: ZodError): string {

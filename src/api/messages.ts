@@ -2,7 +2,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, asc, desc, eq, lt, type SQL, sql } from "drizzle-orm";
 import type { Db } from "../db/client";
-import { deliveries, messageEvents, messages } from "../db/schema";
+import { attempts, deliveries, messageEvents, messages, outboundRecipients } from "../db/schema";
+import type { Principal } from "./auth";
 import { router } from "./context";
 import { notFound } from "./errors";
 import { errorResponses, iso, json, ListQuery, listOf, MailboxSchema, page, security, Timestamp } from "./schemas";
@@ -25,6 +26,8 @@ const messageColumns = {
   size: messages.size,
   rawKey: messages.rawKey,
   decision: messages.decision,
+  relayId: messages.relayId,
+  apiKeyId: messages.apiKeyId,
   createdAt: messages.createdAt,
   threadIds: threadIdsColumn,
 };
@@ -55,6 +58,7 @@ export const MessageSchema = z
     size: z.number().int(),
     has_raw: z.boolean(),
     decision: DecisionSchema,
+    relay_id: z.string().nullable().openapi({ description: "Outbound: the relay that sent it (or was chosen)" }),
     created_at: Timestamp,
   })
   .openapi("Message");
@@ -75,7 +79,36 @@ const DeliverySchema = z
 
 const EventSchema = z.object({ type: z.string(), at: Timestamp, detail: z.record(z.string(), z.unknown()).nullable() }).openapi("MessageEvent");
 
-const MessageDetailSchema = MessageSchema.extend({ deliveries: z.array(DeliverySchema), events: z.array(EventSchema) }).openapi("MessageDetail");
+const RecipientSchema = z
+  .object({
+    address: z.string(),
+    name: z.string().nullable(),
+    kind: z.enum(["to", "cc", "bcc"]),
+    status: z.enum(["pending", "sent", "failed", "bounced"]),
+    last_code: z.string().nullable(),
+    last_error: z.string().nullable(),
+  })
+  .openapi("Recipient");
+
+const AttemptSchema = z
+  .object({
+    relay_id: z.string(),
+    result: z.string().openapi({ description: "sent, deferred, failed, partial, or relay_error (the relay itself failed)" }),
+    envelope_from: z.string().nullable(),
+    provider_message_id: z.string().nullable(),
+    error: z.string().nullable(),
+    recipients: z.array(z.object({ address: z.string(), status: z.string(), code: z.string().nullable(), message: z.string().nullable() })),
+    started_at: Timestamp,
+    finished_at: Timestamp,
+  })
+  .openapi("Attempt");
+
+const MessageDetailSchema = MessageSchema.extend({
+  deliveries: z.array(DeliverySchema).openapi({ description: "Inbound: each destination" }),
+  recipients: z.array(RecipientSchema).openapi({ description: "Outbound: each recipient" }),
+  attempts: z.array(AttemptSchema).openapi({ description: "Outbound: every delivery attempt" }),
+  events: z.array(EventSchema),
+}).openapi("MessageDetail");
 
 export function messageOut(row: MessageSummaryRow): z.infer<typeof MessageSchema> {
   const threadIds = JSON.parse(row.threadIds) as string[];
@@ -95,8 +128,18 @@ export function messageOut(row: MessageSummaryRow): z.infer<typeof MessageSchema
     size: row.size,
     has_raw: row.rawKey !== null,
     decision: row.decision as z.infer<typeof DecisionSchema>,
+    relay_id: row.relayId,
     created_at: iso(row.createdAt),
   };
+}
+
+/** API keys see only the messages they sent. */
+function ownedBy(principal: Principal): SQL | undefined {
+  return principal.kind === "key" ? eq(messages.apiKeyId, principal.id) : undefined;
+}
+
+function visibleTo(principal: Principal, row: { apiKeyId: string | null }): boolean {
+  return principal.kind === "admin" || row.apiKeyId === principal.id;
 }
 
 /** A page of messages, newest first, matching `where`. */
@@ -144,6 +187,7 @@ messagesApi.openapi(
   async (c) => {
     const q = c.req.valid("query");
     const where = [
+      ownedBy(c.get("principal")),
       q.direction ? eq(messages.direction, q.direction) : undefined,
       q.status ? eq(messages.status, q.status) : undefined,
       q.message_id ? eq(messages.messageId, q.message_id) : undefined,
@@ -167,13 +211,15 @@ messagesApi.openapi(
   async (c) => {
     const { id } = c.req.valid("param");
     const db = c.get("db");
-    const [rows, deliveryRows, eventRows] = await db.batch([
+    const [rows, deliveryRows, recipientRows, attemptRows, eventRows] = await db.batch([
       db.select(messageColumns).from(messages).where(eq(messages.id, id)),
       db.select().from(deliveries).where(eq(deliveries.messageId, id)).orderBy(asc(deliveries.id)),
+      db.select().from(outboundRecipients).where(eq(outboundRecipients.messageId, id)),
+      db.select().from(attempts).where(eq(attempts.messageId, id)).orderBy(asc(attempts.id)),
       db.select().from(messageEvents).where(eq(messageEvents.messageId, id)).orderBy(asc(messageEvents.id)),
     ]);
     const row = rows[0];
-    if (!row) throw notFound(`message ${id}`);
+    if (!row || !visibleTo(c.get("principal"), row)) throw notFound(`message ${id}`);
     return c.json(
       {
         ...messageOut(row),
@@ -187,6 +233,17 @@ messagesApi.openapi(
           alias_id: d.aliasId,
           thread_id: d.threadId,
           updated_at: iso(d.updatedAt),
+        })),
+        recipients: recipientRows.map((r) => ({ address: r.address, name: r.name, kind: r.kind, status: r.status, last_code: r.lastCode, last_error: r.lastError })),
+        attempts: attemptRows.map((a) => ({
+          relay_id: a.relayId,
+          result: a.result,
+          envelope_from: a.envelopeFrom,
+          provider_message_id: a.providerMessageId,
+          error: a.error,
+          recipients: a.recipients,
+          started_at: iso(a.startedAt),
+          finished_at: iso(a.finishedAt),
         })),
         events: eventRows.map((e) => ({ type: e.type, at: iso(e.createdAt), detail: e.detail ?? null })),
       },
@@ -207,8 +264,8 @@ messagesApi.openapi(
   }),
   async (c) => {
     const { id } = c.req.valid("param");
-    const row = await c.get("db").select({ rawKey: messages.rawKey }).from(messages).where(eq(messages.id, id)).get();
-    if (!row) throw notFound(`message ${id}`);
+    const row = await c.get("db").select({ rawKey: messages.rawKey, apiKeyId: messages.apiKeyId }).from(messages).where(eq(messages.id, id)).get();
+    if (!row || !visibleTo(c.get("principal"), row)) throw notFound(`message ${id}`);
     const object = row.rawKey ? await c.env.RAW.get(row.rawKey) : null;
     if (!object) throw notFound(`raw MIME of message ${id}`);
     return new Response(object.body, {

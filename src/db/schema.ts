@@ -110,6 +110,8 @@ export type Mailbox = { name: string; address: string };
 
 export type MessageDirection = "in" | "out";
 export type InboundStatus = "accepted" | "refused" | "dropped";
+export type OutboundStatus = "queued" | "sent" | "failed" | "bounced";
+export type Stream = "transactional" | "mass";
 
 /** Every message in or out. Inbound: one row per `email()` event, whatever its outcome. */
 export const messages = sqliteTable(
@@ -130,10 +132,24 @@ export const messages = sqliteTable(
     size: integer("size").notNull(),
     rawKey: text("raw_key"),
     decision: text("decision", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
+    // Outbound only: the relay chosen when the message was accepted, who sent it, and the
+    // delivery state the queue consumer works from.
+    relayId: text("relay_id"),
+    apiKeyId: text("api_key_id"),
+    stream: text("stream").$type<Stream>(),
+    /** A consumer holds the message until then (so a queue redelivery does not send it twice). */
+    leaseUntil: integer("lease_until", { mode: "timestamp_ms" }),
+    /** When the queue should deliver it next; the sweeper re-enqueues what is overdue. */
+    nextAttemptAt: integer("next_attempt_at", { mode: "timestamp_ms" }),
+    attemptCount: integer("attempt_count").notNull().default(0),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
-  (t) => [index("messages_message_id").on(t.messageId), index("messages_status").on(t.status, t.id)],
+  (t) => [
+    index("messages_message_id").on(t.messageId),
+    index("messages_status").on(t.status, t.id),
+    index("messages_due").on(t.direction, t.status, t.nextAttemptAt),
+  ],
 );
 
 /**
@@ -202,4 +218,105 @@ export const messageEvents = sqliteTable(
     createdAt: createdAt(),
   },
   (t) => [index("message_events_message").on(t.messageId, t.id)],
+);
+
+export type RelayType = "cloudflare" | "smtp" | "postmark" | "resend" | "ses" | "mailgun" | "sendgrid";
+
+/** An outgoing server (Odoo's `ir.mail_server`). Credentials are sealed in `secrets`, never returned. */
+export const relays = sqliteTable("relays", {
+  id: text("id").primaryKey(),
+  name: text("name").notNull(),
+  type: text("type").$type<RelayType>().notNull(),
+  /** Comma-separated domains and addresses this relay may send as (Odoo's `from_filter`); null = anything. */
+  fromFilter: text("from_filter"),
+  sequence: integer("sequence").notNull().default(10),
+  stream: text("stream").$type<Stream>().notNull().default("transactional"),
+  dailyLimit: integer("daily_limit"),
+  enabled: integer("enabled", { mode: "boolean" }).notNull().default(true),
+  /** Settings that are not secret (host, port, region, fixed_sender, ...). */
+  config: text("config", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
+  /** AES-GCM sealed JSON of the secret settings (passwords, API keys). */
+  secrets: text("secrets"),
+  createdAt: createdAt(),
+  updatedAt: updatedAt(),
+});
+
+/** Messages a relay took per UTC day, for its daily limit. */
+export const relayUsage = sqliteTable(
+  "relay_usage",
+  {
+    relayId: text("relay_id").notNull(),
+    day: text("day").notNull(),
+    count: integer("count").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.relayId, t.day] })],
+);
+
+export const apiKeys = sqliteTable("api_keys", {
+  id: text("id").primaryKey(),
+  name: text("name").notNull(),
+  /** SHA-256 of the key (hex); the key itself is shown once and never stored. */
+  hash: text("hash").notNull().unique(),
+  /** The key's first characters, to tell keys apart in lists. */
+  prefix: text("prefix").notNull(),
+  /** From domains the key may send as; null = any. */
+  fromDomains: text("from_domains", { mode: "json" }).$type<string[]>(),
+  createdAt: createdAt(),
+  revokedAt: integer("revoked_at", { mode: "timestamp_ms" }),
+});
+
+/** `Idempotency-Key` of send requests, for 24 hours: the first answer, and what it answered. */
+export const idempotencyKeys = sqliteTable(
+  "idempotency_keys",
+  {
+    /** The API key id, or `admin`. */
+    scope: text("scope").notNull(),
+    key: text("key").notNull(),
+    requestHash: text("request_hash").notNull(),
+    response: text("response", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.scope, t.key] })],
+);
+
+export type RecipientKind = "to" | "cc" | "bcc";
+export type RecipientStatus = "pending" | "sent" | "failed" | "bounced";
+
+/** Each recipient of an outbound message and where its delivery stands. */
+export const outboundRecipients = sqliteTable(
+  "outbound_recipients",
+  {
+    messageId: text("message_id")
+      .notNull()
+      .references(() => messages.id, { onDelete: "cascade" }),
+    address: text("address").notNull(),
+    name: text("name"),
+    kind: text("kind").$type<RecipientKind>().notNull(),
+    status: text("status").$type<RecipientStatus>().notNull(),
+    lastCode: text("last_code"),
+    lastError: text("last_error"),
+    updatedAt: updatedAt(),
+  },
+  (t) => [primaryKey({ columns: [t.messageId, t.address] }), index("outbound_recipients_address").on(t.address)],
+);
+
+/** Every delivery attempt of an outbound message through a relay. */
+export const attempts = sqliteTable(
+  "attempts",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    messageId: text("message_id")
+      .notNull()
+      .references(() => messages.id, { onDelete: "cascade" }),
+    relayId: text("relay_id").notNull(),
+    result: text("result").notNull(),
+    envelopeFrom: text("envelope_from"),
+    providerMessageId: text("provider_message_id"),
+    error: text("error"),
+    /** Per recipient: status, SMTP or provider code, text. */
+    recipients: text("recipients", { mode: "json" }).$type<{ address: string; status: string; code: string | null; message: string | null }[]>().notNull(),
+    startedAt: integer("started_at", { mode: "timestamp_ms" }).notNull(),
+    finishedAt: integer("finished_at", { mode: "timestamp_ms" }).notNull(),
+  },
+  (t) => [index("attempts_message").on(t.messageId, t.id)],
 );

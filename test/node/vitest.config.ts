@@ -1,10 +1,17 @@
 import { fileURLToPath } from "node:url";
-import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+import { createTestTls } from "./tls.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
 export default defineConfig(async () => {
+  // The loopback SMTP servers' test CA. Miniflare reads NODE_EXTRA_CA_CERTS once, when it
+  // loads, so it is set before the plugin (and Miniflare with it) is imported.
+  const tls = await createTestTls();
+  process.env.NODE_EXTRA_CA_CERTS = tls.caPath;
+  process.env.MAILGATE_TEST_TLS_CERT = tls.certPath;
+  process.env.MAILGATE_TEST_TLS_KEY = tls.keyPath;
+  const { cloudflareTest, readD1Migrations } = await import("@cloudflare/vitest-plugin");
   const migrations = await readD1Migrations(`${root}/migrations`);
   return {
     root,
@@ -14,14 +21,14 @@ export default defineConfig(async () => {
           plugins: [
             cloudflareTest({
               wrangler: { configPath: `${root}/wrangler.toml` },
-              miniflare: { bindings: { ADMIN_TOKEN: "test-admin-token", TEST_MIGRATIONS: migrations } },
+              miniflare: { bindings: { ADMIN_TOKEN: "test-admin-token", SECRETS_KEY: "test-secrets-key-not-for-production", TEST_MIGRATIONS: migrations } },
             }),
           ],
           test: {
             name: "workers",
             include: ["test/*.test.ts"],
             setupFiles: ["test/setup.ts"],
-            globalSetup: ["test/node/corpus-server.ts"],
+            globalSetup: ["test/node/corpus-server.ts", "test/node/mail-servers.ts"],
           },
         },
         {

@@ -1,0 +1,291 @@
+/**
+ * `/v1/relays`: outgoing servers (Odoo's `ir.mail_server`). Credentials are
+ * write-only: sealed with SECRETS_KEY before they reach D1, and never
+ * returned, logged or echoed in errors.
+ */
+import { createRoute, z } from "@hono/zod-openapi";
+import { asc, eq } from "drizzle-orm";
+import type { Db } from "../db/client";
+import { type RelayType, relays } from "../db/schema";
+import type { Env } from "../env";
+import { newId } from "../ids";
+import { DEFAULT_MAX_SIZE, type RelayRow, RELAY_TYPES, SECRET_FIELDS } from "../outbound/relays";
+import { MissingSecretsKey, seal, unseal } from "../secrets";
+import { router } from "./context";
+import { ApiError, notFound } from "./errors";
+import { DOT_ATOM, DomainName, EmailAddress, errorResponses, iso, json, jsonBody, normalizeDomain, security, Timestamp } from "./schemas";
+
+const Secret = z.string().min(1).max(4096);
+const BaseUrl = z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).max(500).transform((u) => u.replace(/\/+$/, ""));
+
+/** Settings every relay type has. */
+const common = {
+  fixed_sender: EmailAddress.optional().openapi({ description: "The relay only accepts this sender: From and envelope become it, the author's name kept, the author in Reply-To" }),
+  max_size: z.number().int().min(1024).max(100 * 1024 * 1024).optional().openapi({ description: "Largest composed message in bytes (defaults to the service's documented limit)" }),
+};
+
+const CONFIG_SCHEMAS = {
+  cloudflare: z.strictObject({ ...common }),
+  smtp: z.strictObject({
+    ...common,
+    host: z.string().min(1).max(253),
+    port: z
+      .number()
+      .int()
+      .min(1)
+      .max(65535)
+      .refine((p) => p !== 25, "port 25 is blocked by Cloudflare for outbound connections; use 465 (TLS) or 587 (STARTTLS)"),
+    security: z.enum(["tls", "starttls", "none"]).openapi({ description: "tls: implicit TLS (465); starttls: STARTTLS required (587, 2525); none: plaintext, for local testing only" }),
+    username: z.string().min(1).max(320).optional(),
+    password: Secret.optional(),
+    helo: z.string().min(1).max(253).optional().openapi({ description: "EHLO name (defaults to the first domain)" }),
+    timeout_ms: z.number().int().min(1000).max(300_000).optional(),
+  }),
+  postmark: z.strictObject({ ...common, server_token: Secret, message_stream: z.string().min(1).max(100).optional(), base_url: BaseUrl.optional() }),
+  resend: z.strictObject({ ...common, api_key: Secret, base_url: BaseUrl.optional() }),
+  ses: z.strictObject({
+    ...common,
+    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, "must be an AWS region such as eu-west-1"),
+    access_key_id: z.string().min(16).max(128),
+    secret_access_key: Secret,
+    session_token: Secret.optional(),
+    configuration_set: z.string().min(1).max(64).optional(),
+    base_url: BaseUrl.optional(),
+  }),
+  mailgun: z.strictObject({ ...common, domain: DomainName, api_key: Secret, region: z.enum(["us", "eu"]).optional(), base_url: BaseUrl.optional() }),
+  sendgrid: z.strictObject({ ...common, api_key: Secret, base_url: BaseUrl.optional() }),
+} satisfies Record<RelayType, z.ZodType>;
+
+/**
+ * Odoo's `from_filter`: comma-separated domains and addresses. Normalized:
+ * lowercase, IDN domains in punycode, entries checked one by one.
+ */
+const FromFilter = z
+  .string()
+  .max(2000)
+  .transform((value, ctx) => {
+    const parts: string[] = [];
+    for (const raw of value.split(",").map((p) => p.trim()).filter(Boolean)) {
+      const at = raw.lastIndexOf("@");
+      const domain = normalizeDomain(at < 0 ? raw : raw.slice(at + 1));
+      const local = at < 0 ? null : raw.slice(0, at).toLowerCase();
+      if (!domain || (local !== null && !DOT_ATOM.test(local))) {
+        ctx.addIssue({ code: "custom", message: `"${raw}" is neither a domain nor an address` });
+        return z.NEVER;
+      }
+      parts.push(local === null ? domain : `${local}@${domain}`);
+    }
+    return parts.length ? parts.join(",") : null;
+  })
+  .openapi({ type: "string", example: "example.com,notifications@example.org" });
+
+const relayFields = {
+  name: z.string().trim().min(1).max(200),
+  from_filter: FromFilter.nullable().optional(),
+  sequence: z.number().int().min(0).max(1_000_000).optional(),
+  stream: z.enum(["transactional", "mass"]).optional(),
+  daily_limit: z.number().int().min(1).max(10_000_000).nullable().optional(),
+  enabled: z.boolean().optional(),
+};
+
+const CreateRelayBody = z
+  .strictObject({ ...relayFields, type: z.enum(RELAY_TYPES), config: z.record(z.string(), z.unknown()).default({}) })
+  .openapi("CreateRelay", { description: "config depends on type: see the README's relay table" });
+
+const PatchRelayBody = z.strictObject({
+  name: relayFields.name.optional(),
+  from_filter: relayFields.from_filter,
+  sequence: relayFields.sequence,
+  stream: relayFields.stream,
+  daily_limit: relayFields.daily_limit,
+  enabled: relayFields.enabled,
+  config: z.record(z.string(), z.unknown()).optional().openapi({ description: "Replaces the settings; credentials left out keep their value" }),
+});
+
+const RelaySchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    type: z.enum(RELAY_TYPES),
+    from_filter: z.string().nullable(),
+    sequence: z.number().int(),
+    stream: z.enum(["transactional", "mass"]),
+    daily_limit: z.number().int().nullable(),
+    enabled: z.boolean(),
+    config: z.record(z.string(), z.unknown()).openapi({ description: "Settings without credentials" }),
+    secrets_set: z.array(z.string()).openapi({ description: "Which credentials are stored (never their values)" }),
+    max_size: z.number().int(),
+    created_at: Timestamp,
+    updated_at: Timestamp,
+  })
+  .openapi("Relay");
+
+async function relayOut(env: Env, row: RelayRow): Promise<z.infer<typeof RelaySchema>> {
+  const secrets = row.secrets ? Object.keys(await unseal(env.SECRETS_KEY, row.secrets)) : [];
+  return {
+    id: row.id,
+    name: row.name,
+    type: row.type,
+    from_filter: row.fromFilter,
+    sequence: row.sequence,
+    stream: row.stream,
+    daily_limit: row.dailyLimit,
+    enabled: row.enabled,
+    config: row.config,
+    secrets_set: secrets.sort(),
+    max_size: typeof row.config.max_size === "number" ? row.config.max_size : DEFAULT_MAX_SIZE[row.type],
+    created_at: iso(row.createdAt),
+    updated_at: iso(row.updatedAt),
+  };
+}
+
+/** Validates a type's settings and splits them into what is stored plainly and what is sealed. */
+async function splitConfig(env: Env, type: RelayType, input: Record<string, unknown>, keep: Record<string, string> = {}) {
+  const secretNames = SECRET_FIELDS[type];
+  // Credentials already stored may be left out of a change.
+  const withKept = { ...Object.fromEntries(secretNames.filter((n) => n in keep).map((n) => [n, keep[n]])), ...input };
+  const parsed = CONFIG_SCHEMAS[type].safeParse(withKept);
+  if (!parsed.success) {
+    const detail = parsed.error.issues.map((i) => `${["config", ...i.path].join(".")}: ${i.message}`).join("; ");
+    throw new ApiError("invalid_request", `invalid body: ${detail}`);
+  }
+  const config: Record<string, unknown> = {};
+  const secrets: Record<string, string> = {};
+  for (const [name, value] of Object.entries(parsed.data as Record<string, unknown>)) {
+    if (value === undefined) continue;
+    if (secretNames.includes(name)) secrets[name] = String(value);
+    else config[name] = value;
+  }
+  if (type === "smtp" && config.username && !secrets.password) throw new ApiError("invalid_request", "invalid body: config.password: required with config.username");
+  try {
+    return { config, secrets: Object.keys(secrets).length ? await seal(env.SECRETS_KEY, secrets) : null };
+  } catch (error) {
+    if (error instanceof MissingSecretsKey) throw new ApiError("internal_error", error.message);
+    throw error;
+  }
+}
+
+const IdParam = z.object({ id: z.string().openapi({ param: { name: "id", in: "path" } }) });
+
+async function findRelay(db: Db, id: string): Promise<RelayRow> {
+  const row = await db.select().from(relays).where(eq(relays.id, id)).get();
+  if (!row) throw notFound(`relay ${id}`);
+  return row;
+}
+
+export const relaysApi = router();
+
+relaysApi.openapi(
+  createRoute({
+    method: "post",
+    path: "/relays",
+    tags: ["relays"],
+    summary: "Create a relay",
+    security,
+    request: { body: jsonBody(CreateRelayBody) },
+    responses: { 201: json(RelaySchema, "Created (credentials are not returned)"), ...errorResponses },
+  }),
+  async (c) => {
+    const body = c.req.valid("json");
+    const { config, secrets } = await splitConfig(c.env, body.type, body.config);
+    const now = new Date();
+    const [row] = await c
+      .get("db")
+      .insert(relays)
+      .values({
+        id: newId("rly"),
+        name: body.name,
+        type: body.type,
+        fromFilter: body.from_filter ?? null,
+        sequence: body.sequence ?? 10,
+        stream: body.stream ?? "transactional",
+        dailyLimit: body.daily_limit ?? null,
+        enabled: body.enabled ?? true,
+        config,
+        secrets,
+        createdAt: now,
+        updatedAt: now,
+      })
+      .returning();
+    return c.json(await relayOut(c.env, row!), 201);
+  },
+);
+
+relaysApi.openapi(
+  createRoute({
+    method: "get",
+    path: "/relays",
+    tags: ["relays"],
+    summary: "List relays by sequence",
+    security,
+    responses: { 200: json(z.object({ items: z.array(RelaySchema), next_cursor: z.null() }), "Relays"), ...errorResponses },
+  }),
+  async (c) => {
+    const rows = await c.get("db").select().from(relays).orderBy(asc(relays.sequence), asc(relays.id));
+    return c.json({ items: await Promise.all(rows.map((r) => relayOut(c.env, r))), next_cursor: null }, 200);
+  },
+);
+
+relaysApi.openapi(
+  createRoute({
+    method: "get",
+    path: "/relays/{id}",
+    tags: ["relays"],
+    summary: "Get a relay (without credentials)",
+    security,
+    request: { params: IdParam },
+    responses: { 200: json(RelaySchema, "The relay"), ...errorResponses },
+  }),
+  async (c) => c.json(await relayOut(c.env, await findRelay(c.get("db"), c.req.valid("param").id)), 200),
+);
+
+relaysApi.openapi(
+  createRoute({
+    method: "patch",
+    path: "/relays/{id}",
+    tags: ["relays"],
+    summary: "Change a relay",
+    security,
+    request: { params: IdParam, body: jsonBody(PatchRelayBody) },
+    responses: { 200: json(RelaySchema, "Updated"), ...errorResponses },
+  }),
+  async (c) => {
+    const db = c.get("db");
+    const current = await findRelay(db, c.req.valid("param").id);
+    const body = c.req.valid("json");
+    const stored = body.config ? await splitConfig(c.env, current.type, body.config, current.secrets ? await unseal(c.env.SECRETS_KEY, current.secrets) : {}) : null;
+    const [row] = await db
+      .update(relays)
+      .set({
+        name: body.name ?? current.name,
+        fromFilter: body.from_filter === undefined ? current.fromFilter : body.from_filter,
+        sequence: body.sequence ?? current.sequence,
+        stream: body.stream ?? current.stream,
+        dailyLimit: body.daily_limit === undefined ? current.dailyLimit : body.daily_limit,
+        enabled: body.enabled ?? current.enabled,
+        ...(stored && { config: stored.config, secrets: stored.secrets }),
+        updatedAt: new Date(),
+      })
+      .where(eq(relays.id, current.id))
+      .returning();
+    return c.json(await relayOut(c.env, row!), 200);
+  },
+);
+
+relaysApi.openapi(
+  createRoute({
+    method: "delete",
+    path: "/relays/{id}",
+    tags: ["relays"],
+    summary: "Delete a relay",
+    security,
+    request: { params: IdParam },
+    responses: { 204: { description: "Deleted" }, ...errorResponses },
+  }),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    const deleted = await c.get("db").delete(relays).where(eq(relays.id, id)).returning({ id: relays.id });
+    if (!deleted.length) throw notFound(`relay ${id}`);
+    return c.body(null, 204);
+  },
+);

@@ -1,0 +1,164 @@
+/** `POST /v1/messages`: the send API. */
+import { createRoute, z } from "@hono/zod-openapi";
+import { parseSingleAddress } from "../mail/address";
+import { acceptSend, type SendRequest } from "../outbound/send";
+import { sha256Hex } from "./auth";
+import { router } from "./context";
+import { conflictResponse, ErrorSchema, errorResponses, json, jsonBody, security, unprocessableResponse } from "./schemas";
+
+export const MAX_RECIPIENTS = 50;
+
+const NO_CRLF = /^[^\r\n]*$/;
+
+/** One address, bare or with a display name, as a Mailbox. */
+const Address = z
+  .string()
+  .max(400)
+  .transform((value, ctx) => {
+    const parsed = NO_CRLF.test(value) ? parseSingleAddress(value) : null;
+    if (!parsed) {
+      ctx.addIssue({ code: "custom", message: `"${value.slice(0, 100)}" is not one e-mail address` });
+      return z.NEVER;
+    }
+    return parsed;
+  })
+  .openapi({ type: "string", example: '"Mary Major" <mary@example.com>' });
+
+/** Headers that belong to fields of the request, or that relays and the platform set. */
+const RESERVED_HEADERS = new Set([
+  "from",
+  "to",
+  "cc",
+  "bcc",
+  "reply-to",
+  "sender",
+  "subject",
+  "date",
+  "message-id",
+  "in-reply-to",
+  "references",
+  "mime-version",
+  "content-type",
+  "content-transfer-encoding",
+  "content-disposition",
+  "content-id",
+  "return-path",
+  "received",
+  "dkim-signature",
+  "x-mailgate-message-id",
+]);
+
+const HEADER_NAME = /^[!-9;-~]+$/;
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+const SendBody = z
+  .strictObject({
+    from: Address,
+    to: z.array(Address).max(MAX_RECIPIENTS).default([]),
+    cc: z.array(Address).max(MAX_RECIPIENTS).default([]),
+    bcc: z.array(Address).max(MAX_RECIPIENTS).default([]),
+    reply_to: Address.optional(),
+    subject: z.string().min(1).max(998).regex(NO_CRLF, "must not contain CR or LF (header injection)"),
+    text: z.string().max(30 * 1024 * 1024).optional(),
+    html: z.string().max(30 * 1024 * 1024).optional(),
+    attachments: z
+      .array(
+        z.strictObject({
+          filename: z.string().min(1).max(255).regex(NO_CRLF, "must not contain CR or LF"),
+          content: z
+            .string()
+            .transform((c) => c.replace(/\s+/g, ""))
+            .refine((c) => BASE64.test(c), "must be base64"),
+          content_type: z
+            .string()
+            .regex(/^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/i, "must be a MIME type such as application/pdf")
+            .optional(),
+        }),
+      )
+      .max(100)
+      .default([]),
+    headers: z
+      .record(
+        z.string().regex(HEADER_NAME, "header names are printable ASCII without ':' or spaces"),
+        z.string().max(2000).regex(NO_CRLF, "must not contain CR or LF (header injection)"),
+      )
+      .default({})
+      .superRefine((headers, ctx) => {
+        for (const name of Object.keys(headers)) {
+          if (RESERVED_HEADERS.has(name.toLowerCase())) ctx.addIssue({ code: "custom", path: [name], message: `${name} is set by mailgate or by a field of the request` });
+        }
+      }),
+    thread_id: z.string().max(64).optional().openapi({ description: "Continue this thread (References and In-Reply-To are set); a new thread is opened otherwise" }),
+    stream: z.enum(["transactional", "mass"]).default("transactional"),
+  })
+  .superRefine((body, ctx) => {
+    const count = body.to.length + body.cc.length + body.bcc.length;
+    if (count === 0) ctx.addIssue({ code: "custom", path: ["to"], message: "at least one recipient (to, cc or bcc) is needed" });
+    if (count > MAX_RECIPIENTS) ctx.addIssue({ code: "custom", path: ["to"], message: `at most ${MAX_RECIPIENTS} recipients in to, cc and bcc together (got ${count})` });
+    if (body.text === undefined && body.html === undefined) ctx.addIssue({ code: "custom", path: ["text"], message: "text or html is needed" });
+  })
+  .openapi("SendRequest");
+
+const SendAnswerSchema = z
+  .object({
+    id: z.string(),
+    message_id: z.string(),
+    status: z.literal("queued"),
+    thread_id: z.string(),
+    relay: z.object({ id: z.string(), name: z.string(), type: z.string() }),
+    from: z.string().openapi({ description: "The From header as sent (after any rewrite)" }),
+    envelope_from: z.string(),
+  })
+  .openapi("SendAnswer");
+
+export const sendApi = router();
+
+sendApi.openapi(
+  createRoute({
+    method: "post",
+    path: "/messages",
+    tags: ["messages"],
+    summary: "Send a message (queued; see GET /v1/messages/{id} for its delivery)",
+    security,
+    request: {
+      headers: z.object({ "idempotency-key": z.string().min(1).max(255).optional().openapi({ description: "Same key and body within 24 h: the first answer, nothing sent again" }) }),
+      body: jsonBody(SendBody),
+    },
+    responses: {
+      202: json(SendAnswerSchema, "Accepted and queued"),
+      403: json(ErrorSchema, "The API key may not send from this domain"),
+      ...conflictResponse,
+      413: json(ErrorSchema, "Larger than the chosen relay takes"),
+      ...unprocessableResponse,
+      ...errorResponses,
+    },
+  }),
+  async (c) => {
+    const body = c.req.valid("json");
+    const principal = c.get("principal");
+    const key = c.req.valid("header")["idempotency-key"];
+    const request: SendRequest = {
+      from: body.from,
+      to: body.to,
+      cc: body.cc,
+      bcc: body.bcc,
+      replyTo: body.reply_to ?? null,
+      subject: body.subject,
+      text: body.text ?? null,
+      html: body.html ?? null,
+      attachments: body.attachments.map((a) => ({ filename: a.filename, content: a.content, contentType: a.content_type ?? "application/octet-stream" })),
+      headers: body.headers,
+      threadId: body.thread_id ?? null,
+      stream: body.stream,
+    };
+    const { answer, replayed } = await acceptSend(
+      c.env,
+      c.get("db"),
+      principal.kind === "key" ? { apiKeyId: principal.id, fromDomains: principal.fromDomains } : { apiKeyId: null, fromDomains: null },
+      request,
+      key ? { key, hash: await sha256Hex(JSON.stringify(body)) } : null,
+    );
+    if (replayed) c.header("Idempotent-Replayed", "true");
+    return c.json(answer, 202);
+  },
+);

@@ -1,0 +1,124 @@
+/**
+ * Composes outbound MIME with mimetext (its browser build: CRLF line ends,
+ * no Node APIs). mimetext lays out the parts (alternative, mixed, related)
+ * and boundaries; we hand it bodies already transfer-encoded and give its
+ * address and subject fields our encoders (src/mail/mime-header.ts), because
+ * its own always base64-encode names and never fold, which breaks long or
+ * non-ASCII subjects.
+ */
+import { createMimeMessage, Mailbox as MimeMailbox } from "mimetext/browser";
+import type { Mailbox } from "../db/schema";
+import { OWN_MESSAGE_ID_HEADER } from "../mail/message-id";
+import { encodeText, encodeWords, fold, formatMailbox, isAsciiPrintable } from "../mail/mime-header";
+
+export interface OutboundAttachment {
+  filename: string;
+  /** Base64 (any line length). */
+  content: string;
+  contentType: string;
+}
+
+export interface OutboundContent {
+  from: Mailbox;
+  to: Mailbox[];
+  cc: Mailbox[];
+  replyTo: Mailbox | null;
+  subject: string;
+  text: string | null;
+  html: string | null;
+  attachments: OutboundAttachment[];
+  /** Custom headers (already validated: no CR/LF, no reserved names). */
+  headers: Record<string, string>;
+  messageId: string;
+  inReplyTo: string | null;
+  references: string[];
+  returnPath: string | null;
+  date: Date;
+}
+
+/** RFC 5322 2.1.1: a line may not exceed 998 characters. */
+const MAX_LINE = 998;
+
+function wrap(base64: string, width = 76): string {
+  const clean = base64.replace(/\s+/g, "");
+  const lines: string[] = [];
+  for (let i = 0; i < clean.length; i += width) lines.push(clean.slice(i, i + width));
+  return lines.join("\r\n");
+}
+
+function utf8Base64(text: string): string {
+  const bytes = new TextEncoder().encode(text);
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(binary);
+}
+
+/** 7bit when the text is ASCII with short lines, else base64: the body is always 7-bit clean. */
+function textPart(text: string): { data: string; encoding: "7bit" | "base64" } {
+  const crlf = text.replace(/\r?\n/g, "\r\n");
+  const sevenBit = /^[\x00-\x7f]*$/.test(crlf) && !/\r(?!\n)/.test(crlf) && crlf.split("\r\n").every((line) => line.length <= MAX_LINE);
+  // Text is encoded in canonical form: CRLF line ends (RFC 2045 6.8).
+  return sevenBit ? { data: crlf, encoding: "7bit" } : { data: wrap(utf8Base64(crlf)), encoding: "base64" };
+}
+
+/** A filename safe inside `name="..."`: encoded words when it is not plain ASCII or holds quotes. */
+function quotedFilename(filename: string): string {
+  return isAsciiPrintable(filename) && !/["\\]/.test(filename) ? filename : encodeWords(filename);
+}
+
+/** References, oldest first, kept within one line: the first id and as many of the last as fit (RFC 5322 3.6.4). */
+function referencesLine(ids: string[]): string {
+  let kept = [...ids];
+  while (kept.length > 2 && `References: ${kept.join(" ")}`.length > MAX_LINE) kept = [kept[0]!, ...kept.slice(2)];
+  return kept.join(" ");
+}
+
+export function compose(content: OutboundContent): string {
+  const message = createMimeMessage();
+  const field = (name: string) => message.headers.fields.find((f) => f.name === name)!;
+  const dumpAs = (name: string, value: string) => {
+    // mimetext writes "Name: <dump>"; folded continuation lines come after the first.
+    field(name).dump = () => fold(name, value).slice(name.length + 2);
+  };
+
+  message.setSender({ addr: content.from.address, name: content.from.name });
+  dumpAs("From", formatMailbox(content.from));
+  if (content.replyTo) {
+    message.setHeader("Reply-To", new MimeMailbox({ addr: content.replyTo.address, name: content.replyTo.name }));
+    dumpAs("Reply-To", formatMailbox(content.replyTo));
+  }
+  for (const [name, list] of [
+    ["To", content.to],
+    ["Cc", content.cc],
+  ] as const) {
+    if (!list.length) continue;
+    message.setHeader(name, list.map((m) => new MimeMailbox({ addr: m.address, name: m.name })));
+    dumpAs(name, list.map(formatMailbox).join(", "));
+  }
+  if (!content.to.length && !content.cc.length) message.setHeader("To", "undisclosed-recipients:;");
+  message.setSubject(content.subject);
+  dumpAs("Subject", encodeText(content.subject));
+  message.setHeader("Message-ID", content.messageId);
+  message.setHeader("Date", content.date.toUTCString().replace(/GMT$/, "+0000"));
+
+  // Our own copy of the Message-ID survives relays that rewrite Message-ID (Odoo's X-Odoo-Message-Id).
+  message.setHeader(OWN_MESSAGE_ID_HEADER, content.messageId);
+  if (content.inReplyTo) message.setHeader("In-Reply-To", content.inReplyTo);
+  if (content.references.length) message.setHeader("References", referencesLine(content.references));
+  if (content.returnPath) message.setHeader("Return-Path", `<${content.returnPath}>`);
+  for (const [name, value] of Object.entries(content.headers)) {
+    message.setHeader(name, fold(name, encodeText(value)).slice(name.length + 2));
+  }
+
+  if (content.text !== null) message.addMessage({ contentType: "text/plain", ...textPart(content.text) });
+  if (content.html !== null) message.addMessage({ contentType: "text/html", ...textPart(content.html) });
+  for (const attachment of content.attachments) {
+    message.addAttachment({
+      filename: quotedFilename(attachment.filename),
+      contentType: attachment.contentType,
+      data: wrap(attachment.content),
+      encoding: "base64",
+    });
+  }
+  return `${message.asRaw()}\r\n`;
+}

@@ -1,0 +1,101 @@
+/**
+ * From a validated send request and what D1 knows (relays, domains, the
+ * thread), everything about the message before it is composed: the relay,
+ * the From and Reply-To, the envelope sender, the Message-ID and threading
+ * headers. Pure.
+ */
+import type { Mailbox, RelayType, Stream } from "../db/schema";
+import { domainOf } from "../mail/address";
+import { planSender, formatReplyTo, type SenderPlan } from "./rewrite-from";
+import { findRelay, relaysForStream, type RelayCandidate, type SelectionStep } from "./select-relay";
+
+export interface PlanDomain {
+  name: string;
+  companyName: string | null;
+  catchall: string;
+  bounce: string;
+  defaultFrom: string;
+}
+
+export interface PlanRelay extends RelayCandidate {
+  name: string;
+  type: RelayType;
+  config: Record<string, unknown>;
+}
+
+export interface PlanThread {
+  id: string;
+  subject: string | null;
+  /** The address of the thread's alias, when it has one on a domain. */
+  aliasAddress: string | null;
+  aliasDomain: string | null;
+  /** Message-IDs of the thread's messages, oldest first. */
+  messageIds: string[];
+}
+
+export interface SendPlan {
+  relay: PlanRelay;
+  step: SelectionStep;
+  sender: SenderPlan;
+  /** The domain the message belongs to (Odoo's alias domain): Message-ID, bounce address, catchall. */
+  domain: PlanDomain | null;
+  messageId: string;
+  inReplyTo: string | null;
+  references: string[];
+}
+
+/** Odoo's `default_from_email`: a full address as is, else `<local part>@<domain>`. */
+export function notificationsAddress(domain: PlanDomain): string {
+  return domain.defaultFrom.includes("@") ? domain.defaultFrom : `${domain.defaultFrom}@${domain.name}`;
+}
+
+/**
+ * The domain a message belongs to: the thread's alias domain, else the
+ * From's domain when we serve it, else the first domain (Odoo: the company's).
+ */
+export function domainFor(domains: PlanDomain[], author: Mailbox, thread: PlanThread | null): PlanDomain | null {
+  const byName = (name: string | null) => (name ? domains.find((d) => d.name === name) : undefined);
+  return byName(thread?.aliasDomain ?? null) ?? byName(domainOf(author.address)) ?? domains[0] ?? null;
+}
+
+/** Keep the thread's last references (the first id too, per RFC 5322 3.6.4) to a sane count. */
+const MAX_REFERENCES = 20;
+
+export function planMessage(input: {
+  rowId: string;
+  author: Mailbox;
+  replyTo: Mailbox | null;
+  stream: Stream;
+  relays: PlanRelay[];
+  domains: PlanDomain[];
+  thread: PlanThread | null;
+  /** The VERP address for this message on the domain, computed by the caller (needs the secret). */
+  bounceAddress: (domain: PlanDomain) => string;
+}): SendPlan | null {
+  const domain = domainFor(input.domains, input.author, input.thread);
+  const notifications = domain ? notificationsAddress(domain) : null;
+  const choice = findRelay(relaysForStream(input.relays, input.stream), input.author.address, notifications);
+  if (!choice) return null;
+
+  const threadReplyTo = input.thread?.aliasAddress ?? (domain ? `${domain.catchall}@${domain.name}` : null);
+  const sender = planSender({
+    author: input.author,
+    smtpFrom: choice.smtpFrom,
+    relay: choice.relay,
+    notificationsEmail: notifications,
+    bounceAddress: domain ? input.bounceAddress(domain) : null,
+    replyTo: input.replyTo,
+    threadReplyTo: threadReplyTo ? formatReplyTo(threadReplyTo, domain?.companyName ?? null, input.thread?.subject ?? null) : null,
+  });
+  const ids = input.thread?.messageIds ?? [];
+  const references = ids.length > MAX_REFERENCES ? [ids[0]!, ...ids.slice(-(MAX_REFERENCES - 1))] : ids;
+  return {
+    relay: choice.relay,
+    step: choice.step,
+    sender,
+    domain,
+    messageId: `<${input.rowId.toLowerCase()}@${domain?.name ?? domainOf(input.author.address)}>`,
+    inReplyTo: references.at(-1) ?? null,
+    references,
+  };
+}

@@ -1,0 +1,122 @@
+/**
+ * What the HTTP providers share: the composed message read back into the
+ * fields their APIs take, and one mapping of HTTP answers to outcomes.
+ */
+import { decodeWords, type Address, type Email } from "postal-mime";
+import type { Mailbox } from "../../db/schema";
+import { allRecipients, type OutgoingMessage, type SendOutcome } from "./types";
+
+export const PROVIDER_TIMEOUT_MS = 30_000;
+
+/** Headers the provider APIs build from their own fields; everything else is passed on as a custom header. */
+const FIELD_HEADERS = new Set([
+  "from",
+  "to",
+  "cc",
+  "bcc",
+  "reply-to",
+  "subject",
+  "date",
+  "mime-version",
+  "content-type",
+  "content-transfer-encoding",
+  "content-disposition",
+  "return-path",
+  "sender",
+]);
+
+export function mailboxes(list: Address[] | Address | undefined): Mailbox[] {
+  const out: Mailbox[] = [];
+  for (const entry of Array.isArray(list) ? list : list ? [list] : []) {
+    if (entry.address) out.push({ name: entry.name, address: entry.address.toLowerCase() });
+    for (const member of entry.group ?? []) out.push({ name: member.name, address: member.address.toLowerCase() });
+  }
+  return out;
+}
+
+/** The recipients still to deliver to, in the header they were written in; the rest were Bcc. */
+export function recipientFields(parsed: Email, pending: string[]) {
+  const wanted = new Set(pending);
+  const to = mailboxes(parsed.to).filter((m) => wanted.has(m.address));
+  const cc = mailboxes(parsed.cc).filter((m) => wanted.has(m.address));
+  const shown = new Set([...to, ...cc].map((m) => m.address));
+  const bcc = pending.filter((a) => !shown.has(a)).map((address) => ({ name: "", address }));
+  return { to, cc, bcc };
+}
+
+/** Our custom and threading headers (Message-ID, X-Mailgate-Message-Id, In-Reply-To, References, the caller's), decoded. */
+export function customHeaders(parsed: Email): [string, string][] {
+  return parsed.headers.filter((h) => !FIELD_HEADERS.has(h.key)).map((h) => [h.originalKey, decodeWords(h.value)]);
+}
+
+export interface FlatAttachment {
+  filename: string;
+  contentType: string;
+  base64: string;
+  contentId: string | null;
+}
+
+function toBase64(content: ArrayBuffer | Uint8Array | string): string {
+  if (typeof content === "string") return content;
+  const bytes = content instanceof Uint8Array ? content : new Uint8Array(content);
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(binary);
+}
+
+export function attachments(parsed: Email): FlatAttachment[] {
+  return parsed.attachments.map((a, i) => ({
+    filename: a.filename ?? `attachment-${i + 1}`,
+    contentType: a.mimeType,
+    base64: toBase64(a.content),
+    contentId: a.contentId ?? null,
+  }));
+}
+
+/** `"Name" <address>` for JSON APIs (UTF-8, no RFC 2047), or the bare address. */
+export function quoted(mailbox: Mailbox): string {
+  return mailbox.name ? `"${mailbox.name.replace(/[\\"]/g, (c) => `\\${c}`)}" <${mailbox.address}>` : mailbox.address;
+}
+
+export function base64Of(bytes: Uint8Array): string {
+  return toBase64(bytes);
+}
+
+/**
+ * Statuses that mean "this message, as it is, will never be accepted"
+ * (validation, too large): every recipient failed. Credentials, missing
+ * endpoints, rate limits and server errors are the relay's own failures.
+ */
+const MESSAGE_REJECTED = new Set([400, 413, 415, 422]);
+
+/** Posts and maps the answer: 2xx sent, message errors failed, the rest (and network errors) a relay error. */
+export async function providerRequest(
+  message: OutgoingMessage,
+  request: () => Promise<Response>,
+  providerId: (response: Response, body: string) => string | null,
+  special: (response: Response, body: string) => SendOutcome | null = () => null,
+): Promise<SendOutcome> {
+  let response: Response;
+  let body: string;
+  try {
+    response = await request();
+    body = await response.text();
+  } catch (error) {
+    return { kind: "relay_error", code: "network", message: error instanceof Error ? error.message : String(error) };
+  }
+  if (response.ok) return { kind: "sent", providerMessageId: providerId(response, body), recipients: allRecipients(message.recipients, "sent", String(response.status), null) };
+  const handled = special(response, body);
+  if (handled) return handled;
+  const text = `${response.status} ${body.slice(0, 500)}`.trim();
+  if (MESSAGE_REJECTED.has(response.status)) return { kind: "sent", providerMessageId: null, recipients: allRecipients(message.recipients, "failed", String(response.status), text) };
+  return { kind: "relay_error", code: String(response.status), message: text };
+}
+
+export function jsonField(body: string, field: string): string | null {
+  try {
+    const value = (JSON.parse(body) as Record<string, unknown>)[field];
+    return typeof value === "string" ? value : null;
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,96 @@
+/**
+ * Relay types, their settings, and the factory that turns a stored relay
+ * (settings plus sealed credentials) into a `Relay`.
+ */
+import type { RelayType } from "../../db/schema";
+import { relays } from "../../db/schema";
+import type { Env } from "../../env";
+import { unseal } from "../../secrets";
+import { cloudflareRelay } from "./cloudflare";
+import { mailgunRelay } from "./mailgun";
+import { postmarkRelay } from "./postmark";
+import { resendRelay } from "./resend";
+import { sendgridRelay } from "./sendgrid";
+import { sesRelay } from "./ses";
+import type { SmtpSecurity } from "./smtp-client";
+import { smtpRelay } from "./smtp";
+import type { Relay } from "./types";
+
+export type RelayRow = typeof relays.$inferSelect;
+
+export const RELAY_TYPES = ["cloudflare", "smtp", "postmark", "resend", "ses", "mailgun", "sendgrid"] as const satisfies readonly RelayType[];
+
+/** Which settings of each type are credentials: sealed at rest, never returned. */
+export const SECRET_FIELDS: Record<RelayType, readonly string[]> = {
+  cloudflare: [],
+  smtp: ["password"],
+  postmark: ["server_token"],
+  resend: ["api_key"],
+  ses: ["secret_access_key", "session_token"],
+  mailgun: ["api_key"],
+  sendgrid: ["api_key"],
+};
+
+/** The largest message (composed MIME, bytes) each service takes, from its documentation. */
+export const DEFAULT_MAX_SIZE: Record<RelayType, number> = {
+  cloudflare: 5 * 1024 * 1024,
+  smtp: 25 * 1024 * 1024,
+  postmark: 10_000_000,
+  resend: 40_000_000,
+  ses: 40 * 1024 * 1024,
+  mailgun: 25_000_000,
+  sendgrid: 30_000_000,
+};
+
+export function maxSizeOf(relay: Pick<RelayRow, "type" | "config">): number {
+  const configured = relay.config.max_size;
+  return typeof configured === "number" ? configured : DEFAULT_MAX_SIZE[relay.type];
+}
+
+export function fixedSenderOf(relay: Pick<RelayRow, "config">): string | null {
+  const fixed = relay.config.fixed_sender;
+  return typeof fixed === "string" && fixed ? fixed : null;
+}
+
+const text = (value: unknown, fallback = ""): string => (typeof value === "string" ? value : fallback);
+const optional = (value: unknown): string | null => (typeof value === "string" && value ? value : null);
+
+/** Builds the relay; `helo` is the EHLO name SMTP relays use unless configured. */
+export async function instantiate(row: RelayRow, env: Env, helo: string): Promise<Relay> {
+  const config = row.config;
+  const secrets = row.secrets ? await unseal(env.SECRETS_KEY, row.secrets) : {};
+  switch (row.type) {
+    case "cloudflare":
+      return cloudflareRelay(env.EMAIL);
+    case "smtp":
+      return smtpRelay({
+        host: text(config.host),
+        port: Number(config.port),
+        security: text(config.security, "starttls") as SmtpSecurity,
+        ...(optional(config.username) && { username: text(config.username), password: secrets.password ?? "" }),
+        helo: optional(config.helo) ?? helo,
+        ...(typeof config.timeout_ms === "number" && { timeoutMs: config.timeout_ms }),
+      });
+    case "postmark":
+      return postmarkRelay({ serverToken: secrets.server_token ?? "", messageStream: optional(config.message_stream), baseUrl: text(config.base_url, "https://api.postmarkapp.com") });
+    case "resend":
+      return resendRelay({ apiKey: secrets.api_key ?? "", baseUrl: text(config.base_url, "https://api.resend.com") });
+    case "ses":
+      return sesRelay({
+        region: text(config.region),
+        accessKeyId: text(config.access_key_id),
+        secretAccessKey: secrets.secret_access_key ?? "",
+        sessionToken: secrets.session_token ?? null,
+        configurationSet: optional(config.configuration_set),
+        baseUrl: text(config.base_url, `https://email.${text(config.region)}.amazonaws.com`),
+      });
+    case "mailgun":
+      return mailgunRelay({
+        domain: text(config.domain),
+        apiKey: secrets.api_key ?? "",
+        baseUrl: text(config.base_url, config.region === "eu" ? "https://api.eu.mailgun.net" : "https://api.mailgun.net"),
+      });
+    case "sendgrid":
+      return sendgridRelay({ apiKey: secrets.api_key ?? "", baseUrl: text(config.base_url, "https://api.sendgrid.com") });
+  }
+}

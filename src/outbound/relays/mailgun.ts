@@ -1,0 +1,37 @@
+/**
+ * Mailgun (POST /v3/{domain}/messages.mime, https://documentation.mailgun.com):
+ * the composed MIME as is, as a file part; `to` is the envelope (To, Cc and
+ * Bcc recipients alike), Basic auth `api:<key>`.
+ */
+import { jsonField, PROVIDER_TIMEOUT_MS, providerRequest } from "./http";
+import { type Relay, statelessSession } from "./types";
+
+export interface MailgunOptions {
+  domain: string;
+  apiKey: string;
+  baseUrl: string;
+}
+
+export function mailgunRelay(options: MailgunOptions): Relay {
+  return {
+    async open() {
+      return statelessSession(async (message) =>
+        providerRequest(
+          message,
+          () => {
+            const form = new FormData();
+            form.append("to", message.recipients.join(","));
+            form.append("message", new Blob([message.raw], { type: "message/rfc822" }), "message.mime");
+            return fetch(`${options.baseUrl}/v3/${encodeURIComponent(options.domain)}/messages.mime`, {
+              method: "POST",
+              headers: { Authorization: `Basic ${btoa(`api:${options.apiKey}`)}` },
+              body: form,
+              signal: AbortSignal.timeout(PROVIDER_TIMEOUT_MS),
+            });
+          },
+          (_, text) => jsonField(text, "id"),
+        ),
+      );
+    },
+  };
+}

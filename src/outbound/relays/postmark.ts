@@ -1,0 +1,74 @@
+/**
+ * Postmark (POST /email, https://postmarkapp.com/developer/api/email-api):
+ * the composed message's fields, its headers (with `X-PM-KeepID: true` so
+ * Postmark keeps our Message-ID), attachments as base64.
+ */
+import { allRecipients, type Relay, type SendOutcome, statelessSession } from "./types";
+import { attachments, customHeaders, jsonField, PROVIDER_TIMEOUT_MS, providerRequest, quoted, recipientFields, mailboxes } from "./http";
+
+export interface PostmarkOptions {
+  serverToken: string;
+  messageStream: string | null;
+  baseUrl: string;
+}
+
+/** Postmark answers 422 with ErrorCode 406 and "Found inactive addresses: a, b." for suppressed recipients. */
+function inactiveRecipients(recipients: string[], status: number, body: string): SendOutcome | null {
+  if (status !== 422) return null;
+  let parsed: { ErrorCode?: number; Message?: string };
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    return null;
+  }
+  if (parsed.ErrorCode !== 406) return null;
+  const found = /Found inactive addresses: (.+?)\.?\s*Inactive/s.exec(parsed.Message ?? "");
+  const inactive = new Set((found?.[1] ?? "").split(",").map((a) => a.trim().toLowerCase()));
+  return {
+    kind: "sent",
+    providerMessageId: null,
+    recipients: recipients.map((address) =>
+      inactive.has(address)
+        ? { address, status: "failed", code: "406", message: parsed.Message ?? "inactive recipient" }
+        : { address, status: "deferred", code: "406", message: "not sent: another recipient is inactive" },
+    ),
+  };
+}
+
+export function postmarkRelay(options: PostmarkOptions): Relay {
+  return {
+    async open() {
+      return statelessSession(async (message) => {
+        const parsed = await message.parsed();
+        const { to, cc, bcc } = recipientFields(parsed, message.recipients);
+        const from = mailboxes(parsed.from)[0];
+        if (!from) return { kind: "sent", providerMessageId: null, recipients: allRecipients(message.recipients, "failed", null, "no From") };
+        const body = {
+          From: quoted(from),
+          To: to.map(quoted).join(", "),
+          ...(cc.length && { Cc: cc.map(quoted).join(", ") }),
+          ...(bcc.length && { Bcc: bcc.map(quoted).join(", ") }),
+          ...(parsed.replyTo?.length && { ReplyTo: mailboxes(parsed.replyTo).map(quoted).join(", ") }),
+          Subject: parsed.subject ?? "",
+          ...(parsed.text !== undefined && { TextBody: parsed.text }),
+          ...(parsed.html !== undefined && { HtmlBody: parsed.html }),
+          Headers: [...customHeaders(parsed).map(([Name, Value]) => ({ Name, Value })), { Name: "X-PM-KeepID", Value: "true" }],
+          Attachments: attachments(parsed).map((a) => ({ Name: a.filename, Content: a.base64, ContentType: a.contentType, ...(a.contentId && { ContentID: a.contentId }) })),
+          ...(options.messageStream && { MessageStream: options.messageStream }),
+        };
+        return providerRequest(
+          message,
+          () =>
+            fetch(`${options.baseUrl}/email`, {
+              method: "POST",
+              headers: { Accept: "application/json", "Content-Type": "application/json", "X-Postmark-Server-Token": options.serverToken },
+              body: JSON.stringify(body),
+              signal: AbortSignal.timeout(PROVIDER_TIMEOUT_MS),
+            }),
+          (_, text) => jsonField(text, "MessageID"),
+          (response, text) => inactiveRecipients(message.recipients, response.status, text),
+        );
+      });
+    },
+  };
+}

@@ -1,0 +1,53 @@
+/**
+ * Resend (POST /emails, https://resend.com/docs/api-reference/emails/send-email):
+ * the composed message's fields; the Idempotency-Key names our message and
+ * its recipients, so a redelivery Resend already took is not sent twice.
+ */
+import { allRecipients, type Relay, statelessSession } from "./types";
+import { attachments, customHeaders, jsonField, mailboxes, PROVIDER_TIMEOUT_MS, providerRequest, quoted, recipientFields } from "./http";
+
+export interface ResendOptions {
+  apiKey: string;
+  baseUrl: string;
+}
+
+export function resendRelay(options: ResendOptions): Relay {
+  return {
+    async open() {
+      return statelessSession(async (message) => {
+        const parsed = await message.parsed();
+        const { to, cc, bcc } = recipientFields(parsed, message.recipients);
+        const from = mailboxes(parsed.from)[0];
+        if (!from) return { kind: "sent", providerMessageId: null, recipients: allRecipients(message.recipients, "failed", null, "no From") };
+        const body = {
+          from: quoted(from),
+          // Resend needs a `to`: mail left only for Bcc recipients goes to the sender, the rest in Bcc.
+          to: (to.length ? to : [from]).map(quoted),
+          ...(cc.length && { cc: cc.map(quoted) }),
+          ...(bcc.length && { bcc: bcc.map(quoted) }),
+          ...(parsed.replyTo?.length && { reply_to: mailboxes(parsed.replyTo).map(quoted) }),
+          subject: parsed.subject ?? "",
+          ...(parsed.text !== undefined && { text: parsed.text }),
+          ...(parsed.html !== undefined && { html: parsed.html }),
+          headers: Object.fromEntries(customHeaders(parsed)),
+          attachments: attachments(parsed).map((a) => ({ filename: a.filename, content: a.base64, content_type: a.contentType, ...(a.contentId && { content_id: a.contentId }) })),
+        };
+        return providerRequest(
+          message,
+          () =>
+            fetch(`${options.baseUrl}/emails`, {
+              method: "POST",
+              headers: {
+                Authorization: `Bearer ${options.apiKey}`,
+                "Content-Type": "application/json",
+                "Idempotency-Key": `${message.id}:${[...message.recipients].sort().join(",")}`.slice(0, 256),
+              },
+              body: JSON.stringify(body),
+              signal: AbortSignal.timeout(PROVIDER_TIMEOUT_MS),
+            }),
+          (_, text) => jsonField(text, "id"),
+        );
+      });
+    },
+  };
+}

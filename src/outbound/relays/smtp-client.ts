@@ -1,0 +1,322 @@
+/**
+ * A small SMTP client over `cloudflare:sockets` (RFC 5321), written here
+ * because worker-mailer (the one Workers SMTP library) continues in
+ * plaintext when STARTTLS is missing, ignores its response timeout option,
+ * sends a bare IP as EHLO name and has no PIPELINING or multi-message
+ * sessions. This one:
+ *
+ * - implicit TLS (465) or STARTTLS (587, 2525) that refuses to go on in
+ *   plaintext when STARTTLS was asked for; plaintext only when configured;
+ * - EHLO with a proper name, AUTH PLAIN or LOGIN (never in plaintext unless
+ *   configured so), SIZE, SMTPUTF8 and 8BITMIME when the message needs them;
+ * - PIPELINING (RFC 2920) when offered: MAIL, every RCPT and DATA in one
+ *   round trip, the body in a second; several messages per session;
+ * - dot-stuffing, a timeout on every reply, QUIT;
+ * - port 25 refused (Cloudflare blocks it).
+ */
+import { connect } from "cloudflare:sockets";
+import { allRecipients, RelayError, type RecipientResult, type SendOutcome } from "./types";
+
+export type SmtpSecurity = "tls" | "starttls" | "none";
+
+export interface SmtpOptions {
+  host: string;
+  port: number;
+  security: SmtpSecurity;
+  username?: string;
+  password?: string;
+  /** The EHLO name: a fully qualified domain name of ours. */
+  helo: string;
+  /** How long to wait for any one reply (the end of DATA gets four times this). */
+  timeoutMs?: number;
+}
+
+export interface Reply {
+  code: number;
+  text: string;
+}
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+const encoder = new TextEncoder();
+
+function b64(text: string): string {
+  let binary = "";
+  for (const byte of encoder.encode(text)) binary += String.fromCharCode(byte);
+  return btoa(binary);
+}
+
+function isAscii(text: string): boolean {
+  return /^[\x00-\x7f]*$/.test(text);
+}
+
+/** Lines starting with "." get another "." (RFC 5321 4.5.2); the data ends with CRLF. */
+export function dotStuff(data: Uint8Array): Uint8Array {
+  const starts: number[] = [];
+  for (let i = data.indexOf(0x2e); i !== -1; i = data.indexOf(0x2e, i + 1)) {
+    if (i === 0 || data[i - 1] === 0x0a) starts.push(i);
+  }
+  const endsWithCrlf = data.length >= 2 && data[data.length - 2] === 0x0d && data[data.length - 1] === 0x0a;
+  const out = new Uint8Array(data.length + starts.length + (endsWithCrlf ? 0 : 2));
+  let from = 0;
+  let to = 0;
+  for (const start of starts) {
+    out.set(data.subarray(from, start), to);
+    to += start - from;
+    out[to++] = 0x2e;
+    from = start;
+  }
+  out.set(data.subarray(from), to);
+  to += data.length - from;
+  if (!endsWithCrlf) out.set([0x0d, 0x0a], to);
+  return out;
+}
+
+/**
+ * Whether the header block holds 8-bit bytes (internationalized addresses).
+ * Bodies we compose are always 7-bit (base64 or plain ASCII), so only the
+ * header block is scanned, which keeps a 25 MiB message cheap.
+ */
+function hasEightBitHeader(data: Uint8Array): boolean {
+  for (let i = 0; i < data.length; i++) {
+    const byte = data[i]!;
+    if (byte > 0x7f) return true;
+    if (byte === 0x0a && data[i + 1] === 0x0d && data[i + 2] === 0x0a) return false;
+  }
+  return false;
+}
+
+/** Reads SMTP replies (multi-line `250-...` until `250 ...`) from a socket. */
+class ReplyReader {
+  private buffer = "";
+  private readonly decoder = new TextDecoder();
+
+  constructor(private readonly reader: ReadableStreamDefaultReader<Uint8Array>) {}
+
+  async next(timeoutMs: number): Promise<Reply> {
+    const lines: string[] = [];
+    for (;;) {
+      const line = await this.line(timeoutMs);
+      const match = /^(\d{3})([ -]?)(.*)$/.exec(line);
+      if (!match) throw new RelayError(`malformed SMTP reply: ${line.slice(0, 200)}`);
+      lines.push(match[3]!);
+      if (match[2] !== "-") return { code: Number(match[1]), text: lines.join("\n") };
+    }
+  }
+
+  private async line(timeoutMs: number): Promise<string> {
+    for (;;) {
+      const end = this.buffer.indexOf("\r\n");
+      if (end !== -1) {
+        const line = this.buffer.slice(0, end);
+        this.buffer = this.buffer.slice(end + 2);
+        return line;
+      }
+      let timer: ReturnType<typeof setTimeout> | null = null;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new RelayError(`no reply from the SMTP server within ${timeoutMs} ms`, "timeout")), timeoutMs);
+      });
+      const { done, value } = await Promise.race([this.reader.read(), timeout]).finally(() => timer !== null && clearTimeout(timer));
+      if (done) throw new RelayError("the SMTP server closed the connection", "connection_closed");
+      this.buffer += this.decoder.decode(value, { stream: true });
+      if (this.buffer.length > 1_000_000) throw new RelayError("the SMTP server sent an overlong reply");
+    }
+  }
+
+  release(): void {
+    this.reader.releaseLock();
+  }
+}
+
+export class SmtpClient {
+  /** Replies waited for in one go: the number a latency-bound link pays for. */
+  roundTrips = 0;
+  private extensions = new Map<string, string>();
+  private reader!: ReplyReader;
+  private writer!: WritableStreamDefaultWriter<Uint8Array>;
+  private readonly timeoutMs: number;
+
+  private constructor(
+    private socket: Socket,
+    private readonly options: SmtpOptions,
+  ) {
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.attach();
+  }
+
+  /** Connects, reads the greeting, says EHLO, upgrades to TLS and authenticates as configured. */
+  static async connect(options: SmtpOptions): Promise<SmtpClient> {
+    if (options.port === 25) throw new RelayError("port 25 is blocked by Cloudflare for outbound connections; use 465 (TLS) or 587 (STARTTLS)", "config");
+    const secureTransport = options.security === "tls" ? "on" : options.security === "starttls" ? "starttls" : "off";
+    let socket: Socket;
+    try {
+      socket = connect({ hostname: options.host, port: options.port }, { secureTransport, allowHalfOpen: false });
+    } catch (error) {
+      throw new RelayError(`cannot connect to ${options.host}:${options.port}: ${String(error)}`, "connect");
+    }
+    const client = new SmtpClient(socket, options);
+    try {
+      await client.handshake();
+      return client;
+    } catch (error) {
+      client.abort();
+      if (error instanceof RelayError) throw error;
+      throw new RelayError(`SMTP session with ${options.host}:${options.port} failed: ${error instanceof Error ? error.message : String(error)}`, "connect");
+    }
+  }
+
+  private attach(): void {
+    this.reader = new ReplyReader(this.socket.readable.getReader());
+    this.writer = this.socket.writable.getWriter();
+  }
+
+  private async handshake(): Promise<void> {
+    const greeting = await this.reader.next(this.timeoutMs);
+    this.roundTrips++;
+    if (greeting.code !== 220) throw new RelayError(`the SMTP server refused the connection: ${greeting.code} ${greeting.text}`, String(greeting.code));
+    await this.ehlo();
+    if (this.options.security === "starttls") {
+      if (!this.extensions.has("STARTTLS")) throw new RelayError("the SMTP server does not offer STARTTLS; refusing to continue in plaintext", "starttls");
+      const [ready] = await this.command(["STARTTLS"]);
+      if (ready!.code !== 220) throw new RelayError(`STARTTLS refused: ${ready!.code} ${ready!.text}`, String(ready!.code));
+      this.reader.release();
+      this.writer.releaseLock();
+      this.socket = this.socket.startTls();
+      this.attach();
+      await this.ehlo();
+    }
+    if (this.options.username) await this.authenticate(this.options.username, this.options.password ?? "");
+  }
+
+  private async ehlo(): Promise<void> {
+    const [reply] = await this.command([`EHLO ${this.options.helo}`]);
+    if (reply!.code !== 250) {
+      const [helo] = await this.command([`HELO ${this.options.helo}`]);
+      if (helo!.code !== 250) throw new RelayError(`the SMTP server refused EHLO and HELO: ${helo!.code} ${helo!.text}`, String(helo!.code));
+      this.extensions = new Map();
+      return;
+    }
+    this.extensions = new Map(
+      reply!.text
+        .split("\n")
+        .slice(1)
+        .map((line) => {
+          const [keyword = "", ...rest] = line.trim().split(/\s+/);
+          return [keyword.toUpperCase(), rest.join(" ")] as const;
+        }),
+    );
+  }
+
+  private async authenticate(username: string, password: string): Promise<void> {
+    const mechanisms = (this.extensions.get("AUTH") ?? "").toUpperCase().split(/\s+/);
+    let reply: Reply;
+    if (mechanisms.includes("PLAIN")) {
+      [reply] = (await this.command([`AUTH PLAIN ${b64(`\0${username}\0${password}`)}`])) as [Reply];
+    } else if (mechanisms.includes("LOGIN")) {
+      const [challenge] = await this.command(["AUTH LOGIN"]);
+      if (challenge!.code !== 334) throw new RelayError(`AUTH LOGIN refused: ${challenge!.code} ${challenge!.text}`, String(challenge!.code));
+      const [second] = await this.command([b64(username)]);
+      if (second!.code !== 334) throw new RelayError(`authentication failed: ${second!.code} ${second!.text}`, String(second!.code));
+      [reply] = (await this.command([b64(password)])) as [Reply];
+    } else {
+      throw new RelayError(`the SMTP server offers no AUTH mechanism we speak (PLAIN, LOGIN): "${this.extensions.get("AUTH") ?? ""}"`, "auth");
+    }
+    if (reply.code !== 235) throw new RelayError(`authentication failed: ${reply.code} ${reply.text}`, String(reply.code));
+  }
+
+  /** Writes the lines in one go and reads one reply per line. */
+  private async command(lines: string[], timeoutMs = this.timeoutMs): Promise<Reply[]> {
+    await this.writer.write(encoder.encode(lines.map((l) => `${l}\r\n`).join("")));
+    this.roundTrips++;
+    const replies: Reply[] = [];
+    for (let i = 0; i < lines.length; i++) replies.push(await this.reader.next(timeoutMs));
+    return replies;
+  }
+
+  get supportsPipelining(): boolean {
+    return this.extensions.has("PIPELINING");
+  }
+
+  /** One transaction. Recipients are judged one by one; a failure of the server itself is a relay error. */
+  async send(envelopeFrom: string, recipients: string[], data: Uint8Array): Promise<SendOutcome> {
+    const size = this.extensions.get("SIZE");
+    const limit = size ? Number(size) : 0;
+    if (limit > 0 && data.byteLength > limit) {
+      return { kind: "sent", providerMessageId: null, recipients: allRecipients(recipients, "failed", "552", `message of ${data.byteLength} bytes exceeds the server's limit of ${limit}`) };
+    }
+    const needsUtf8 = !isAscii(envelopeFrom) || recipients.some((r) => !isAscii(r));
+    if (needsUtf8 && !this.extensions.has("SMTPUTF8")) {
+      return { kind: "sent", providerMessageId: null, recipients: allRecipients(recipients, "failed", "553", "internationalized addresses need SMTPUTF8, which the server does not offer") };
+    }
+    const eightBit = hasEightBitHeader(data);
+    if (eightBit && !needsUtf8 && !this.extensions.has("8BITMIME")) {
+      return { kind: "sent", providerMessageId: null, recipients: allRecipients(recipients, "failed", "554", "8-bit content needs 8BITMIME, which the server does not offer") };
+    }
+    const params = [limit > 0 ? `SIZE=${data.byteLength}` : "", eightBit && this.extensions.has("8BITMIME") ? "BODY=8BITMIME" : "", needsUtf8 ? "SMTPUTF8" : ""].filter(Boolean);
+    const mail = `MAIL FROM:<${envelopeFrom}>${params.length ? ` ${params.join(" ")}` : ""}`;
+    const rcpts = recipients.map((r) => `RCPT TO:<${r}>`);
+
+    let replies: Reply[];
+    if (this.supportsPipelining) {
+      replies = await this.command([mail, ...rcpts, "DATA"]);
+    } else {
+      replies = await this.command([mail]);
+      if (replies[0]!.code >= 200 && replies[0]!.code < 300) {
+        for (const rcpt of rcpts) replies.push(...(await this.command([rcpt])));
+        if (replies.slice(1).some((r) => r.code >= 200 && r.code < 300)) replies.push(...(await this.command(["DATA"])));
+      }
+    }
+
+    const [mailReply, ...rest] = replies as [Reply, ...Reply[]];
+    if (mailReply.code < 200 || mailReply.code >= 300) {
+      await this.reset(replies.at(-1)?.code === 354);
+      return { kind: "relay_error", code: String(mailReply.code), message: `MAIL FROM refused: ${mailReply.code} ${mailReply.text}` };
+    }
+    const results: RecipientResult[] = recipients.map((address, i) => {
+      const reply = rest[i];
+      if (!reply) return { address, status: "failed", code: null, message: "not attempted" };
+      const status = reply.code < 300 ? "sent" : reply.code < 500 ? "deferred" : "failed";
+      return { address, status, code: String(reply.code), message: reply.text };
+    });
+    const accepted = results.filter((r) => r.status === "sent");
+    const dataReply = rest[recipients.length];
+    if (!accepted.length) {
+      await this.reset(dataReply?.code === 354);
+      return { kind: "sent", providerMessageId: null, recipients: results };
+    }
+    if (!dataReply || dataReply.code !== 354) {
+      await this.reset(false);
+      const code = dataReply ? String(dataReply.code) : null;
+      const status = dataReply && dataReply.code >= 500 ? "failed" : "deferred";
+      for (const r of accepted) Object.assign(r, { status, code, message: `DATA refused: ${dataReply?.code} ${dataReply?.text}` });
+      return { kind: "sent", providerMessageId: null, recipients: results };
+    }
+
+    await this.writer.write(dotStuff(data));
+    const [end] = await this.command(["."], this.timeoutMs * 4);
+    const final = end!;
+    const status = final.code < 300 ? "sent" : final.code < 500 ? "deferred" : "failed";
+    for (const r of accepted) Object.assign(r, { status, code: String(final.code), message: final.text });
+    const queued = /queued as\s+(\S+)/i.exec(final.text);
+    return { kind: "sent", providerMessageId: status === "sent" ? (queued?.[1] ?? final.text) : null, recipients: results };
+  }
+
+  /** After a failed transaction: end an open DATA with an empty body if needed, then RSET. */
+  private async reset(dataOpen: boolean): Promise<void> {
+    if (dataOpen) await this.command(["."]);
+    await this.command(["RSET"]);
+  }
+
+  async quit(): Promise<void> {
+    try {
+      await this.command(["QUIT"], 5_000);
+    } catch {
+      // The server may hang up first; the session is over either way.
+    }
+    this.abort();
+  }
+
+  /** Closes the socket without waiting (closing can hang on a half-open connection). */
+  abort(): void {
+    this.socket.close().catch(() => {});
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * Keys derived from the `SECRETS_KEY` Worker secret (HKDF-SHA256, one key
+ * per purpose): AES-GCM to seal relay credentials at rest in D1, HMAC to
+ * sign VERP bounce tokens. Rotating SECRETS_KEY invalidates both.
+ */
+export type KeyPurpose = "relay-credentials" | "verp";
+
+const encoder = new TextEncoder();
+
+export class MissingSecretsKey extends Error {
+  override name = "MissingSecretsKey";
+  constructor() {
+    super("the SECRETS_KEY secret is not set (wrangler secret put SECRETS_KEY; .dev.vars locally)");
+  }
+}
+
+async function derive(secret: string | undefined, purpose: KeyPurpose, algorithm: SubtleCryptoImportKeyAlgorithm, usages: string[]) {
+  if (!secret) throw new MissingSecretsKey();
+  const base = await crypto.subtle.importKey("raw", encoder.encode(secret), "HKDF", false, ["deriveKey"]);
+  return crypto.subtle.deriveKey(
+    { name: "HKDF", hash: "SHA-256", salt: encoder.encode("mailgate"), info: encoder.encode(purpose) },
+    base,
+    algorithm,
+    false,
+    usages,
+  );
+}
+
+function toBase64(bytes: Uint8Array): string {
+  let text = "";
+  for (const byte of bytes) text += String.fromCharCode(byte);
+  return btoa(text);
+}
+
+function fromBase64(text: string): Uint8Array {
+  return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+}
+
+/** `v1.<iv>.<ciphertext>`, base64. */
+export async function seal(secret: string | undefined, value: Record<string, string>): Promise<string> {
+  const key = await derive(secret, "relay-credentials", { name: "AES-GCM", length: 256 }, ["encrypt"]);
+  const iv = crypto.getRandomValues(new Uint8Array(12));
+  const sealed = await crypto.subtle.encrypt({ name: "AES-GCM", iv }, key, encoder.encode(JSON.stringify(value)));
+  return `v1.${toBase64(iv)}.${toBase64(new Uint8Array(sealed))}`;
+}
+
+export async function unseal(secret: string | undefined, sealed: string): Promise<Record<string, string>> {
+  const [version, iv, data] = sealed.split(".");
+  if (version !== "v1" || !iv || !data) throw new Error("sealed secrets: unknown format");
+  const key = await derive(secret, "relay-credentials", { name: "AES-GCM", length: 256 }, ["decrypt"]);
+  const plain = await crypto.subtle.decrypt({ name: "AES-GCM", iv: fromBase64(iv) }, key, fromBase64(data));
+  return JSON.parse(new TextDecoder().decode(plain)) as Record<string, string>;
+}
+
+/** HMAC-SHA256 of `data` with the key for `purpose`, as lowercase hex. */
+export async function hmacHex(secret: string | undefined, purpose: KeyPurpose, data: string): Promise<string> {
+  const key = await derive(secret, purpose, { name: "HMAC", hash: "SHA-256" }, ["sign"]);
+  const mac = await crypto.subtle.sign("HMAC", key, encoder.encode(data));
+  return [...new Uint8Array(mac)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}

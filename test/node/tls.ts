@@ -1,0 +1,59 @@
+/**
+ * A throwaway certificate authority and a certificate for 127.0.0.1 and
+ * localhost, for the loopback SMTP servers of the tests. workerd trusts the
+ * CA through NODE_EXTRA_CA_CERTS, which Miniflare reads once when it loads,
+ * so the Vitest config calls this before it imports the plugin.
+ */
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import selfsigned from "selfsigned";
+
+export interface TestTls {
+  caPath: string;
+  certPath: string;
+  keyPath: string;
+}
+
+/**
+ * Creates them once per process: Vitest may evaluate its config more than
+ * once, and workerd must trust the very CA that signed the servers' certificate.
+ */
+export async function createTestTls(): Promise<TestTls> {
+  const { NODE_EXTRA_CA_CERTS: caPath, MAILGATE_TEST_TLS_CERT: certPath, MAILGATE_TEST_TLS_KEY: keyPath } = process.env;
+  if (caPath && certPath && keyPath && [caPath, certPath, keyPath].every((p) => existsSync(p)) && certPath.includes("mailgate-tls-")) return { caPath, certPath, keyPath };
+  const dir = mkdtempSync(join(tmpdir(), "mailgate-tls-"));
+  const notAfterDate = new Date(Date.now() + 7 * 24 * 3600_000);
+  const ca = await selfsigned.generate([{ name: "commonName", value: "mailgate test CA" }], {
+    keySize: 2048,
+    algorithm: "sha256",
+    notAfterDate,
+    extensions: [
+      { name: "basicConstraints", cA: true, critical: true },
+      { name: "keyUsage", keyCertSign: true, cRLSign: true, critical: true },
+    ],
+  });
+  const leaf = await selfsigned.generate([{ name: "commonName", value: "localhost" }], {
+    keySize: 2048,
+    algorithm: "sha256",
+    notAfterDate,
+    ca: { key: ca.private, cert: ca.cert },
+    extensions: [
+      { name: "basicConstraints", cA: false },
+      { name: "keyUsage", digitalSignature: true, keyEncipherment: true },
+      { name: "extKeyUsage", serverAuth: true },
+      {
+        name: "subjectAltName",
+        altNames: [
+          { type: 2, value: "localhost" },
+          { type: 7, ip: "127.0.0.1" },
+        ],
+      },
+    ],
+  });
+  const paths = { caPath: join(dir, "ca.pem"), certPath: join(dir, "cert.pem"), keyPath: join(dir, "key.pem") };
+  writeFileSync(paths.caPath, ca.cert);
+  writeFileSync(paths.certPath, leaf.cert);
+  writeFileSync(paths.keyPath, leaf.private);
+  return paths;
+}
