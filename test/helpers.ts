@@ -196,3 +196,19 @@ export async function sendAndDeliver(body: Record<string, unknown>, token: strin
   await runSendJobs([sent.body.id]);
   return { answer: sent.body, message: await ok("GET", `/v1/messages/${sent.body.id}`) };
 }
+
+/** Disables every relay there is, then creates these: relay choice is over all enabled relays. */
+export async function onlyRelays(specs: Record<string, unknown>[]): Promise<any[]> {
+  const existing = await ok<{ items: any[] }>("GET", "/v1/relays");
+  for (const relay of existing.items) if (relay.enabled) await ok("PATCH", `/v1/relays/${relay.id}`, { enabled: false });
+  const created = [];
+  for (const spec of specs) created.push(await ok("POST", "/v1/relays", { type: "cloudflare", ...spec }, 201));
+  return created;
+}
+
+/** Sends through the API (202 expected) without running the queue. */
+export async function send(body: Record<string, unknown>, token: string | null = ADMIN_TOKEN): Promise<any> {
+  const sent = await api("POST", "/v1/messages", body, token);
+  if (sent.status !== 202) throw new Error(`send: expected 202, got ${sent.status}: ${JSON.stringify(sent.body)}`);
+  return sent.body;
+}

@@ -214,7 +214,7 @@ messagesApi.openapi(
     const [rows, deliveryRows, recipientRows, attemptRows, eventRows] = await db.batch([
       db.select(messageColumns).from(messages).where(eq(messages.id, id)),
       db.select().from(deliveries).where(eq(deliveries.messageId, id)).orderBy(asc(deliveries.id)),
-      db.select().from(outboundRecipients).where(eq(outboundRecipients.messageId, id)),
+      db.select().from(outboundRecipients).where(eq(outboundRecipients.messageId, id)).orderBy(sql`rowid`),
       db.select().from(attempts).where(eq(attempts.messageId, id)).orderBy(asc(attempts.id)),
       db.select().from(messageEvents).where(eq(messageEvents.messageId, id)).orderBy(asc(messageEvents.id)),
     ]);

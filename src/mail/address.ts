@@ -5,18 +5,33 @@
 import { addressParser } from "postal-mime";
 import type { Mailbox } from "../db/schema";
 
+const ASCII = /^[\x00-\x7f]*$/;
+
+/** A domain in its canonical form: lowercase, internationalized names in punycode (null if invalid). */
+export function canonicalDomain(domain: string): string | null {
+  const lower = domain.toLowerCase();
+  if (ASCII.test(lower)) return lower;
+  try {
+    return new URL(`http://${lower}`).hostname;
+  } catch {
+    return null;
+  }
+}
+
 /**
  * Odoo's `email_normalize`: the local part is lowercased when it is ASCII,
- * the domain always. Returns null when `address` has no `@`.
+ * the domain always. Beyond Odoo, the domain is also put in punycode, the
+ * form we store domains in, so `a@bücher.example` and
+ * `a@xn--bcher-kva.example` are one address. Null when there is no `@`.
  */
 export function normalizeAddress(address: string): string | null {
   const trimmed = address.trim();
   const at = trimmed.lastIndexOf("@");
   if (at <= 0 || at === trimmed.length - 1) return null;
   const local = trimmed.slice(0, at);
-  const domain = trimmed.slice(at + 1).toLowerCase();
-  // eslint-disable-next-line no-control-regex
-  return `${/^[\x00-\x7f]*$/.test(local) ? local.toLowerCase() : local}@${domain}`;
+  const domain = canonicalDomain(trimmed.slice(at + 1));
+  if (!domain) return null;
+  return `${ASCII.test(local) ? local.toLowerCase() : local}@${domain}`;
 }
 
 /**

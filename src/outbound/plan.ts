@@ -69,6 +69,8 @@ export function planMessage(input: {
   relays: PlanRelay[];
   domains: PlanDomain[];
   thread: PlanThread | null;
+  /** The subject, which names a thread this message opens. */
+  subject: string;
   /** The VERP address for this message on the domain, computed by the caller (needs the secret). */
   bounceAddress: (domain: PlanDomain) => string;
 }): SendPlan | null {
@@ -85,7 +87,7 @@ export function planMessage(input: {
     notificationsEmail: notifications,
     bounceAddress: domain ? input.bounceAddress(domain) : null,
     replyTo: input.replyTo,
-    threadReplyTo: threadReplyTo ? formatReplyTo(threadReplyTo, domain?.companyName ?? null, input.thread?.subject ?? null) : null,
+    threadReplyTo: threadReplyTo ? formatReplyTo(threadReplyTo, domain?.companyName ?? null, input.thread?.subject ?? input.subject) : null,
   });
   const ids = input.thread?.messageIds ?? [];
   const references = ids.length > MAX_REFERENCES ? [ids[0]!, ...ids.slice(-(MAX_REFERENCES - 1))] : ids;

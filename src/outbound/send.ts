@@ -175,6 +175,7 @@ export async function acceptSend(
     relays: candidates,
     domains: domainRows,
     thread,
+    subject: request.subject,
     bounceAddress: (d) => verp.get(d.name)!,
   });
   if (!plan) throw new ApiError("unprocessable", "no relay is enabled: create one with POST /v1/relays");

@@ -10,9 +10,10 @@
  * - tls: implicit TLS, AUTH required;
  * - nostarttls: plaintext, no STARTTLS offered;
  * - nopipelining: like plain without PIPELINING.
- * Recipients steer the server: `reject…@` 550, `tempfail…@` always 451,
- * `flaky…@` 451 the first time then 250, `hangup…@` drops the connection
- * at the end of DATA, `sizelimit…@` is refused for size.
+ * - hangup: a bare TCP server that speaks just enough SMTP, takes the
+ *   message, and drops the connection instead of answering the final dot.
+ * Recipients steer the smtp-server ones: `reject…@` 550, `tempfail…@` always
+ * 451, `flaky…@` 451 the first time then 250.
  *
  * Fake providers (paths under the control URL): /postmark, /resend, /ses,
  * /mailgun, /sendgrid. Each checks each request the way the provider's
@@ -24,7 +25,7 @@ import { spawnSync } from "node:child_process";
 import { createHmac, createHash, randomUUID, timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, createServer as createTcpServer, type Server as TcpServer } from "node:net";
 import { SMTPServer, type SMTPServerOptions } from "smtp-server";
 import type { TestProject } from "vitest/node";
 
@@ -41,6 +42,8 @@ export const PROVIDER_CREDENTIALS = {
 
 interface ReceivedSmtp {
   server: string;
+  /** The SMTP session (connection) the message came in on. */
+  session: string;
   secure: boolean;
   user: string | null;
   mailFrom: string;
@@ -124,12 +127,9 @@ function startSmtp(name: string, options: SMTPServerOptions): Promise<{ name: st
       stream.on("data", (chunk: Buffer) => chunks.push(chunk));
       stream.on("end", () => {
         const rcpts = session.envelope.rcptTo.map((r) => r.address);
-        if (rcpts.some((r) => r.startsWith("hangup"))) {
-          (session as unknown as { _connection?: { close(): void } })._connection?.close?.();
-          return;
-        }
         smtpLog.push({
           server: name,
+          session: session.id,
           secure: session.secure,
           user: (session.user as string | undefined) ?? null,
           mailFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : "",
@@ -147,6 +147,38 @@ function startSmtp(name: string, options: SMTPServerOptions): Promise<{ name: st
     server.listen(0, "127.0.0.1", () => resolve({ name, port: (server.server.address() as AddressInfo).port, server }));
     server.server.once("error", reject);
   });
+}
+
+/** Speaks SMTP up to the end of DATA, then hangs up without the final reply. */
+function startHangup(): Promise<{ name: string; port: number; server: TcpServer }> {
+  const server = createTcpServer((socket) => {
+    let inData = false;
+    let buffer = "";
+    socket.write("220 hangup.test ESMTP\r\n");
+    socket.on("data", (chunk) => {
+      buffer += chunk.toString("latin1");
+      if (inData) {
+        if (buffer.includes("\r\n.\r\n")) socket.destroy();
+        return;
+      }
+      let end: number;
+      while ((end = buffer.indexOf("\r\n")) !== -1) {
+        const line = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const verb = line.slice(0, 4).toUpperCase();
+        if (verb === "EHLO") socket.write("250-hangup.test\r\n250 PIPELINING\r\n");
+        else if (verb === "DATA") {
+          socket.write("354 go ahead\r\n");
+          inData = true;
+          if (buffer.includes("\r\n.\r\n")) socket.destroy();
+          return;
+        } else if (verb === "QUIT") socket.end("221 bye\r\n");
+        else socket.write("250 ok\r\n");
+      }
+    });
+    socket.on("error", () => {});
+  });
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve({ name: "hangup", port: (server.address() as AddressInfo).port, server })));
 }
 
 async function readBody(request: IncomingMessage): Promise<Buffer> {
@@ -403,6 +435,7 @@ export default async function setup(project: TestProject) {
     startSmtp("nostarttls", { disabledCommands: ["STARTTLS"], authOptional: true, allowInsecureAuth: true }),
     startSmtp("nopipelining", { disabledCommands: ["STARTTLS"], authOptional: true, allowInsecureAuth: true, hidePIPELINING: true } as SMTPServerOptions),
   ]);
+  const hangup = await startHangup();
 
   const control = createServer(async (request, response) => {
     const url = new URL(request.url ?? "/", "http://localhost");
@@ -453,7 +486,7 @@ export default async function setup(project: TestProject) {
   await new Promise<void>((resolve) => control.listen(0, "127.0.0.1", resolve));
 
   project.provide("mail", {
-    smtp: Object.fromEntries(servers.map((s) => [s.name, s.port])),
+    smtp: Object.fromEntries([...servers, hangup].map((s) => [s.name, s.port])),
     control: `http://127.0.0.1:${(control.address() as AddressInfo).port}`,
     credentials: PROVIDER_CREDENTIALS,
     smtpUser: SMTP_USER,
@@ -461,6 +494,7 @@ export default async function setup(project: TestProject) {
   });
   return async () => {
     await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.server.close(() => resolve()))));
+    await new Promise<void>((resolve) => hangup.server.close(() => resolve()));
     await new Promise<void>((resolve) => control.close(() => resolve()));
   };
 }
