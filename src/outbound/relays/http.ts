@@ -49,6 +49,15 @@ export function customHeaders(parsed: Email): [string, string][] {
   return parsed.headers.filter((h) => !FIELD_HEADERS.has(h.key)).map((h) => [h.originalKey, decodeWords(h.value)]);
 }
 
+/**
+ * The text and HTML bodies as written: without the line breaks the
+ * multipart layout puts between a part and the next boundary.
+ */
+export function bodies(parsed: Email): { text: string | null; html: string | null } {
+  const trim = (value: string | undefined) => (value === undefined ? null : value.replace(/(?:\r?\n)+$/, ""));
+  return { text: trim(parsed.text), html: trim(parsed.html) };
+}
+
 export interface FlatAttachment {
   filename: string;
   contentType: string;

@@ -4,7 +4,7 @@
  * Postmark keeps our Message-ID), attachments as base64.
  */
 import { allRecipients, type Relay, type SendOutcome, statelessSession } from "./types";
-import { attachments, customHeaders, jsonField, PROVIDER_TIMEOUT_MS, providerRequest, quoted, recipientFields, mailboxes } from "./http";
+import { attachments, bodies, customHeaders, jsonField, PROVIDER_TIMEOUT_MS, providerRequest, quoted, recipientFields, mailboxes } from "./http";
 
 export interface PostmarkOptions {
   serverToken: string;
@@ -42,6 +42,7 @@ export function postmarkRelay(options: PostmarkOptions): Relay {
         const parsed = await message.parsed();
         const { to, cc, bcc } = recipientFields(parsed, message.recipients);
         const from = mailboxes(parsed.from)[0];
+        const { text, html } = bodies(parsed);
         if (!from) return { kind: "sent", providerMessageId: null, recipients: allRecipients(message.recipients, "failed", null, "no From") };
         const body = {
           From: quoted(from),
@@ -50,8 +51,8 @@ export function postmarkRelay(options: PostmarkOptions): Relay {
           ...(bcc.length && { Bcc: bcc.map(quoted).join(", ") }),
           ...(parsed.replyTo?.length && { ReplyTo: mailboxes(parsed.replyTo).map(quoted).join(", ") }),
           Subject: parsed.subject ?? "",
-          ...(parsed.text !== undefined && { TextBody: parsed.text }),
-          ...(parsed.html !== undefined && { HtmlBody: parsed.html }),
+          ...(text !== null && { TextBody: text }),
+          ...(html !== null && { HtmlBody: html }),
           Headers: [...customHeaders(parsed).map(([Name, Value]) => ({ Name, Value })), { Name: "X-PM-KeepID", Value: "true" }],
           Attachments: attachments(parsed).map((a) => ({ Name: a.filename, Content: a.base64, ContentType: a.contentType, ...(a.contentId && { ContentID: a.contentId }) })),
           ...(options.messageStream && { MessageStream: options.messageStream }),

@@ -4,7 +4,7 @@
  * its recipients, so a redelivery Resend already took is not sent twice.
  */
 import { allRecipients, type Relay, statelessSession } from "./types";
-import { attachments, customHeaders, jsonField, mailboxes, PROVIDER_TIMEOUT_MS, providerRequest, quoted, recipientFields } from "./http";
+import { attachments, bodies, customHeaders, jsonField, mailboxes, PROVIDER_TIMEOUT_MS, providerRequest, quoted, recipientFields } from "./http";
 
 export interface ResendOptions {
   apiKey: string;
@@ -18,6 +18,7 @@ export function resendRelay(options: ResendOptions): Relay {
         const parsed = await message.parsed();
         const { to, cc, bcc } = recipientFields(parsed, message.recipients);
         const from = mailboxes(parsed.from)[0];
+        const { text, html } = bodies(parsed);
         if (!from) return { kind: "sent", providerMessageId: null, recipients: allRecipients(message.recipients, "failed", null, "no From") };
         const body = {
           from: quoted(from),
@@ -27,8 +28,8 @@ export function resendRelay(options: ResendOptions): Relay {
           ...(bcc.length && { bcc: bcc.map(quoted) }),
           ...(parsed.replyTo?.length && { reply_to: mailboxes(parsed.replyTo).map(quoted) }),
           subject: parsed.subject ?? "",
-          ...(parsed.text !== undefined && { text: parsed.text }),
-          ...(parsed.html !== undefined && { html: parsed.html }),
+          ...(text !== null && { text }),
+          ...(html !== null && { html }),
           headers: Object.fromEntries(customHeaders(parsed)),
           attachments: attachments(parsed).map((a) => ({ filename: a.filename, content: a.base64, content_type: a.contentType, ...(a.contentId && { content_id: a.contentId }) })),
         };

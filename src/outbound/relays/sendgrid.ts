@@ -4,7 +4,7 @@
  * our headers except those SendGrid reserves; the id is X-Message-Id.
  */
 import { allRecipients, type Relay, statelessSession } from "./types";
-import { attachments, customHeaders, mailboxes, PROVIDER_TIMEOUT_MS, providerRequest, recipientFields } from "./http";
+import { attachments, bodies, customHeaders, mailboxes, PROVIDER_TIMEOUT_MS, providerRequest, recipientFields } from "./http";
 import type { Mailbox } from "../../db/schema";
 
 export interface SendgridOptions {
@@ -26,10 +26,8 @@ export function sendgridRelay(options: SendgridOptions): Relay {
         const from = mailboxes(parsed.from)[0];
         if (!from) return { kind: "sent", providerMessageId: null, recipients: allRecipients(message.recipients, "failed", null, "no From") };
         const replyTo = mailboxes(parsed.replyTo)[0];
-        const content = [
-          ...(parsed.text ? [{ type: "text/plain", value: parsed.text }] : []),
-          ...(parsed.html ? [{ type: "text/html", value: parsed.html }] : []),
-        ];
+        const { text, html } = bodies(parsed);
+        const content = [...(text ? [{ type: "text/plain", value: text }] : []), ...(html ? [{ type: "text/html", value: html }] : [])];
         const files = attachments(parsed);
         const body = {
           // A personalization needs a `to`: mail left only for Bcc recipients goes to the sender, the rest in Bcc.
