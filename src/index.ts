@@ -15,7 +15,7 @@ export default {
   async queue(batch, env) {
     await consume(batch, env);
   },
-  async scheduled(_controller, env) {
-    await sweepOverdue(env);
+  async scheduled(controller, env) {
+    await sweepOverdue(env, controller.scheduledTime);
   },
 } satisfies ExportedHandler<Env, Job>;

@@ -117,8 +117,8 @@ export interface ApiResponse<T = any> {
 }
 
 /** Calls the HTTP API through the Worker's `fetch()` with the admin token (or `token`). */
-export async function api<T = any>(method: string, path: string, body?: unknown, token: string | null = ADMIN_TOKEN): Promise<ApiResponse<T>> {
-  const headers: Record<string, string> = {};
+export async function api<T = any>(method: string, path: string, body?: unknown, token: string | null = ADMIN_TOKEN, extraHeaders: Record<string, string> = {}): Promise<ApiResponse<T>> {
+  const headers: Record<string, string> = { ...extraHeaders };
   if (token !== null) headers.Authorization = `Bearer ${token}`;
   let payload: string | undefined;
   if (body !== undefined) {
@@ -197,12 +197,19 @@ export async function sendAndDeliver(body: Record<string, unknown>, token: strin
   return { answer: sent.body, message: await ok("GET", `/v1/messages/${sent.body.id}`) };
 }
 
-/** Disables every relay there is, then creates these: relay choice is over all enabled relays. */
+/**
+ * Disables every relay there is, then creates these: relay choice is over
+ * all enabled relays. Relays without a type are SMTP relays nobody connects
+ * to (the tests that use them only look at the choice).
+ */
 export async function onlyRelays(specs: Record<string, unknown>[]): Promise<any[]> {
   const existing = await ok<{ items: any[] }>("GET", "/v1/relays");
   for (const relay of existing.items) if (relay.enabled) await ok("PATCH", `/v1/relays/${relay.id}`, { enabled: false });
   const created = [];
-  for (const spec of specs) created.push(await ok("POST", "/v1/relays", { type: "cloudflare", ...spec }, 201));
+  for (const spec of specs) {
+    const defaults = spec.type && spec.type !== "smtp" ? {} : { type: "smtp", config: { host: "127.0.0.1", port: 2525, security: "none" } };
+    created.push(await ok("POST", "/v1/relays", { ...defaults, ...spec }, 201));
+  }
   return created;
 }
 

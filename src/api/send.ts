@@ -49,7 +49,12 @@ const RESERVED_HEADERS = new Set([
 ]);
 
 const HEADER_NAME = /^[!-9;-~]+$/;
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+/** Base64, checked without a backtracking regex (attachments may be tens of megabytes). */
+function isBase64(text: string): boolean {
+  if (text.length % 4 !== 0 || /[^A-Za-z0-9+/=]/.test(text)) return false;
+  const padding = text.indexOf("=");
+  return padding === -1 || (padding >= text.length - 2 && /^=+$/.test(text.slice(padding)));
+}
 
 const SendBody = z
   .strictObject({
@@ -68,7 +73,7 @@ const SendBody = z
           content: z
             .string()
             .transform((c) => c.replace(/\s+/g, ""))
-            .refine((c) => BASE64.test(c), "must be base64"),
+            .refine(isBase64, "must be base64"),
           content_type: z
             .string()
             .regex(/^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/i, "must be a MIME type such as application/pdf")

@@ -14,7 +14,7 @@ import { attempts, domains, messageEvents, messages, outboundRecipients, relays,
 import type { Env } from "../env";
 import { normalizeAddress } from "../mail/address";
 import { failoverRelays, matchFromFilter, relaysForStream } from "./select-relay";
-import { fixedSenderOf, instantiate, type RelayRow } from "./relays";
+import { envelopeIsFrom, fixedSenderOf, instantiate, type RelayRow } from "./relays";
 import { type OutgoingMessage, RelayError, type RelaySession, type SendOutcome } from "./relays/types";
 import type { SendJob } from "./send";
 
@@ -54,7 +54,7 @@ function envelopeFor(relay: RelayRow, message: Claimed): string {
   const fixed = fixedSenderOf(relay);
   if (fixed) return normalizeAddress(fixed) ?? fixed;
   const bounce = typeof message.decision.bounce_address === "string" ? message.decision.bounce_address : null;
-  return bounce && matchFromFilter(bounce, relay.fromFilter) ? bounce : (message.fromAddress ?? "");
+  return bounce && !envelopeIsFrom(relay) && matchFromFilter(bounce, relay.fromFilter) ? bounce : (message.fromAddress ?? "");
 }
 
 export async function dispatchSends(env: Env, batch: readonly Message<SendJob>[], now = Date.now()): Promise<void> {

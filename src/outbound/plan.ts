@@ -5,6 +5,7 @@
  * headers. Pure.
  */
 import type { Mailbox, RelayType, Stream } from "../db/schema";
+import { envelopeIsFrom } from "./relays";
 import { domainOf } from "../mail/address";
 import { planSender, formatReplyTo, type SenderPlan } from "./rewrite-from";
 import { findRelay, relaysForStream, type RelayCandidate, type SelectionStep } from "./select-relay";
@@ -83,7 +84,7 @@ export function planMessage(input: {
   const sender = planSender({
     author: input.author,
     smtpFrom: choice.smtpFrom,
-    relay: choice.relay,
+    relay: { ...choice.relay, envelopeIsFrom: envelopeIsFrom(choice.relay) },
     notificationsEmail: notifications,
     bounceAddress: domain ? input.bounceAddress(domain) : null,
     replyTo: input.replyTo,

@@ -23,7 +23,7 @@ export interface SenderInput {
   author: Mailbox;
   /** The address the chosen relay sends as (`_find_mail_server`'s `smtp_from`). */
   smtpFrom: string;
-  relay: { fromFilter: string | null; fixedSender: string | null };
+  relay: { fromFilter: string | null; fixedSender: string | null; envelopeIsFrom: boolean };
   /** The domain's notifications address (Odoo's `default_from_email`), if any. */
   notificationsEmail: string | null;
   /** The VERP bounce address for this message, if the domain has one. */
@@ -59,7 +59,7 @@ export function planSender(input: SenderInput): SenderPlan {
   const rewritten = notifications !== null && normalizeAddress(input.smtpFrom) === notifications && author.address !== notifications;
   const from = rewritten ? encapsulate(author, notifications) : author;
   // Envelope: the bounce address when the relay may send as it (no filter allows everything).
-  const envelope = input.bounceAddress && matchFromFilter(input.bounceAddress, relay.fromFilter) ? input.bounceAddress : from.address;
+  const envelope = input.bounceAddress && !relay.envelopeIsFrom && matchFromFilter(input.bounceAddress, relay.fromFilter) ? input.bounceAddress : from.address;
   return {
     from,
     replyTo: input.replyTo ?? input.threadReplyTo,

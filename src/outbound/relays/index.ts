@@ -47,6 +47,15 @@ export function maxSizeOf(relay: Pick<RelayRow, "type" | "config">): number {
   return typeof configured === "number" ? configured : DEFAULT_MAX_SIZE[relay.type];
 }
 
+/**
+ * Relays whose service requires the envelope sender to be the From address
+ * (Cloudflare Email Service rejects "From: header does not match mail
+ * from"); it handles bounces itself, so no VERP there.
+ */
+export function envelopeIsFrom(relay: Pick<RelayRow, "type">): boolean {
+  return relay.type === "cloudflare";
+}
+
 export function fixedSenderOf(relay: Pick<RelayRow, "config">): string | null {
   const fixed = relay.config.fixed_sender;
   return typeof fixed === "string" && fixed ? fixed : null;
