@@ -33,15 +33,16 @@ const DEMO_ALIASES = [
   { name: "team", destinations: [{ type: "store" }, { type: "forward", to: "team-inbox@example.org" }] },
 ];
 
-function adminToken() {
+/** Reads a secret from .dev.vars, adding a random dev value when it is missing. */
+function devSecret(name, prefix) {
   const path = join(root, ".dev.vars");
   const text = existsSync(path) ? readFileSync(path, "utf8") : "";
-  const found = /^ADMIN_TOKEN\s*=\s*"?([^"\n]+)"?\s*$/m.exec(text);
+  const found = new RegExp(`^${name}\\s*=\\s*"?([^"\\n]+)"?\\s*$`, "m").exec(text);
   if (found) return found[1];
-  const token = `dev-${randomBytes(18).toString("base64url")}`;
-  writeFileSync(path, `${text}${text && !text.endsWith("\n") ? "\n" : ""}ADMIN_TOKEN=${token}\n`);
-  console.log("mailgate: wrote a dev ADMIN_TOKEN to .dev.vars");
-  return token;
+  const value = `${prefix}${randomBytes(24).toString("base64url")}`;
+  writeFileSync(path, `${text}${text && !text.endsWith("\n") ? "\n" : ""}${name}=${value}\n`);
+  console.log(`mailgate: wrote a dev ${name} to .dev.vars`);
+  return value;
 }
 
 async function waitForHealth(child) {
@@ -67,9 +68,16 @@ async function seed(token) {
     const response = await call("POST", "/v1/aliases", { domain: DEMO_DOMAIN, contact: "everyone", ...alias });
     if (!response.ok && response.status !== 409) throw new Error(`seeding ${alias.name}@${DEMO_DOMAIN} failed: ${response.status} ${await response.text()}`);
   }
+  // Outbound: Cloudflare Email Service for the demo domain (locally, wrangler saves what it sends under .wrangler).
+  const relays = await (await call("GET", "/v1/relays")).json();
+  if (!relays.items.some((r) => r.type === "cloudflare")) {
+    const response = await call("POST", "/v1/relays", { name: "Cloudflare Email Service", type: "cloudflare", from_filter: DEMO_DOMAIN });
+    if (!response.ok) throw new Error(`seeding the relay failed: ${response.status} ${await response.text()}`);
+  }
 }
 
-const token = adminToken();
+const token = devSecret("ADMIN_TOKEN", "dev-");
+devSecret("SECRETS_KEY", "");
 const migrate = spawnSync(...wrangler(["d1", "migrations", "apply", "DB", "--local", ...persist], { cwd: root, stdio: "inherit", env: { ...process.env, CI: "1" } }));
 if (migrate.status !== 0) process.exit(migrate.status ?? 1);
 
@@ -81,7 +89,7 @@ child.on("exit", (code) => process.exit(code ?? 0));
 await waitForHealth(child);
 await seed(token);
 console.log(`
-mailgate is running on ${base} (demo domain ${DEMO_DOMAIN}: sales@, support@, team@ forwarding to team-inbox@example.org)
+mailgate is running on ${base} (demo domain ${DEMO_DOMAIN}: sales@, support@, team@ forwarding to team-inbox@example.org; outbound through Cloudflare Email Service)
 
 Send it a message:
   printf 'From: Mary <mary@example.org>\\r\\nTo: sales@${DEMO_DOMAIN}\\r\\nMessage-ID: <hello-1@example.org>\\r\\nSubject: Hello\\r\\n\\r\\nHi!\\r\\n' |
@@ -89,4 +97,8 @@ Send it a message:
 
 Read it back with the admin token from .dev.vars:
   curl -s -H "Authorization: Bearer $(sed -n 's/^ADMIN_TOKEN=//p' .dev.vars)" '${base}/v1/messages?message_id=%3Chello-1@example.org%3E'
+
+Send one:
+  curl -s -H "Authorization: Bearer $(sed -n 's/^ADMIN_TOKEN=//p' .dev.vars)" -H 'Content-Type: application/json' \\
+    -d '{"from":"Sales <sales@${DEMO_DOMAIN}>","to":["you@example.org"],"subject":"Hi","text":"Hello"}' '${base}/v1/messages'
 `);

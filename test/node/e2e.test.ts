@@ -118,11 +118,30 @@ describe("npm start and wrangler dev", () => {
     expect(server.log()).not.toMatch(/hung/);
   });
 
+  it("sends through the demo relay: the queue consumer delivers it with Cloudflare Email Service", async () => {
+    const response = await fetch(`${server.base}/v1/messages`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${token()}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ from: "Sales <sales@demo.example>", to: ["someone@example.org"], subject: "From the demo", text: "Hello" }),
+    });
+    expect(response.status).toBe(202);
+    const answer = (await response.json()) as { id: string; relay: { type: string } };
+    expect(answer.relay.type).toBe("cloudflare");
+    let message: any;
+    for (let i = 0; i < 100; i++) {
+      message = await api(`/v1/messages/${answer.id}`);
+      if (message.status !== "queued") break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    expect(message).toMatchObject({ status: "sent", recipients: [{ address: "someone@example.org", status: "sent" }] });
+  });
+
   it("seeds idempotently: a second start keeps the data and adds nothing", async () => {
     await stop(server);
     server = await start();
     const aliases = await api("/v1/aliases?domain=demo.example");
     expect(aliases.items.map((a: any) => a.address).sort()).toEqual(["sales@demo.example", "support@demo.example", "team@demo.example"]);
+    expect((await api("/v1/relays")).items.map((r: any) => r.type)).toEqual(["cloudflare"]);
     expect((await api(`/v1/messages?message_id=${encodeURIComponent("<e2e-sales@example.org>")}`)).items).toHaveLength(1);
   }, 120_000);
 });
