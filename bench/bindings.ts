@@ -6,18 +6,18 @@
  * these exist only so the benchmark can time our code without a runtime
  * between it and the clock.
  */
+import { timingSafeEqual as nodeTimingSafeEqual } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import type { Env } from "../src/env";
 
 export interface Counts {
-  /** CPU microseconds spent inside SQLite by the D1 stand-in (D1's own work in production). */
-  sqliteMicros: number;
   d1Batches: number;
   d1Queries: number;
   kvReads: number;
   kvWrites: number;
   r2Writes: number;
+  queueSends: number;
 }
 
 type Param = string | number | null | Uint8Array;
@@ -36,7 +36,7 @@ class Statement {
     return this.db.sqlite.prepare(this.sql);
   }
   objects() {
-    return this.db.timed(() => this.statement().all(...this.params) as Record<string, unknown>[]);
+    return this.statement().all(...this.params) as Record<string, unknown>[];
   }
   async all() {
     this.db.counts.d1Queries++;
@@ -44,15 +44,13 @@ class Statement {
   }
   async raw() {
     this.db.counts.d1Queries++;
-    return this.db.timed(() => {
-      const statement = this.statement();
-      statement.setReturnArrays(true);
-      return statement.all(...this.params) as unknown as unknown[][];
-    });
+    const statement = this.statement();
+    statement.setReturnArrays(true);
+    return statement.all(...this.params) as unknown as unknown[][];
   }
   async run() {
     this.db.counts.d1Queries++;
-    const result = this.db.timed(() => this.statement().run(...this.params));
+    const result = this.statement().run(...this.params);
     return { results: [], success: true, meta: { changes: Number(result.changes) } };
   }
   async first() {
@@ -71,21 +69,12 @@ class Sqlite {
   prepare(sql: string) {
     return new Statement(this, sql);
   }
-  timed<T>(work: () => T): T {
-    const start = process.cpuUsage();
-    try {
-      return work();
-    } finally {
-      const used = process.cpuUsage(start);
-      this.counts.sqliteMicros += used.user + used.system;
-    }
-  }
   async batch(statements: Statement[]) {
     this.counts.d1Batches++;
-    this.timed(() => this.sqlite.exec("BEGIN"));
+    this.sqlite.exec("BEGIN");
     try {
       const results = statements.map((s) => ({ results: s.objects(), success: true, meta: {} }));
-      this.timed(() => this.sqlite.exec("COMMIT"));
+      this.sqlite.exec("COMMIT");
       return results;
     } catch (error) {
       this.sqlite.exec("ROLLBACK");
@@ -111,8 +100,15 @@ class FixedLengthStreamPolyfill extends TransformStream<Uint8Array, Uint8Array> 
 }
 (globalThis as Record<string, unknown>).FixedLengthStream ??= FixedLengthStreamPolyfill;
 
+/** workerd's non-standard `crypto.subtle.timingSafeEqual`, for Node. */
+const subtle = crypto.subtle as SubtleCrypto & { timingSafeEqual?: (a: ArrayBuffer | ArrayBufferView, b: ArrayBuffer | ArrayBufferView) => boolean };
+subtle.timingSafeEqual ??= (a, b) => {
+  const bytes = (v: ArrayBuffer | ArrayBufferView) => (ArrayBuffer.isView(v) ? new Uint8Array(v.buffer, v.byteOffset, v.byteLength) : new Uint8Array(v));
+  return nodeTimingSafeEqual(bytes(a), bytes(b));
+};
+
 export function standInEnv(): { env: Env; counts: Counts } {
-  const counts: Counts = { sqliteMicros: 0, d1Batches: 0, d1Queries: 0, kvReads: 0, kvWrites: 0, r2Writes: 0 };
+  const counts: Counts = { d1Batches: 0, d1Queries: 0, kvReads: 0, kvWrites: 0, r2Writes: 0, queueSends: 0 };
   const kv = new Map<string, string>();
   const objects = new Map<string, number>();
   const env = {
@@ -129,15 +125,25 @@ export function standInEnv(): { env: Env; counts: Counts } {
       },
     },
     RAW: {
-      async put(key: string, body: ReadableStream<Uint8Array>) {
+      async put(key: string, body: ReadableStream<Uint8Array> | Uint8Array | string) {
         counts.r2Writes++;
         let size = 0;
-        for await (const chunk of body) size += chunk.byteLength;
+        if (body instanceof ReadableStream) for await (const chunk of body) size += chunk.byteLength;
+        else size = typeof body === "string" ? body.length : body.byteLength;
         objects.set(key, size);
         return { key, size };
       },
+      async delete(key: string) {
+        objects.delete(key);
+      },
+    },
+    JOBS: {
+      async send() {
+        counts.queueSends++;
+      },
     },
     ADMIN_TOKEN: "bench",
+    SECRETS_KEY: "bench-secrets-key",
   } as unknown as Env;
   return { env, counts };
 }

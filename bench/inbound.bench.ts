@@ -5,10 +5,10 @@
  * - the routing decision: reading the header block off the message stream,
  *   parsing it with postal-mime, and deciding;
  * - the whole `email()` handler, with D1, KV and R2 answered by in-process
- *   stand-ins (bench/bindings.ts): as measured, and "our code" = minus the
- *   CPU the stand-ins spend in SQLite (D1's own work) and minus the cost of
- *   merely piping the bytes through the same streams (workerd pipes
- *   natively, outside JS);
+ *   stand-ins (bench/bindings.ts), split by V8's profiler into our code
+ *   (src/ and its libraries) and the rest (the stand-ins: D1's and R2's own
+ *   work in production; Node's web streams moving the bytes: native code in
+ *   workerd);
  * - the baseline: postal-mime parsing the full message;
  *
  * and the binding operations one message costs.
@@ -21,6 +21,7 @@ import { lookup } from "../src/inbound/lookup";
 import { decide } from "../src/inbound/route";
 import { readInboundMail } from "../src/inbound/receive";
 import { standInEnv } from "./bindings";
+import { attributedCpu, fmt } from "./measure";
 
 const CHUNK = 64 * 1024;
 const SIZES: [string, number][] = [
@@ -85,36 +86,6 @@ function message(header: Uint8Array, body: Uint8Array, sender: string) {
   } as unknown as ForwardableEmailMessage;
 }
 
-/**
- * CPU microseconds per call of `fn`: the median of 5 rounds, each of at
- * least `minMs` of CPU and `minRuns` calls, after warm-up calls (JIT).
- */
-async function cpuPerCall(fn: (i: number) => Promise<unknown> | unknown, minMs: number, minRuns: number): Promise<number> {
-  const warmUp = Math.max(1, Math.min(50, minRuns));
-  for (let i = 0; i < warmUp; i++) await fn(-1 - i);
-  calls = warmUp;
-  const rounds: number[] = [];
-  for (let round = 0; round < 5; round++) {
-    let runs = 0;
-    let used = 0;
-    const start = process.cpuUsage();
-    while (runs < minRuns || used < minMs * 1000) {
-      await fn(calls);
-      runs += 1;
-      calls += 1;
-      const delta = process.cpuUsage(start);
-      used = delta.user + delta.system;
-    }
-    rounds.push(used / runs);
-  }
-  return rounds.sort((a, b) => a - b)[2]!;
-}
-
-/** Calls made by the last `cpuPerCall`, warm-up included. */
-let calls = 0;
-
-const ms = (us: number) => (us / 1000).toFixed(us < 1000 ? 3 : 2);
-
 describe("inbound benchmark", () => {
   it("prints CPU per message by size", { timeout: 600_000 }, async () => {
     const { env, counts } = standInEnv();
@@ -143,51 +114,39 @@ describe("inbound benchmark", () => {
       const header = headerFor("reader@example.org");
       const big = size > 5_000_000;
 
-      const decision = await cpuPerCall(
+      const decision = await attributedCpu(
         async () => {
           const { mail } = await readInboundMail(message(header, body, "reader@example.org"));
           decide(mail, data);
         },
-        big ? 100 : 150,
-        big ? 10 : 100,
+        200,
+        2000,
       );
       const full = new Uint8Array(header.byteLength + body.byteLength);
       full.set(header);
       full.set(body, header.byteLength);
-      const baseline = await cpuPerCall(() => PostalMime.parse(full), big ? 200 : 100, big ? 1 : 10);
+      const baseline = await attributedCpu(() => PostalMime.parse(full), big ? 1 : 20, big ? 3 : 100);
 
       const before = { ...counts };
-      const handler = await cpuPerCall(
-        async (i) => {
-          const sender = `bench${i}.${size}@example.org`;
-          const decided = await receive(message(headerFor(sender), body, sender), env);
-          if (decided.outcome !== "accepted") throw new Error(`not accepted: ${JSON.stringify(decided)}`);
-        },
-        big ? 100 : 100,
-        big ? 5 : 20,
-      );
-      const handled = calls;
-      const sqlitePerMessage = (counts.sqliteMicros - before.sqliteMicros) / handled;
+      const handle = async (i: number) => {
+        const sender = `bench${i}.${size}@example.org`;
+        const decided = await receive(message(headerFor(sender), body, sender), env);
+        if (decided.outcome !== "accepted") throw new Error(`not accepted: ${JSON.stringify(decided)}`);
+      };
+      const handler = await attributedCpu(handle, big ? 2 : 50, big ? 15 : 300);
+      const handled = (big ? 2 : 50) + (big ? 15 : 300);
       const per = (k: keyof typeof counts) => ((counts[k] - before[k]) / handled).toFixed(1);
       const operations = [per("d1Batches"), per("kvReads"), per("kvWrites"), per("r2Writes")];
-      // What merely moving the bytes through the same streams costs (native in workerd).
-      const piping = await cpuPerCall(
-        async () => {
-          const fixed = new FixedLengthStream(header.byteLength + body.byteLength);
-          await Promise.all([env.RAW.put("pipe", fixed.readable), streamOf(header, body).pipeTo(fixed.writable)]);
-        },
-        big ? 100 : 100,
-        big ? 5 : 20,
+      rows.push(
+        `| ${label} | ${fmt(decision.ours)} | ${fmt(handler.ours)} | ${fmt(handler.ours + handler.standIns + handler.runtime)} | ${fmt(baseline.ours)} | ${operations.join(" | ")} |`,
       );
-      const ours = Math.max(0, handler - piping - sqlitePerMessage);
-      rows.push(`| ${label} | ${ms(decision)} | ${ms(ours)} | ${ms(handler)} | ${ms(baseline)} | ${operations.join(" | ")} |`);
     }
     console.log(
       [
         "",
         "Inbound, CPU ms per message (Node 22 / V8; bindings answered in process):",
         "",
-        "| size | routing decision | email() handler, our code | handler with stand-ins and piping | postal-mime full parse (baseline) | D1 batches | KV reads | KV writes | R2 writes |",
+        "| size | routing decision | email() handler, our code | handler, all code (stand-ins, Node's streams) | postal-mime full parse (baseline) | D1 batches | KV reads | KV writes | R2 writes |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         ...rows,
         "",

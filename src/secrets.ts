@@ -3,6 +3,8 @@
  * per purpose): AES-GCM to seal relay credentials at rest in D1, HMAC to
  * sign VERP bounce tokens. Rotating SECRETS_KEY invalidates both.
  */
+import { fromBase64, toBase64 } from "./mail/base64";
+
 export type KeyPurpose = "relay-credentials" | "verp";
 
 const encoder = new TextEncoder();
@@ -14,27 +16,23 @@ export class MissingSecretsKey extends Error {
   }
 }
 
-async function derive(secret: string | undefined, purpose: KeyPurpose, algorithm: SubtleCryptoImportKeyAlgorithm, usages: string[]) {
+/** Derived keys, per secret and use, for the life of the isolate (deriving costs more than using). */
+const derived = new Map<string, Promise<CryptoKey>>();
+
+function derive(secret: string | undefined, purpose: KeyPurpose, algorithm: SubtleCryptoImportKeyAlgorithm, usages: string[]): Promise<CryptoKey> {
   if (!secret) throw new MissingSecretsKey();
-  const base = await crypto.subtle.importKey("raw", encoder.encode(secret), "HKDF", false, ["deriveKey"]);
-  return crypto.subtle.deriveKey(
-    { name: "HKDF", hash: "SHA-256", salt: encoder.encode("mailgate"), info: encoder.encode(purpose) },
-    base,
-    algorithm,
-    false,
-    usages,
-  );
+  const cacheKey = `${purpose}:${usages.join(",")}:${secret}`;
+  let key = derived.get(cacheKey);
+  if (!key) {
+    key = crypto.subtle
+      .importKey("raw", encoder.encode(secret), "HKDF", false, ["deriveKey"])
+      .then((base) => crypto.subtle.deriveKey({ name: "HKDF", hash: "SHA-256", salt: encoder.encode("mailgate"), info: encoder.encode(purpose) }, base, algorithm, false, usages));
+    key.catch(() => derived.delete(cacheKey));
+    derived.set(cacheKey, key);
+  }
+  return key;
 }
 
-function toBase64(bytes: Uint8Array): string {
-  let text = "";
-  for (const byte of bytes) text += String.fromCharCode(byte);
-  return btoa(text);
-}
-
-function fromBase64(text: string): Uint8Array {
-  return Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
-}
 
 /** `v1.<iv>.<ciphertext>`, base64. */
 export async function seal(secret: string | undefined, value: Record<string, string>): Promise<string> {

@@ -6,6 +6,7 @@
 import { and, eq, isNull } from "drizzle-orm";
 import type { MiddlewareHandler } from "hono";
 import { apiKeys } from "../db/schema";
+import { toBase64Url } from "../mail/base64";
 import type { AppEnv } from "./context";
 import { ApiError } from "./errors";
 
@@ -22,21 +23,23 @@ export async function sha256Hex(text: string): Promise<string> {
   return [...new Uint8Array(await sha256(text))].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+/** The hash of the configured admin token, computed once per isolate. */
+const expectedHashes = new Map<string, Promise<ArrayBuffer>>();
+
 /**
  * Compares two secrets in constant time. Hashing first gives both sides the
  * same length, so neither the content nor the length of the token leaks
  * through timing.
  */
 export async function secretsEqual(given: string, expected: string): Promise<boolean> {
-  const [a, b] = await Promise.all([sha256(given), sha256(expected)]);
+  let expectedHash = expectedHashes.get(expected);
+  if (!expectedHash) expectedHashes.set(expected, (expectedHash = sha256(expected)));
+  const [a, b] = await Promise.all([sha256(given), expectedHash]);
   return crypto.subtle.timingSafeEqual(a, b);
 }
 
 export function newApiKey(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(32));
-  let binary = "";
-  for (const byte of bytes) binary += String.fromCharCode(byte);
-  return API_KEY_PREFIX + btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  return API_KEY_PREFIX + toBase64Url(crypto.getRandomValues(new Uint8Array(32)));
 }
 
 function bearerToken(header: string | undefined): string | null {

@@ -5,6 +5,7 @@
  * the message structure; these make its header lines correct for any text.
  */
 import type { Mailbox } from "../db/schema";
+import { toBase64 } from "./base64";
 
 const ASCII_PRINTABLE = /^[\x20-\x7e]*$/;
 /** An encoded word may be 75 characters: `=?utf-8?b?` (10) + base64 + `?=` (2) leaves 63, i.e. 45 bytes. */
@@ -12,12 +13,6 @@ const MAX_WORD_BYTES = 45;
 
 export function isAsciiPrintable(text: string): boolean {
   return ASCII_PRINTABLE.test(text);
-}
-
-function base64(bytes: Uint8Array): string {
-  let text = "";
-  for (const byte of bytes) text += String.fromCharCode(byte);
-  return btoa(text);
 }
 
 /**
@@ -40,7 +35,7 @@ export function encodeWords(text: string): string {
     chunkBytes += size;
   }
   if (chunk) words.push(chunk);
-  return words.map((w) => `=?utf-8?b?${base64(encoder.encode(w))}?=`).join(" ");
+  return words.map((w) => `=?utf-8?b?${toBase64(w)}?=`).join(" ");
 }
 
 /** A word longer than this cannot be folded to fit a line: encode (encoded words split it). */

@@ -8,6 +8,7 @@
  */
 import { createMimeMessage, Mailbox as MimeMailbox } from "mimetext/browser";
 import type { Mailbox } from "../db/schema";
+import { toBase64 } from "../mail/base64";
 import { OWN_MESSAGE_ID_HEADER } from "../mail/message-id";
 import { encodeText, encodeWords, fold, formatMailbox, isAsciiPrintable } from "../mail/mime-header";
 
@@ -40,25 +41,27 @@ export interface OutboundContent {
 const MAX_LINE = 998;
 
 function wrap(base64: string, width = 76): string {
-  const clean = base64.replace(/\s+/g, "");
+  const clean = /\s/.test(base64) ? base64.replace(/\s+/g, "") : base64;
   const lines: string[] = [];
   for (let i = 0; i < clean.length; i += width) lines.push(clean.slice(i, i + width));
   return lines.join("\r\n");
 }
 
-function utf8Base64(text: string): string {
-  const bytes = new TextEncoder().encode(text);
-  let binary = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(binary);
+function longestLine(crlf: string): number {
+  let longest = 0;
+  for (let start = 0, end = crlf.indexOf("\r\n"); ; start = end + 2, end = crlf.indexOf("\r\n", start)) {
+    longest = Math.max(longest, (end === -1 ? crlf.length : end) - start);
+    if (end === -1) return longest;
+  }
 }
 
 /** 7bit when the text is ASCII with short lines, else base64: the body is always 7-bit clean. */
 function textPart(text: string): { data: string; encoding: "7bit" | "base64" } {
   const crlf = text.replace(/\r?\n/g, "\r\n");
-  const sevenBit = /^[\x00-\x7f]*$/.test(crlf) && !/\r(?!\n)/.test(crlf) && crlf.split("\r\n").every((line) => line.length <= MAX_LINE);
+  // Non-ASCII, a bare CR, or a line over 998 characters rules 7bit out (RFC 5322 2.1.1, RFC 2045 2.7).
+  const sevenBit = !/[^\x00-\x7f]/.test(crlf) && !/\r(?!\n)/.test(crlf) && longestLine(crlf) <= MAX_LINE;
   // Text is encoded in canonical form: CRLF line ends (RFC 2045 6.8).
-  return sevenBit ? { data: crlf, encoding: "7bit" } : { data: wrap(utf8Base64(crlf)), encoding: "base64" };
+  return sevenBit ? { data: crlf, encoding: "7bit" } : { data: wrap(toBase64(crlf)), encoding: "base64" };
 }
 
 /** A filename safe inside `name="..."`: encoded words when it is not plain ASCII or holds quotes. */

@@ -68,14 +68,15 @@ export function planMessage(input: {
   replyTo: Mailbox | null;
   stream: Stream;
   relays: PlanRelay[];
-  domains: PlanDomain[];
+  /** The domain the message belongs to (see `domainFor`). */
+  domain: PlanDomain | null;
   thread: PlanThread | null;
   /** The subject, which names a thread this message opens. */
   subject: string;
-  /** The VERP address for this message on the domain, computed by the caller (needs the secret). */
-  bounceAddress: (domain: PlanDomain) => string;
+  /** The message's VERP address on that domain (the caller computes it: it needs the secret). */
+  bounceAddress: string | null;
 }): SendPlan | null {
-  const domain = domainFor(input.domains, input.author, input.thread);
+  const { domain } = input;
   const notifications = domain ? notificationsAddress(domain) : null;
   const choice = findRelay(relaysForStream(input.relays, input.stream), input.author.address, notifications);
   if (!choice) return null;
@@ -86,7 +87,7 @@ export function planMessage(input: {
     smtpFrom: choice.smtpFrom,
     relay: { ...choice.relay, envelopeIsFrom: envelopeIsFrom(choice.relay) },
     notificationsEmail: notifications,
-    bounceAddress: domain ? input.bounceAddress(domain) : null,
+    bounceAddress: input.bounceAddress,
     replyTo: input.replyTo,
     threadReplyTo: threadReplyTo ? formatReplyTo(threadReplyTo, domain?.companyName ?? null, input.thread?.subject ?? input.subject) : null,
   });

@@ -13,7 +13,6 @@ import {
   followers,
   idempotencyKeys,
   type Mailbox,
-  messageEvents,
   messages,
   messageThreads,
   outboundRecipients,
@@ -28,7 +27,7 @@ import { domainOf } from "../mail/address";
 import { asciiDomain, formatMailbox } from "../mail/mime-header";
 import { verpAddress } from "../mail/verp";
 import { compose, type OutboundAttachment } from "./compose";
-import { planMessage, type PlanRelay, type PlanThread } from "./plan";
+import { domainFor, planMessage, type PlanRelay, type PlanThread } from "./plan";
 import { fixedSenderOf, maxSizeOf } from "./relays";
 
 export interface SendRequest {
@@ -65,6 +64,13 @@ export interface SendAnswer {
 export type SendJob = { kind: "send"; id: string };
 
 const IDEMPOTENCY_HOURS = 24;
+
+/** Rows per multi-row insert: D1 binds at most 100 parameters per statement. */
+function chunks<T>(list: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < list.length; i += size) out.push(list.slice(i, i + size));
+  return out;
+}
 
 /** Recipients once each, in the header they first appear in (To, then Cc, then Bcc). */
 function recipientsOf(request: SendRequest): { address: string; name: string; kind: RecipientKind }[] {
@@ -117,8 +123,26 @@ export async function acceptSend(
   }
   const recipients = recipientsOf(request);
 
-  const [relayRows, domainRows, suppressed, threadRows, threadIds] = await db.batch([
-    db.select().from(relays).where(eq(relays.enabled, true)).orderBy(asc(relays.sequence), asc(relays.id)),
+  const threadQueries = request.threadId
+    ? ([
+        db
+          .select({ id: threads.id, subject: threads.subject, aliasAddress: aliases.address, aliasDomain: aliases.domain })
+          .from(threads)
+          .leftJoin(aliases, eq(aliases.id, threads.aliasId))
+          .where(eq(threads.id, request.threadId)),
+        db
+          .select({ key: messageThreads.messageKey })
+          .from(messageThreads)
+          .where(eq(messageThreads.threadId, request.threadId))
+          .orderBy(asc(messageThreads.createdAt), asc(messageThreads.messageId)),
+      ] as const)
+    : ([] as const);
+  const [relayRows, domainRows, suppressed, threadRows = [], threadIds = []] = await db.batch([
+    db
+      .select({ id: relays.id, name: relays.name, type: relays.type, config: relays.config, fromFilter: relays.fromFilter, sequence: relays.sequence, stream: relays.stream })
+      .from(relays)
+      .where(eq(relays.enabled, true))
+      .orderBy(asc(relays.sequence), asc(relays.id)),
     db
       .select({ name: domains.name, companyName: domains.companyName, catchall: domains.catchall, bounce: domains.bounce, defaultFrom: domains.defaultFrom })
       .from(domains)
@@ -127,16 +151,7 @@ export async function acceptSend(
       .select({ email: contacts.email })
       .from(contacts)
       .where(and(eq(contacts.suppressed, true), inJson(contacts.email, recipients.map((r) => r.address)))),
-    db
-      .select({ id: threads.id, subject: threads.subject, aliasAddress: aliases.address, aliasDomain: aliases.domain })
-      .from(threads)
-      .leftJoin(aliases, eq(aliases.id, threads.aliasId))
-      .where(eq(threads.id, request.threadId ?? "")),
-    db
-      .select({ key: messageThreads.messageKey })
-      .from(messageThreads)
-      .where(eq(messageThreads.threadId, request.threadId ?? ""))
-      .orderBy(asc(messageThreads.createdAt), asc(messageThreads.messageId)),
+    ...threadQueries,
   ]);
 
   if (suppressed.length) {
@@ -165,18 +180,18 @@ export async function acceptSend(
     stream: r.stream,
     fixedSender: fixedSenderOf(r),
   }));
-  const verp = new Map<string, string>();
-  for (const d of domainRows) verp.set(d.name, await verpAddress(env.SECRETS_KEY, d.bounce, d.name, rowId));
+  const domain = domainFor(domainRows, request.from, thread);
+  const bounceAddress = domain ? await verpAddress(env.SECRETS_KEY, domain.bounce, domain.name, rowId) : null;
   const plan = planMessage({
     rowId,
     author: request.from,
     replyTo: request.replyTo,
     stream: request.stream,
     relays: candidates,
-    domains: domainRows,
+    domain,
     thread,
     subject: request.subject,
-    bounceAddress: (d) => verp.get(d.name)!,
+    bounceAddress,
   });
   if (!plan) throw new ApiError("unprocessable", "no relay is enabled: create one with POST /v1/relays");
 
@@ -194,7 +209,7 @@ export async function acceptSend(
       messageId: plan.messageId,
       inReplyTo: plan.inReplyTo,
       references: plan.references,
-      returnPath: plan.domain ? (verp.get(plan.domain.name) ?? null) : null,
+      returnPath: bounceAddress,
       date: new Date(now),
     }),
   );
@@ -225,7 +240,12 @@ export async function acceptSend(
         ? [db.delete(idempotencyKeys).where(and(eq(idempotencyKeys.scope, scope), eq(idempotencyKeys.key, idempotency.key), lt(idempotencyKeys.createdAt, since)))]
         : []),
       ...(thread ? [db.update(threads).set({ updatedAt: at }).where(eq(threads.id, threadId))] : [db.insert(threads).values({ id: threadId, subject: request.subject, createdAt: at, updatedAt: at })]),
-      ...followerList.map((f) => db.insert(followers).values({ threadId, email: f.address, name: f.name || null, createdAt: at }).onConflictDoNothing()),
+      ...chunks(followerList, 20).map((list) =>
+        db
+          .insert(followers)
+          .values(list.map((f) => ({ threadId, email: f.address, name: f.name || null, createdAt: at })))
+          .onConflictDoNothing(),
+      ),
       db.insert(messages).values({
         id: rowId,
         direction: "out",
@@ -247,7 +267,7 @@ export async function acceptSend(
           selection: plan.step,
           from_rewrite: plan.sender.rewrite,
           author: request.from,
-          bounce_address: plan.domain ? (verp.get(plan.domain.name) ?? null) : null,
+          bounce_address: bounceAddress,
         },
         relayId: plan.relay.id,
         apiKeyId: requester.apiKeyId,
@@ -256,9 +276,10 @@ export async function acceptSend(
         createdAt: at,
         updatedAt: at,
       }),
-      ...recipients.map((r) => db.insert(outboundRecipients).values({ messageId: rowId, address: r.address, name: r.name || null, kind: r.kind, status: "pending", updatedAt: at })),
+      ...chunks(recipients, 12).map((list) =>
+        db.insert(outboundRecipients).values(list.map((r) => ({ messageId: rowId, address: r.address, name: r.name || null, kind: r.kind, status: "pending" as const, updatedAt: at }))),
+      ),
       db.insert(messageThreads).values({ messageId: rowId, threadId, aliasId: null, messageKey: plan.messageId, routeKey: `out:${threadId}`, createdAt: at }),
-      db.insert(messageEvents).values({ messageId: rowId, type: "queued", detail: { relay_id: plan.relay.id, selection: plan.step, from_rewrite: plan.sender.rewrite }, createdAt: at }),
       ...(idempotency
         ? [db.insert(idempotencyKeys).values({ scope, key: idempotency.key, requestHash: idempotency.hash, response: answer as unknown as Record<string, unknown>, createdAt: at })]
         : []),

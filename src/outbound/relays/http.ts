@@ -4,6 +4,7 @@
  */
 import { decodeWords, type Address, type Email } from "postal-mime";
 import type { Mailbox } from "../../db/schema";
+import { toBase64 } from "../../mail/base64";
 import { allRecipients, type OutgoingMessage, type SendOutcome } from "./types";
 
 export const PROVIDER_TIMEOUT_MS = 30_000;
@@ -65,19 +66,16 @@ export interface FlatAttachment {
   contentId: string | null;
 }
 
-function toBase64(content: ArrayBuffer | Uint8Array | string): string {
+function contentBase64(content: ArrayBuffer | Uint8Array | string): string {
   if (typeof content === "string") return content;
-  const bytes = content instanceof Uint8Array ? content : new Uint8Array(content);
-  let binary = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(binary);
+  return toBase64(content instanceof Uint8Array ? content : new Uint8Array(content));
 }
 
 export function attachments(parsed: Email): FlatAttachment[] {
   return parsed.attachments.map((a, i) => ({
     filename: a.filename ?? `attachment-${i + 1}`,
     contentType: a.mimeType,
-    base64: toBase64(a.content),
+    base64: contentBase64(a.content),
     contentId: a.contentId ?? null,
   }));
 }
@@ -85,10 +83,6 @@ export function attachments(parsed: Email): FlatAttachment[] {
 /** `"Name" <address>` for JSON APIs (UTF-8, no RFC 2047), or the bare address. */
 export function quoted(mailbox: Mailbox): string {
   return mailbox.name ? `"${mailbox.name.replace(/[\\"]/g, (c) => `\\${c}`)}" <${mailbox.address}>` : mailbox.address;
-}
-
-export function base64Of(bytes: Uint8Array): string {
-  return toBase64(bytes);
 }
 
 /**

@@ -3,6 +3,7 @@
  * the composed MIME as is, as a file part; `to` is the envelope (To, Cc and
  * Bcc recipients alike), Basic auth `api:<key>`.
  */
+import { toBase64 } from "../../mail/base64";
 import { jsonField, PROVIDER_TIMEOUT_MS, providerRequest } from "./http";
 import { type Relay, statelessSession } from "./types";
 
@@ -24,7 +25,7 @@ export function mailgunRelay(options: MailgunOptions): Relay {
             form.append("message", new Blob([message.raw], { type: "message/rfc822" }), "message.mime");
             return fetch(`${options.baseUrl}/v3/${encodeURIComponent(options.domain)}/messages.mime`, {
               method: "POST",
-              headers: { Authorization: `Basic ${btoa(`api:${options.apiKey}`)}` },
+              headers: { Authorization: `Basic ${toBase64(`api:${options.apiKey}`)}` },
               body: form,
               signal: AbortSignal.timeout(PROVIDER_TIMEOUT_MS),
             });

@@ -5,7 +5,8 @@
  * through feedback forwarding: to our VERP address when we have one.
  */
 import { AwsClient } from "aws4fetch";
-import { base64Of, jsonField, PROVIDER_TIMEOUT_MS, providerRequest } from "./http";
+import { toBase64 } from "../../mail/base64";
+import { jsonField, PROVIDER_TIMEOUT_MS, providerRequest } from "./http";
 import { allRecipients, type Relay, statelessSession } from "./types";
 
 export interface SesOptions {
@@ -35,7 +36,7 @@ export function sesRelay(options: SesOptions): Relay {
       return statelessSession(async (message) => {
         const body = {
           Destination: { ToAddresses: message.recipients },
-          Content: { Raw: { Data: base64Of(message.raw) } },
+          Content: { Raw: { Data: toBase64(message.raw) } },
           ...(message.bounceAddress && { FeedbackForwardingEmailAddress: message.bounceAddress }),
           ...(options.configurationSet && { ConfigurationSetName: options.configurationSet }),
         };

@@ -15,6 +15,7 @@
  * - port 25 refused (Cloudflare blocks it).
  */
 import { connect } from "cloudflare:sockets";
+import { toBase64 } from "../../mail/base64";
 import { allRecipients, RelayError, type RecipientResult, type SendOutcome } from "./types";
 
 export type SmtpSecurity = "tls" | "starttls" | "none";
@@ -38,12 +39,6 @@ export interface Reply {
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 const encoder = new TextEncoder();
-
-function b64(text: string): string {
-  let binary = "";
-  for (const byte of encoder.encode(text)) binary += String.fromCharCode(byte);
-  return btoa(binary);
-}
 
 function isAscii(text: string): boolean {
   return /^[\x00-\x7f]*$/.test(text);
@@ -210,13 +205,13 @@ export class SmtpClient {
     const mechanisms = (this.extensions.get("AUTH") ?? "").toUpperCase().split(/\s+/);
     let reply: Reply;
     if (mechanisms.includes("PLAIN")) {
-      [reply] = (await this.command([`AUTH PLAIN ${b64(`\0${username}\0${password}`)}`])) as [Reply];
+      [reply] = (await this.command([`AUTH PLAIN ${toBase64(`\0${username}\0${password}`)}`])) as [Reply];
     } else if (mechanisms.includes("LOGIN")) {
       const [challenge] = await this.command(["AUTH LOGIN"]);
       if (challenge!.code !== 334) throw new RelayError(`AUTH LOGIN refused: ${challenge!.code} ${challenge!.text}`, String(challenge!.code));
-      const [second] = await this.command([b64(username)]);
+      const [second] = await this.command([toBase64(username)]);
       if (second!.code !== 334) throw new RelayError(`authentication failed: ${second!.code} ${second!.text}`, String(second!.code));
-      [reply] = (await this.command([b64(password)])) as [Reply];
+      [reply] = (await this.command([toBase64(password)])) as [Reply];
     } else {
       throw new RelayError(`the SMTP server offers no AUTH mechanism we speak (PLAIN, LOGIN): "${this.extensions.get("AUTH") ?? ""}"`, "auth");
     }

@@ -1,0 +1,19 @@
+/**
+ * Base64 through `node:buffer` (native in workerd with nodejs_compat, and in
+ * Node): building a binary string for `btoa` costs far more, and mail
+ * bodies can be tens of megabytes.
+ */
+import { Buffer } from "node:buffer";
+
+/** Base64 of bytes, or of a string's UTF-8. */
+export function toBase64(data: Uint8Array | string): string {
+  return (typeof data === "string" ? Buffer.from(data, "utf8") : Buffer.from(data)).toString("base64");
+}
+
+export function toBase64Url(data: Uint8Array): string {
+  return Buffer.from(data).toString("base64url");
+}
+
+export function fromBase64(text: string): Uint8Array {
+  return Buffer.from(text, "base64");
+}
