@@ -194,4 +194,47 @@ describe("SMTP failures", () => {
     const response = await api("POST", "/v1/relays", { name: "p25", type: "smtp", config: { host: "mx.example.org", port: 25, security: "starttls" } });
     expect(response).toMatchObject({ status: 400, body: { error: { message: expect.stringContaining("port 25 is blocked by Cloudflare") } } });
   });
+
+  it("times out on a server that never answers", async () => {
+    const domain = await setupDomain();
+    await smtpOnly("silent", { username: undefined, password: undefined, timeout_ms: 1000 });
+    const answer = await send({ from: `mary@${domain}`, to: [`${unique("silent")}@example.org`], subject: "silence", text: "x" });
+    expect((await runSendJobs([answer.id])).retried.map((r) => r.id)).toEqual([answer.id]);
+    expect((await ok("GET", `/v1/messages/${answer.id}`)).attempts).toMatchObject([{ result: "relay_error", error: "no reply from the SMTP server within 1000 ms" }]);
+  });
+});
+
+describe("SMTP extensions", () => {
+  it("authenticates with AUTH LOGIN when PLAIN is not offered", async () => {
+    const domain = await setupDomain();
+    await smtpOnly("loginonly");
+    const rcpt = `${unique("login")}@example.org`;
+    const { message } = await sendAndDeliver({ from: `mary@${domain}`, to: [rcpt], subject: "login", text: "x" });
+    expect(message.status).toBe("sent");
+    expect((await smtpReceived(rcpt))[0]).toMatchObject({ server: "loginonly", user: "user" });
+  });
+
+  it("declares SIZE, and does not send what the server's SIZE refuses", async () => {
+    const domain = await setupDomain();
+    await smtpOnly("small", { username: undefined, password: undefined });
+    const fits = `${unique("fits")}@example.org`;
+    const fitting = await sendAndDeliver({ from: `mary@${domain}`, to: [fits], subject: "small", text: "x" });
+    expect(fitting.message.status).toBe("sent");
+    expect((await smtpReceived(fits))[0].mailFromArgs.SIZE).toBe(String(fitting.message.size));
+    const tooBig = `${unique("big")}@example.org`;
+    const { message } = await sendAndDeliver({ from: `mary@${domain}`, to: [tooBig], subject: "big", text: "x".repeat(8000) });
+    expect(message).toMatchObject({ status: "failed", recipients: [{ status: "failed", last_code: "552" }] });
+    expect(await smtpReceived(tooBig)).toEqual([]);
+  });
+
+  it("uses SMTPUTF8 for an internationalized address", async () => {
+    const domain = await setupDomain();
+    await smtpOnly("plain");
+    const rcpt = `${unique("δοκιμή")}@example.org`;
+    const { message } = await sendAndDeliver({ from: `mary@${domain}`, to: [rcpt], subject: "utf8", text: "x" });
+    expect(message.status).toBe("sent");
+    const [received] = await smtpReceived(rcpt);
+    expect(received.mailFromArgs.SMTPUTF8).toBe(true);
+    expect(received.rcptTo).toEqual([rcpt]);
+  });
 });

@@ -10,8 +10,11 @@
  * - tls: implicit TLS, AUTH required;
  * - nostarttls: plaintext, no STARTTLS offered;
  * - nopipelining: like plain without PIPELINING.
+ * - loginonly: AUTH LOGIN only, required;
+ * - small: takes messages up to 4 KB (SIZE 4096);
  * - hangup: a bare TCP server that speaks just enough SMTP, takes the
- *   message, and drops the connection instead of answering the final dot.
+ *   message, and drops the connection instead of answering the final dot;
+ * - silent: accepts connections and never answers.
  * Recipients steer the smtp-server ones: `reject…@` 550, `tempfail…@` always
  * 451, `flaky…@` 451 the first time then 250.
  *
@@ -179,6 +182,17 @@ function startHangup(): Promise<{ name: string; port: number; server: TcpServer 
     socket.on("error", () => {});
   });
   return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve({ name: "hangup", port: (server.address() as AddressInfo).port, server })));
+}
+
+/** Accepts connections and never says a word (for reply timeouts). */
+function startSilent(): Promise<{ name: string; port: number; server: TcpServer; sockets: Set<import("node:net").Socket> }> {
+  const sockets = new Set<import("node:net").Socket>();
+  const server = createTcpServer((socket) => {
+    sockets.add(socket);
+    socket.on("error", () => {});
+    socket.on("close", () => sockets.delete(socket));
+  });
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve({ name: "silent", port: (server.address() as AddressInfo).port, server, sockets })));
 }
 
 async function readBody(request: IncomingMessage): Promise<Buffer> {
@@ -434,8 +448,11 @@ export default async function setup(project: TestProject) {
     startSmtp("tls", { ...tlsOptions, secure: true, authOptional: false }),
     startSmtp("nostarttls", { disabledCommands: ["STARTTLS"], authOptional: true, allowInsecureAuth: true }),
     startSmtp("nopipelining", { disabledCommands: ["STARTTLS"], authOptional: true, allowInsecureAuth: true, hidePIPELINING: true } as SMTPServerOptions),
+    startSmtp("loginonly", { disabledCommands: ["STARTTLS"], authOptional: false, allowInsecureAuth: true, authMethods: ["LOGIN"] }),
+    startSmtp("small", { disabledCommands: ["STARTTLS"], authOptional: true, allowInsecureAuth: true, size: 4096 }),
   ]);
   const hangup = await startHangup();
+  const silent = await startSilent();
 
   const control = createServer(async (request, response) => {
     const url = new URL(request.url ?? "/", "http://localhost");
@@ -486,7 +503,7 @@ export default async function setup(project: TestProject) {
   await new Promise<void>((resolve) => control.listen(0, "127.0.0.1", resolve));
 
   project.provide("mail", {
-    smtp: Object.fromEntries([...servers, hangup].map((s) => [s.name, s.port])),
+    smtp: Object.fromEntries([...servers, hangup, silent].map((s) => [s.name, s.port])),
     control: `http://127.0.0.1:${(control.address() as AddressInfo).port}`,
     credentials: PROVIDER_CREDENTIALS,
     smtpUser: SMTP_USER,
@@ -495,6 +512,8 @@ export default async function setup(project: TestProject) {
   return async () => {
     await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.server.close(() => resolve()))));
     await new Promise<void>((resolve) => hangup.server.close(() => resolve()));
+    silent.sockets.forEach((socket) => socket.destroy());
+    await new Promise<void>((resolve) => silent.server.close(() => resolve()));
     await new Promise<void>((resolve) => control.close(() => resolve()));
   };
 }
