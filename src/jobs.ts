@@ -6,7 +6,7 @@
  */
 import type { Env } from "./env";
 import { dispatchSends, failExhausted } from "./outbound/dispatch";
-import type { SendJob } from "./outbound/send";
+import type { SendJob } from "./outbound/draft";
 
 export type Job = SendJob;
 

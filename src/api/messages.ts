@@ -2,7 +2,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, asc, desc, eq, lt, type SQL, sql } from "drizzle-orm";
 import type { Db } from "../db/client";
-import { attempts, deliveries, messageEvents, messages, outboundRecipients } from "../db/schema";
+import { attempts, deliveries, deliveryAttempts, messageEvents, messages, outboundRecipients } from "../db/schema";
 import type { Principal } from "./auth";
 import { router } from "./context";
 import { notFound } from "./errors";
@@ -63,16 +63,29 @@ export const MessageSchema = z
   })
   .openapi("Message");
 
+const DeliveryAttemptSchema = z
+  .object({
+    result: z.enum(["delivered", "retry", "gone", "failed"]),
+    status_code: z.number().int().nullable().openapi({ description: "Webhooks: the receiver's HTTP status" }),
+    error: z.string().nullable(),
+    started_at: Timestamp,
+    finished_at: Timestamp,
+  })
+  .openapi("DeliveryAttempt");
+
 const DeliverySchema = z
   .object({
-    id: z.string(),
-    type: z.enum(["store", "forward", "webhook"]),
+    id: z.string().openapi({ description: "Webhooks: the payload's id, the same on every retry" }),
+    type: z.enum(["store", "forward", "webhook", "notify"]),
     target: z.string().nullable(),
     status: z.enum(["pending", "delivered", "failed"]),
     attempts: z.number().int(),
     last_error: z.string().nullable(),
     alias_id: z.string().nullable(),
     thread_id: z.string().nullable(),
+    next_attempt_at: Timestamp.nullable(),
+    redelivery_of: z.string().nullable(),
+    history: z.array(DeliveryAttemptSchema).openapi({ description: "Webhooks and notifications: every try" }),
     updated_at: Timestamp,
   })
   .openapi("Delivery");
@@ -211,9 +224,15 @@ messagesApi.openapi(
   async (c) => {
     const { id } = c.req.valid("param");
     const db = c.get("db");
-    const [rows, deliveryRows, recipientRows, attemptRows, eventRows] = await db.batch([
+    const [rows, deliveryRows, historyRows, recipientRows, attemptRows, eventRows] = await db.batch([
       db.select(messageColumns).from(messages).where(eq(messages.id, id)),
       db.select().from(deliveries).where(eq(deliveries.messageId, id)).orderBy(asc(deliveries.id)),
+      db
+        .select({ deliveryId: deliveryAttempts.deliveryId, result: deliveryAttempts.result, statusCode: deliveryAttempts.statusCode, error: deliveryAttempts.error, startedAt: deliveryAttempts.startedAt, finishedAt: deliveryAttempts.finishedAt })
+        .from(deliveryAttempts)
+        .innerJoin(deliveries, eq(deliveries.id, deliveryAttempts.deliveryId))
+        .where(eq(deliveries.messageId, id))
+        .orderBy(asc(deliveryAttempts.id)),
       db.select().from(outboundRecipients).where(eq(outboundRecipients.messageId, id)).orderBy(sql`rowid`),
       db.select().from(attempts).where(eq(attempts.messageId, id)).orderBy(asc(attempts.id)),
       db.select().from(messageEvents).where(eq(messageEvents.messageId, id)).orderBy(asc(messageEvents.id)),
@@ -232,6 +251,11 @@ messagesApi.openapi(
           last_error: d.lastError,
           alias_id: d.aliasId,
           thread_id: d.threadId,
+          next_attempt_at: d.status === "pending" && d.nextAttemptAt ? iso(d.nextAttemptAt) : null,
+          redelivery_of: d.redeliveryOf,
+          history: historyRows
+            .filter((h) => h.deliveryId === d.id)
+            .map((h) => ({ result: h.result as "delivered" | "retry" | "gone" | "failed", status_code: h.statusCode, error: h.error, started_at: iso(h.startedAt), finished_at: iso(h.finishedAt) })),
           updated_at: iso(d.updatedAt),
         })),
         recipients: recipientRows.map((r) => ({ address: r.address, name: r.name, kind: r.kind, status: r.status, last_code: r.lastCode, last_error: r.lastError })),

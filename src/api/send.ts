@@ -143,7 +143,7 @@ sendApi.openapi(
     const principal = c.get("principal");
     const key = c.req.valid("header")["idempotency-key"];
     const request: SendRequest = {
-      from: body.from,
+      author: body.from,
       to: body.to,
       cc: body.cc,
       bcc: body.bcc,

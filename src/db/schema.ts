@@ -30,7 +30,8 @@ export const domains = sqliteTable("domains", {
 export type Destination =
   | { type: "store" }
   | { type: "forward"; to: string }
-  | { type: "webhook"; url: string };
+  /** `inline_max_bytes`: attachments up to this size go in the payload itself (base64); larger ones by signed URL only. */
+  | { type: "webhook"; url: string; inline_max_bytes?: number };
 
 export const ALIAS_CONTACT_POLICIES = ["everyone", "known", "followers"] as const;
 export type AliasContactPolicy = (typeof ALIAS_CONTACT_POLICIES)[number];
@@ -53,6 +54,8 @@ export const aliases = sqliteTable(
     enabled: integer("enabled", { mode: "boolean" }).notNull().default(true),
     addSenderAsFollower: integer("add_sender_as_follower", { mode: "boolean" }).notNull().default(false),
     status: text("status").$type<AliasStatus>().notNull().default("not_tested"),
+    /** Webhook signing secrets, AES-GCM sealed JSON (src/webhooks/secrets.ts): the current one and, during a rotation, the previous one. */
+    webhookSecrets: text("webhook_secrets"),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
@@ -81,11 +84,15 @@ export const followers = sqliteTable(
   (t) => [primaryKey({ columns: [t.threadId, t.email] }), index("followers_email").on(t.email)],
 );
 
+export type SuppressionReason = "hard_bounce" | "bounces" | "complaint" | "manual";
+
 export const contacts = sqliteTable("contacts", {
   email: text("email").primaryKey(),
   name: text("name"),
   bounceCount: integer("bounce_count").notNull().default(0),
   suppressed: integer("suppressed", { mode: "boolean" }).notNull().default(false),
+  suppressedReason: text("suppressed_reason").$type<SuppressionReason>(),
+  lastBounceAt: integer("last_bounce_at", { mode: "timestamp_ms" }),
   createdAt: createdAt(),
   updatedAt: updatedAt(),
 });
@@ -181,7 +188,8 @@ export const messageThreads = sqliteTable(
   ],
 );
 
-export type DeliveryType = Destination["type"];
+/** `notify`: copies to the thread's followers, through the outbound pipeline. */
+export type DeliveryType = Destination["type"] | "notify";
 export type DeliveryStatus = "pending" | "delivered" | "failed";
 
 /** One destination of one accepted message: its state, for retries and replays. */
@@ -199,10 +207,49 @@ export const deliveries = sqliteTable(
     status: text("status").$type<DeliveryStatus>().notNull(),
     attempts: integer("attempts").notNull().default(0),
     lastError: text("last_error"),
+    /** Queue work (webhooks, notifications): when it is due; the sweeper re-queues what is overdue. */
+    nextAttemptAt: integer("next_attempt_at", { mode: "timestamp_ms" }),
+    /** A replay (`POST /v1/messages/{id}/redeliver`) names the delivery it repeats. */
+    redeliveryOf: text("redelivery_of"),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
-  (t) => [index("deliveries_message").on(t.messageId)],
+  (t) => [index("deliveries_message").on(t.messageId), index("deliveries_due").on(t.status, t.nextAttemptAt)],
+);
+
+/** Every try of a queued delivery (a webhook POST, a notification run): what the other side answered. */
+export const deliveryAttempts = sqliteTable(
+  "delivery_attempts",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    deliveryId: text("delivery_id")
+      .notNull()
+      .references(() => deliveries.id, { onDelete: "cascade" }),
+    /** delivered, retry, gone (410: the receiver asked us to stop), failed. */
+    result: text("result").notNull(),
+    statusCode: integer("status_code"),
+    error: text("error"),
+    startedAt: integer("started_at", { mode: "timestamp_ms" }).notNull(),
+    finishedAt: integer("finished_at", { mode: "timestamp_ms" }).notNull(),
+  },
+  (t) => [index("delivery_attempts_delivery").on(t.deliveryId, t.id)],
+);
+
+/** Bounces and complaints counted against an address, for the automatic suppression rule. */
+export const bounceEvents = sqliteTable(
+  "bounce_events",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    email: text("email").notNull(),
+    /** The inbound report. */
+    reportId: text("report_id").notNull(),
+    /** The outbound message it is about. */
+    originalId: text("original_id").notNull(),
+    kind: text("kind").notNull(),
+    status: text("status"),
+    createdAt: createdAt(),
+  },
+  (t) => [index("bounce_events_email").on(t.email, t.createdAt), uniqueIndex("bounce_events_once").on(t.reportId, t.email)],
 );
 
 /** What happened to a message, in order: the trace the API shows. */

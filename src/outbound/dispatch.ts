@@ -16,7 +16,7 @@ import { normalizeAddress } from "../mail/address";
 import { failoverRelays, matchFromFilter, relaysForStream } from "./select-relay";
 import { envelopeIsFrom, fixedSenderOf, instantiate, type RelayRow } from "./relays";
 import { type OutgoingMessage, RelayError, type RelaySession, type SendOutcome } from "./relays/types";
-import type { SendJob } from "./send";
+import type { SendJob } from "./draft";
 
 /** How long a consumer holds a message it is sending. */
 const LEASE_MS = 10 * 60_000;

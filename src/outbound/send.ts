@@ -1,48 +1,22 @@
 /**
- * Accepting a send request: check it against what D1 knows, choose the
- * relay, compose the MIME, store it (R2, then one D1 batch), and queue its
- * id. Nothing is stored or queued for a request that is refused.
+ * Accepting a send request: check it against what D1 knows, draft the
+ * message (relay, From, MIME; src/outbound/draft.ts), store it (R2, then
+ * one D1 batch), and queue its id. Nothing is stored or queued for a
+ * request that is refused.
  */
 import { and, asc, eq, gte, lt } from "drizzle-orm";
 import { ApiError } from "../api/errors";
 import { type Db, inJson, isUniqueViolation } from "../db/client";
-import {
-  aliases,
-  contacts,
-  domains,
-  followers,
-  idempotencyKeys,
-  type Mailbox,
-  messages,
-  messageThreads,
-  outboundRecipients,
-  type RecipientKind,
-  relays,
-  type Stream,
-  threads,
-} from "../db/schema";
+import { aliases, contacts, followers, idempotencyKeys, type Mailbox, messageThreads, threads } from "../db/schema";
 import type { Env } from "../env";
 import { newId } from "../ids";
 import { domainOf } from "../mail/address";
-import { asciiDomain, formatMailbox } from "../mail/mime-header";
-import { verpAddress } from "../mail/verp";
-import { compose, type OutboundAttachment } from "./compose";
-import { domainFor, planMessage, type PlanRelay, type PlanThread } from "./plan";
-import { fixedSenderOf, maxSizeOf } from "./relays";
+import { formatMailbox } from "../mail/mime-header";
+import { chunks, type DraftContent, draftMessage, draftStatements, type PlanningRows, planningQueries, queueSends, recipientsOf, storeDraftRaw } from "./draft";
+import type { PlanThread } from "./plan";
 
-export interface SendRequest {
-  from: Mailbox;
-  to: Mailbox[];
-  cc: Mailbox[];
-  bcc: Mailbox[];
-  replyTo: Mailbox | null;
-  subject: string;
-  text: string | null;
-  html: string | null;
-  attachments: OutboundAttachment[];
-  headers: Record<string, string>;
+export interface SendRequest extends DraftContent {
   threadId: string | null;
-  stream: Stream;
 }
 
 /** Who asks: an API key (maybe limited to some From domains) or the admin token. */
@@ -61,35 +35,7 @@ export interface SendAnswer {
   envelope_from: string;
 }
 
-export type SendJob = { kind: "send"; id: string };
-
 const IDEMPOTENCY_HOURS = 24;
-
-/** Rows per multi-row insert: D1 binds at most 100 parameters per statement. */
-function chunks<T>(list: T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < list.length; i += size) out.push(list.slice(i, i + size));
-  return out;
-}
-
-/** Recipients once each, in the header they first appear in (To, then Cc, then Bcc). */
-function recipientsOf(request: SendRequest): { address: string; name: string; kind: RecipientKind }[] {
-  const seen = new Set<string>();
-  const out: { address: string; name: string; kind: RecipientKind }[] = [];
-  for (const [kind, list] of [
-    ["to", request.to],
-    ["cc", request.cc],
-    ["bcc", request.bcc],
-  ] as const) {
-    for (const m of list) {
-      const address = asciiDomain(m.address);
-      if (seen.has(address)) continue;
-      seen.add(address);
-      out.push({ address, name: m.name, kind });
-    }
-  }
-  return out;
-}
 
 async function storedAnswer(db: Db, scope: string, key: string, hash: string, since: Date): Promise<SendAnswer | null> {
   const row = await db
@@ -117,7 +63,7 @@ export async function acceptSend(
     if (stored) return { answer: stored, replayed: true };
   }
 
-  const fromDomain = domainOf(request.from.address);
+  const fromDomain = domainOf(request.author.address);
   if (requester.fromDomains && !requester.fromDomains.includes(fromDomain)) {
     throw new ApiError("forbidden", `this API key may not send from ${fromDomain} (allowed: ${requester.fromDomains.join(", ")})`);
   }
@@ -138,15 +84,7 @@ export async function acceptSend(
       ] as const)
     : ([] as const);
   const [relayRows, domainRows, suppressed, threadRows = [], threadIds = []] = await db.batch([
-    db
-      .select({ id: relays.id, name: relays.name, type: relays.type, config: relays.config, fromFilter: relays.fromFilter, sequence: relays.sequence, stream: relays.stream })
-      .from(relays)
-      .where(eq(relays.enabled, true))
-      .orderBy(asc(relays.sequence), asc(relays.id)),
-    db
-      .select({ name: domains.name, companyName: domains.companyName, catchall: domains.catchall, bounce: domains.bounce, defaultFrom: domains.defaultFrom })
-      .from(domains)
-      .orderBy(asc(domains.sequence), asc(domains.name)),
+    ...planningQueries(db),
     db
       .select({ email: contacts.email })
       .from(contacts)
@@ -169,59 +107,18 @@ export async function acceptSend(
       }
     : null;
 
-  const rowId = newId("msg", now);
-  const candidates: PlanRelay[] = relayRows.map((r) => ({
-    id: r.id,
-    name: r.name,
-    type: r.type,
-    config: r.config,
-    fromFilter: r.fromFilter,
-    sequence: r.sequence,
-    stream: r.stream,
-    fixedSender: fixedSenderOf(r),
-  }));
-  const domain = domainFor(domainRows, request.from, thread);
-  const bounceAddress = domain ? await verpAddress(env.SECRETS_KEY, domain.bounce, domain.name, rowId) : null;
-  const plan = planMessage({
-    rowId,
-    author: request.from,
-    replyTo: request.replyTo,
-    stream: request.stream,
-    relays: candidates,
-    domain,
-    thread,
-    subject: request.subject,
-    bounceAddress,
-  });
-  if (!plan) throw new ApiError("unprocessable", "no relay is enabled: create one with POST /v1/relays");
-
-  const raw = new TextEncoder().encode(
-    compose({
-      from: plan.sender.from,
-      to: request.to,
-      cc: request.cc,
-      replyTo: plan.sender.replyTo,
-      subject: request.subject,
-      text: request.text,
-      html: request.html,
-      attachments: request.attachments,
-      headers: request.headers,
-      messageId: plan.messageId,
-      inReplyTo: plan.inReplyTo,
-      references: plan.references,
-      returnPath: bounceAddress,
-      date: new Date(now),
-    }),
-  );
-  const limit = maxSizeOf(plan.relay);
-  if (raw.byteLength > limit) {
-    throw new ApiError("payload_too_large", `the message is ${raw.byteLength} bytes once composed; relay "${plan.relay.name}" takes at most ${limit}`);
+  const drafted = await draftMessage(env, [relayRows, domainRows] as PlanningRows, { rowId: newId("msg", now), now, content: request, thread });
+  if (!drafted.ok) {
+    if (drafted.reason === "no_relay") throw new ApiError("unprocessable", "no relay is enabled: create one with POST /v1/relays");
+    throw new ApiError("payload_too_large", `the message is ${drafted.size} bytes once composed; relay "${drafted.relay}" takes at most ${drafted.limit}`);
   }
+  const { draft } = drafted;
+  const { plan } = draft;
 
   const threadId = thread?.id ?? newId("thr", now);
   const at = new Date(now);
   const answer: SendAnswer = {
-    id: rowId,
+    id: draft.rowId,
     message_id: plan.messageId,
     status: "queued",
     thread_id: threadId,
@@ -229,11 +126,10 @@ export async function acceptSend(
     from: formatMailbox(plan.sender.from),
     envelope_from: plan.sender.envelopeFrom,
   };
-  const rawKey = `out/${rowId}.eml`;
-  await env.RAW.put(rawKey, raw, { httpMetadata: { contentType: "message/rfc822" } });
+  const rawKey = await storeDraftRaw(env, draft);
 
   // Recipients (and the author) follow the thread: replies will reach them (Odoo's partners on the record).
-  const followerList = [request.from, ...request.to, ...request.cc];
+  const followerList: Mailbox[] = [request.author, ...request.to, ...request.cc];
   try {
     await db.batch([
       ...(idempotency
@@ -246,40 +142,7 @@ export async function acceptSend(
           .values(list.map((f) => ({ threadId, email: f.address, name: f.name || null, createdAt: at })))
           .onConflictDoNothing(),
       ),
-      db.insert(messages).values({
-        id: rowId,
-        direction: "out",
-        status: "queued",
-        messageId: plan.messageId,
-        mailFrom: plan.sender.envelopeFrom,
-        rcptTo: recipients[0]!.address,
-        fromAddress: plan.sender.from.address,
-        fromName: plan.sender.from.name || null,
-        to: request.to,
-        cc: request.cc,
-        subject: request.subject,
-        size: raw.byteLength,
-        rawKey,
-        decision: {
-          outcome: "accepted",
-          reason: "send",
-          relay_id: plan.relay.id,
-          selection: plan.step,
-          from_rewrite: plan.sender.rewrite,
-          author: request.from,
-          bounce_address: bounceAddress,
-        },
-        relayId: plan.relay.id,
-        apiKeyId: requester.apiKeyId,
-        stream: request.stream,
-        nextAttemptAt: at,
-        createdAt: at,
-        updatedAt: at,
-      }),
-      ...chunks(recipients, 12).map((list) =>
-        db.insert(outboundRecipients).values(list.map((r) => ({ messageId: rowId, address: r.address, name: r.name || null, kind: r.kind, status: "pending" as const, updatedAt: at }))),
-      ),
-      db.insert(messageThreads).values({ messageId: rowId, threadId, aliasId: null, messageKey: plan.messageId, routeKey: `out:${threadId}`, createdAt: at }),
+      ...draftStatements(db, draft, { content: request, threadId, apiKeyId: requester.apiKeyId, at, decision: { reason: "send" } }),
       ...(idempotency
         ? [db.insert(idempotencyKeys).values({ scope, key: idempotency.key, requestHash: idempotency.hash, response: answer as unknown as Record<string, unknown>, createdAt: at })]
         : []),
@@ -293,12 +156,6 @@ export async function acceptSend(
     }
     throw error;
   }
-
-  try {
-    await env.JOBS.send({ kind: "send", id: rowId } satisfies SendJob);
-  } catch (error) {
-    // Stored as queued and due now: the sweeper (scheduled) queues it again.
-    console.error("mailgate: could not queue a send job; the sweeper will", { id: rowId, error: String(error) });
-  }
+  await queueSends(env, [draft.rowId]);
   return { answer, replayed: false };
 }

@@ -34,9 +34,18 @@ export default defineConfig(async () => {
         {
           test: {
             name: "e2e",
-            include: ["test/node/**/*.test.ts"],
+            include: ["test/node/e2e.test.ts"],
             environment: "node",
             testTimeout: 60_000,
+          },
+        },
+        {
+          // The bounce reader against sisimai's curated expectations (npm run corpus prints the report).
+          test: {
+            name: "corpus",
+            include: ["test/node/bounce-corpus.test.ts"],
+            environment: "node",
+            testTimeout: 120_000,
           },
         },
       ],
