@@ -22,6 +22,7 @@ CREATE TABLE `delivery_attempts` (
 );
 --> statement-breakpoint
 CREATE INDEX `delivery_attempts_delivery` ON `delivery_attempts` (`delivery_id`,`id`);--> statement-breakpoint
+ALTER TABLE `aliases` ADD `followers` text DEFAULT '[]' NOT NULL;--> statement-breakpoint
 ALTER TABLE `aliases` ADD `webhook_secrets` text;--> statement-breakpoint
 ALTER TABLE `contacts` ADD `suppressed_reason` text;--> statement-breakpoint
 ALTER TABLE `contacts` ADD `last_bounce_at` integer;--> statement-breakpoint

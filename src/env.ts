@@ -13,6 +13,10 @@ export interface Env {
   EMAIL: SendEmail;
   /** Bearer token for the whole API. */
   ADMIN_TOKEN: string;
-  /** Key material for sealing relay credentials and signing VERP tokens (src/secrets.ts). */
+  /** Key material for sealing credentials and signing VERP tokens and download links (src/secrets.ts). */
   SECRETS_KEY: string;
+  /** Where this Worker answers (https://mail.example.com): the base of the signed links in webhook payloads. */
+  PUBLIC_URL?: string;
+  /** "true" lets webhooks post to http and to private or loopback addresses: local development only. */
+  ALLOW_PRIVATE_WEBHOOKS?: string;
 }

@@ -1,5 +1,6 @@
 /** The Worker: wiring only. */
 import { createApp } from "./api/app";
+import { sweepDeliveries } from "./deliveries/run";
 import type { Env } from "./env";
 import { receive } from "./inbound/receive";
 import { consume, type Job } from "./jobs";
@@ -16,6 +17,6 @@ export default {
     await consume(batch, env);
   },
   async scheduled(controller, env) {
-    await sweepOverdue(env, controller.scheduledTime);
+    await Promise.all([sweepOverdue(env, controller.scheduledTime), sweepDeliveries(env, controller.scheduledTime)]);
   },
 } satisfies ExportedHandler<Env, Job>;

@@ -4,22 +4,29 @@
  * handles is retried, never dropped, and ends in the dead-letter queue,
  * whose consumer settles what ran out of retries.
  */
+import { type DeliverJob, failExhaustedDeliveries, runDeliveries } from "./deliveries/run";
 import type { Env } from "./env";
-import { dispatchSends, failExhausted } from "./outbound/dispatch";
 import type { SendJob } from "./outbound/draft";
+import { dispatchSends, failExhausted } from "./outbound/dispatch";
 
-export type Job = SendJob;
+export type Job = SendJob | DeliverJob;
 
 export const DEAD_LETTER_QUEUE = "mailgate-jobs-dlq";
 
+const ofKind = <K extends Job["kind"]>(batch: MessageBatch<Job>, kind: K) =>
+  batch.messages.filter((m) => m.body?.kind === kind) as unknown as Message<Extract<Job, { kind: K }>>[];
+
 export async function consume(batch: MessageBatch<Job>, env: Env): Promise<void> {
-  const sends = batch.messages.filter((m) => m.body?.kind === "send");
-  const unknown = batch.messages.filter((m) => m.body?.kind !== "send");
-  for (const message of unknown) {
+  const sends = ofKind(batch, "send");
+  const deliveries = ofKind(batch, "deliver");
+  for (const message of batch.messages) {
+    if (message.body?.kind === "send" || message.body?.kind === "deliver") continue;
     console.error("mailgate: no consumer for this job kind; retrying", { kind: (message.body as { kind?: unknown } | null)?.kind, id: message.id });
     message.retry();
   }
-  if (!sends.length) return;
-  if (batch.queue === DEAD_LETTER_QUEUE) await failExhausted(env, sends);
-  else await dispatchSends(env, sends);
+  const deadLetters = batch.queue === DEAD_LETTER_QUEUE;
+  await Promise.all([
+    sends.length ? (deadLetters ? failExhausted(env, sends) : dispatchSends(env, sends)) : null,
+    deliveries.length ? (deadLetters ? failExhaustedDeliveries(env, deliveries) : runDeliveries(env, deliveries)) : null,
+  ]);
 }

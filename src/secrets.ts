@@ -1,11 +1,14 @@
 /**
  * Keys derived from the `SECRETS_KEY` Worker secret (HKDF-SHA256, one key
- * per purpose): AES-GCM to seal relay credentials at rest in D1, HMAC to
- * sign VERP bounce tokens. Rotating SECRETS_KEY invalidates both.
+ * per purpose): AES-GCM to seal relay credentials and webhook secrets at
+ * rest in D1, HMAC to sign VERP bounce tokens and download URLs. Rotating
+ * SECRETS_KEY invalidates all of them.
  */
-import { fromBase64, toBase64 } from "./mail/base64";
+import { fromBase64, toBase64, toHex } from "./mail/base64";
 
-export type KeyPurpose = "relay-credentials" | "verp";
+/** One derived key per use: relay credentials and webhook secrets at rest, VERP tokens, signed download URLs. */
+export type KeyPurpose = "relay-credentials" | "webhook-secrets" | "verp" | "signed-urls";
+type SealPurpose = Extract<KeyPurpose, "relay-credentials" | "webhook-secrets">;
 
 const encoder = new TextEncoder();
 
@@ -35,24 +38,23 @@ function derive(secret: string | undefined, purpose: KeyPurpose, algorithm: Subt
 
 
 /** `v1.<iv>.<ciphertext>`, base64. */
-export async function seal(secret: string | undefined, value: Record<string, string>): Promise<string> {
-  const key = await derive(secret, "relay-credentials", { name: "AES-GCM", length: 256 }, ["encrypt"]);
+export async function seal(secret: string | undefined, value: unknown, purpose: SealPurpose = "relay-credentials"): Promise<string> {
+  const key = await derive(secret, purpose, { name: "AES-GCM", length: 256 }, ["encrypt"]);
   const iv = crypto.getRandomValues(new Uint8Array(12));
   const sealed = await crypto.subtle.encrypt({ name: "AES-GCM", iv }, key, encoder.encode(JSON.stringify(value)));
   return `v1.${toBase64(iv)}.${toBase64(new Uint8Array(sealed))}`;
 }
 
-export async function unseal(secret: string | undefined, sealed: string): Promise<Record<string, string>> {
+export async function unseal<T = Record<string, string>>(secret: string | undefined, sealed: string, purpose: SealPurpose = "relay-credentials"): Promise<T> {
   const [version, iv, data] = sealed.split(".");
   if (version !== "v1" || !iv || !data) throw new Error("sealed secrets: unknown format");
-  const key = await derive(secret, "relay-credentials", { name: "AES-GCM", length: 256 }, ["decrypt"]);
+  const key = await derive(secret, purpose, { name: "AES-GCM", length: 256 }, ["decrypt"]);
   const plain = await crypto.subtle.decrypt({ name: "AES-GCM", iv: fromBase64(iv) }, key, fromBase64(data));
-  return JSON.parse(new TextDecoder().decode(plain)) as Record<string, string>;
+  return JSON.parse(new TextDecoder().decode(plain)) as T;
 }
 
 /** HMAC-SHA256 of `data` with the key for `purpose`, as lowercase hex. */
 export async function hmacHex(secret: string | undefined, purpose: KeyPurpose, data: string): Promise<string> {
   const key = await derive(secret, purpose, { name: "HMAC", hash: "SHA-256" }, ["sign"]);
-  const mac = await crypto.subtle.sign("HMAC", key, encoder.encode(data));
-  return [...new Uint8Array(mac)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return toHex(await crypto.subtle.sign("HMAC", key, encoder.encode(data)));
 }

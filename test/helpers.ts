@@ -117,7 +117,14 @@ export interface ApiResponse<T = any> {
 }
 
 /** Calls the HTTP API through the Worker's `fetch()` with the admin token (or `token`). */
-export async function api<T = any>(method: string, path: string, body?: unknown, token: string | null = ADMIN_TOKEN, extraHeaders: Record<string, string> = {}): Promise<ApiResponse<T>> {
+export async function api<T = any>(
+  method: string,
+  path: string,
+  body?: unknown,
+  token: string | null = ADMIN_TOKEN,
+  extraHeaders: Record<string, string> = {},
+  bindings: Env = env,
+): Promise<ApiResponse<T>> {
   const headers: Record<string, string> = { ...extraHeaders };
   if (token !== null) headers.Authorization = `Bearer ${token}`;
   let payload: string | undefined;
@@ -126,7 +133,7 @@ export async function api<T = any>(method: string, path: string, body?: unknown,
     payload = typeof body === "string" ? body : JSON.stringify(body);
   }
   const ctx = createExecutionContext();
-  const response = await worker.fetch(new Request(`https://mailgate.test${path}`, { method, headers, body: payload }), env, ctx);
+  const response = await worker.fetch(new Request(path.startsWith("https://") ? path : `https://mailgate.test${path}`, { method, headers, body: payload }), bindings, ctx);
   await waitOnExecutionContext(ctx);
   const text = new TextDecoder().decode(await response.arrayBuffer());
   let parsed: unknown = text;
@@ -176,17 +183,23 @@ export async function withSettings<T>(changes: Record<string, unknown>, body: ()
   }
 }
 
-/** Runs the queue consumer on send jobs for these message ids, as Queues would deliver them. */
-export async function runSendJobs(ids: string[], attempts = 1, queue = "mailgate-jobs") {
+/** Runs the queue consumer on jobs of one kind for these ids, as Queues would deliver them. */
+export async function runJobs(kind: Job["kind"], ids: string[], options: { attempts?: number; queue?: string; bindings?: Env } = {}) {
+  const { attempts = 1, queue = "mailgate-jobs", bindings = env } = options;
   const { createMessageBatch, getQueueResult } = await import("cloudflare:test");
   const batch = createMessageBatch<Job>(
     queue,
-    ids.map((id, i) => ({ id: `job-${id}-${attempts}-${i}`, timestamp: Date.now(), attempts, body: { kind: "send", id } })),
+    ids.map((id, i) => ({ id: `job-${id}-${attempts}-${i}`, timestamp: Date.now(), attempts, body: { kind, id } })),
   );
   const ctx = createExecutionContext();
-  await worker.queue(batch, env);
+  await worker.queue(batch, bindings);
   const result = await getQueueResult(batch, ctx);
   return { acked: result.explicitAcks.map((a) => a.replace(/^job-|-\d+-\d+$/g, "")), retried: result.retryMessages.map((r) => ({ id: r.msgId.replace(/^job-|-\d+-\d+$/g, ""), delaySeconds: r.delaySeconds })) };
+}
+
+/** Runs the queue consumer on send jobs for these message ids. */
+export function runSendJobs(ids: string[], attempts = 1, queue = "mailgate-jobs") {
+  return runJobs("send", ids, { attempts, queue });
 }
 
 /** Sends through the API and runs the queue consumer once; returns the message as the API shows it. */

@@ -2,10 +2,15 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, desc, eq, lt } from "drizzle-orm";
 import { type Db, isUniqueViolation } from "../db/client";
-import { ALIAS_CONTACT_POLICIES, aliases, type Destination, domains, threads } from "../db/schema";
+import { ALIAS_CONTACT_POLICIES, aliases, type Destination, domains, type Mailbox, threads } from "../db/schema";
+import { checkWebhookUrl } from "../deliveries/webhook-url";
+import { newWebhookSecret, rotateSecrets } from "../deliveries/signing";
+import type { Env } from "../env";
 import { newId } from "../ids";
 import { domainOf } from "../mail/address";
+import { MissingSecretsKey } from "../secrets";
 import { router } from "./context";
+import { FollowerInput } from "./threads";
 import { ApiError, notFound } from "./errors";
 import {
   conflictResponse,
@@ -17,6 +22,7 @@ import {
   json,
   jsonBody,
   ListQuery,
+  MailboxSchema,
   listOf,
   page,
   security,
@@ -25,6 +31,16 @@ import {
 } from "./schemas";
 
 type AliasRow = typeof aliases.$inferSelect;
+
+const allowPrivateWebhooks = (env: Env) => env.ALLOW_PRIVATE_WEBHOOKS === "true";
+
+/** Each thread an alias opens gets these followers in the same batch as the thread (D1 binds at most 100 values). */
+const MAX_ALIAS_FOLLOWERS = 20;
+
+function followerList(list: { email: string; name?: string | null | undefined }[]): Mailbox[] {
+  const byAddress = new Map(list.map((f) => [f.email, f.name ?? ""]));
+  return [...byAddress].map(([address, name]) => ({ address, name }));
+}
 
 /**
  * Odoo's `_sanitize_alias_name` (17/18): accents removed, lowercased, the
@@ -43,16 +59,31 @@ export function sanitizeAliasName(value: string): string {
     .replace(/[^a-z0-9_!#$%&'*+\-/=?^`{|}~.]+/g, "-");
 }
 
-const DestinationSchema = z
+/** Payloads stay well under what receivers and Workers handle comfortably. */
+const MAX_INLINE_BYTES = 1024 * 1024;
+
+const WebhookSecretInput = z.string().min(24, "a webhook secret needs at least 24 characters").max(200).regex(/^[\x21-\x7e]+$/, "printable ASCII without spaces");
+
+const StoreDestination = z.strictObject({ type: z.literal("store") });
+const ForwardDestination = z.strictObject({ type: z.literal("forward"), to: EmailAddress.openapi({ description: "A verified destination address" }) });
+const webhookFields = {
+  type: z.literal("webhook"),
+  url: z.string().max(2000).openapi({ description: "https; never a private, loopback or link-local address (unless ALLOW_PRIVATE_WEBHOOKS is set for local development)" }),
+  inline_max_bytes: z.number().int().min(0).max(MAX_INLINE_BYTES).optional().openapi({ description: "Attachments up to this size are inlined in the payload as base64 (default 0: links only)" }),
+};
+
+const DestinationSchema = z.discriminatedUnion("type", [StoreDestination, ForwardDestination, z.strictObject(webhookFields)]).openapi("Destination");
+
+/** In a request, a webhook destination may carry the signing secret to use (write-only; one per alias). */
+const DestinationInput = z
   .discriminatedUnion("type", [
-    z.strictObject({ type: z.literal("store") }),
-    z.strictObject({ type: z.literal("forward"), to: EmailAddress.openapi({ description: "A verified destination address" }) }),
-    z.strictObject({
-      type: z.literal("webhook"),
-      url: z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).max(2000),
-    }),
+    StoreDestination,
+    ForwardDestination,
+    z.strictObject({ ...webhookFields, secret: WebhookSecretInput.optional().openapi({ description: "The signing secret to use; one is made when the alias gets its first webhook" }) }),
   ])
-  .openapi("Destination");
+  .openapi("DestinationInput");
+
+type DestinationBody = z.infer<typeof DestinationInput>;
 
 const AliasSchema = z
   .object({
@@ -67,13 +98,16 @@ const AliasSchema = z
     refusal_text: z.string().nullable(),
     enabled: z.boolean(),
     add_sender_as_follower: z.boolean(),
+    followers: z.array(MailboxSchema).openapi({ description: "Follow every thread the alias opens, and are notified of its mail" }),
     status: z.enum(["not_tested", "valid", "invalid"]),
+    webhook_secret_set: z.boolean().openapi({ description: "Whether the alias has a webhook signing secret (its value is never shown again)" }),
+    webhook_secret: z.string().optional().openapi({ description: "The new webhook signing secret: only in the answer that made it" }),
     created_at: Timestamp,
     updated_at: Timestamp,
   })
   .openapi("Alias");
 
-export function aliasOut(row: AliasRow): z.infer<typeof AliasSchema> {
+export function aliasOut(row: AliasRow, newSecret?: string): z.infer<typeof AliasSchema> {
   return {
     id: row.id,
     name: row.name,
@@ -86,7 +120,10 @@ export function aliasOut(row: AliasRow): z.infer<typeof AliasSchema> {
     refusal_text: row.refusalText,
     enabled: row.enabled,
     add_sender_as_follower: row.addSenderAsFollower,
+    followers: row.followers,
     status: row.status,
+    webhook_secret_set: row.webhookSecrets !== null,
+    ...(newSecret && { webhook_secret: newSecret }),
     created_at: iso(row.createdAt),
     updated_at: iso(row.updatedAt),
   };
@@ -95,13 +132,14 @@ export function aliasOut(row: AliasRow): z.infer<typeof AliasSchema> {
 const aliasFields = {
   name: z.string().min(1).max(64).openapi({ description: "Local part; sanitized as Odoo does (lowercase, no accents)" }),
   domain: DomainName.nullable().openapi({ description: "null: the alias has no domain and matches by local part on any allowed domain" }),
-  destinations: z.array(DestinationSchema).min(1).max(20),
+  destinations: z.array(DestinationInput).min(1).max(20),
   contact: z.enum(ALIAS_CONTACT_POLICIES).openapi({ description: "Who may write: everyone, known contacts, or followers of the pinned thread" }),
   local_part_only: z.boolean().openapi({ description: "Also match the local part on any allowed domain (Odoo's alias_incoming_local)" }),
   thread_id: z.string().nullable().openapi({ description: "Pin the alias to a thread: all its mail joins that thread" }),
   refusal_text: z.string().max(2000).nullable().openapi({ description: "Text sent back when the contact policy refuses a sender" }),
   enabled: z.boolean(),
   add_sender_as_follower: z.boolean().openapi({ description: "The sender of new mail follows the thread it opens" }),
+  followers: z.array(FollowerInput).max(MAX_ALIAS_FOLLOWERS).openapi({ description: "Follow every thread the alias opens (and so are notified of its mail)" }),
 };
 
 const CreateAliasBody = z.strictObject({
@@ -112,6 +150,7 @@ const CreateAliasBody = z.strictObject({
   refusal_text: aliasFields.refusal_text.optional(),
   enabled: aliasFields.enabled.default(true),
   add_sender_as_follower: aliasFields.add_sender_as_follower.default(false),
+  followers: aliasFields.followers.default([]),
 });
 
 const PatchAliasBody = z.strictObject({
@@ -124,6 +163,7 @@ const PatchAliasBody = z.strictObject({
   refusal_text: aliasFields.refusal_text.optional(),
   enabled: aliasFields.enabled.optional(),
   add_sender_as_follower: aliasFields.add_sender_as_follower.optional(),
+  followers: aliasFields.followers.optional(),
 });
 
 const IdParam = z.object({ id: z.string().openapi({ param: { name: "id", in: "path" } }) });
@@ -137,7 +177,7 @@ interface AliasDraft {
 }
 
 /** Checks an alias as it would be stored; returns its sanitized name and address. */
-async function validateAlias(db: Db, draft: AliasDraft): Promise<{ name: string; address: string }> {
+async function validateAlias(db: Db, draft: AliasDraft, allowPrivateWebhooks: boolean): Promise<{ name: string; address: string }> {
   const name = sanitizeAliasName(draft.name);
   if (!DOT_ATOM.test(name)) throw new ApiError("invalid_request", `invalid body: name: "${draft.name}" does not make a valid local part`);
   if (draft.domain === null && !draft.localPartOnly) {
@@ -156,6 +196,10 @@ async function validateAlias(db: Db, draft: AliasDraft): Promise<{ name: string;
     if (destination.type === "forward" && served.some((d) => d.name === domainOf(destination.to))) {
       throw new ApiError("unprocessable", `forwarding to ${destination.to} would loop: ${domainOf(destination.to)} is served by mailgate`);
     }
+    if (destination.type === "webhook") {
+      const checked = checkWebhookUrl(destination.url, allowPrivateWebhooks);
+      if (!checked.ok) throw new ApiError("invalid_request", `invalid body: destinations: the webhook URL ${checked.reason}`);
+    }
   }
   if (draft.threadId) {
     const thread = await db.select({ id: threads.id }).from(threads).where(eq(threads.id, draft.threadId)).get();
@@ -164,12 +208,45 @@ async function validateAlias(db: Db, draft: AliasDraft): Promise<{ name: string;
   return { name, address: draft.domain ? `${name}@${draft.domain}` : name };
 }
 
-function uniqueDestinations(list: Destination[]): Destination[] {
+/** The destinations as stored (without any secret, each once), and the webhook secret the request gave, if any. */
+function splitDestinations(list: DestinationBody[]): { destinations: Destination[]; secret: string | null } {
   const seen = new Set<string>();
-  return list.filter((d) => {
-    const key = JSON.stringify(d);
-    return seen.has(key) ? false : (seen.add(key), true);
-  });
+  let secret: string | null = null;
+  const destinations: Destination[] = [];
+  for (const item of list) {
+    const { secret: given, ...destination } = item as DestinationBody & { secret?: string };
+    if (given) {
+      if (secret && secret !== given) throw new ApiError("invalid_request", "invalid body: destinations: one alias has one webhook secret; give the same one (or one only)");
+      secret = given;
+    }
+    const key = JSON.stringify(destination);
+    if (!seen.has(key)) {
+      seen.add(key);
+      destinations.push(destination as Destination);
+    }
+  }
+  return { destinations, secret };
+}
+
+/**
+ * The alias's sealed webhook secrets after this change: the given secret,
+ * or a new one when the alias gets its first webhook; unchanged otherwise.
+ */
+async function webhookSecretsFor(
+  env: Env,
+  current: string | null,
+  destinations: Destination[],
+  given: string | null,
+  now: number,
+): Promise<{ sealed: string | null; shown: string | undefined }> {
+  if (!given && (current || !destinations.some((d) => d.type === "webhook"))) return { sealed: current, shown: undefined };
+  const secret = given ?? newWebhookSecret();
+  try {
+    return { sealed: await rotateSecrets(env.SECRETS_KEY, current, secret, 0, now), shown: given ? undefined : secret };
+  } catch (error) {
+    if (error instanceof MissingSecretsKey) throw new ApiError("internal_error", error.message);
+    throw error;
+  }
 }
 
 export const aliasesApi = router();
@@ -187,15 +264,14 @@ aliasesApi.openapi(
   async (c) => {
     const body = c.req.valid("json");
     const db = c.get("db");
-    const destinations = uniqueDestinations(body.destinations);
-    const { name, address } = await validateAlias(db, {
-      name: body.name,
-      domain: body.domain,
-      destinations,
-      localPartOnly: body.local_part_only,
-      threadId: body.thread_id ?? null,
-    });
+    const { destinations, secret } = splitDestinations(body.destinations);
+    const { name, address } = await validateAlias(
+      db,
+      { name: body.name, domain: body.domain, destinations, localPartOnly: body.local_part_only, threadId: body.thread_id ?? null },
+      allowPrivateWebhooks(c.env),
+    );
     const now = new Date();
+    const webhook = await webhookSecretsFor(c.env, null, destinations, secret, now.getTime());
     try {
       const [row] = await db
         .insert(aliases)
@@ -211,11 +287,13 @@ aliasesApi.openapi(
           refusalText: body.refusal_text ?? null,
           enabled: body.enabled,
           addSenderAsFollower: body.add_sender_as_follower,
+          followers: followerList(body.followers),
+          webhookSecrets: webhook.sealed,
           createdAt: now,
           updatedAt: now,
         })
         .returning();
-      return c.json(aliasOut(row!), 201);
+      return c.json(aliasOut(row!, webhook.shown), 201);
     } catch (error) {
       if (isUniqueViolation(error)) throw new ApiError("conflict", `an alias ${address} already exists`);
       throw error;
@@ -281,11 +359,12 @@ aliasesApi.openapi(
     const db = c.get("db");
     const current = await findAlias(db, c.req.valid("param").id);
     const body = c.req.valid("json");
-    const destinations = body.destinations ? uniqueDestinations(body.destinations) : current.destinations;
+    const { destinations, secret } = body.destinations ? splitDestinations(body.destinations) : { destinations: current.destinations, secret: null };
     const domain = body.domain === undefined ? current.domain : body.domain;
     const threadId = body.thread_id === undefined ? current.threadId : body.thread_id;
     const localPartOnly = body.local_part_only ?? current.localPartOnly;
-    const { name, address } = await validateAlias(db, { name: body.name ?? current.name, domain, destinations, localPartOnly, threadId });
+    const { name, address } = await validateAlias(db, { name: body.name ?? current.name, domain, destinations, localPartOnly, threadId }, allowPrivateWebhooks(c.env));
+    const webhook = await webhookSecretsFor(c.env, current.webhookSecrets, destinations, secret, Date.now());
     const contact = body.contact ?? current.contact;
     // Odoo resets the status when what decides routing changes; the next message tests it again.
     const retest = contact !== current.contact || threadId !== current.threadId;
@@ -303,12 +382,14 @@ aliasesApi.openapi(
           refusalText: body.refusal_text === undefined ? current.refusalText : body.refusal_text,
           enabled: body.enabled ?? current.enabled,
           addSenderAsFollower: body.add_sender_as_follower ?? current.addSenderAsFollower,
+          followers: body.followers ? followerList(body.followers) : current.followers,
           status: retest ? "not_tested" : current.status,
+          webhookSecrets: webhook.sealed,
           updatedAt: new Date(),
         })
         .where(eq(aliases.id, current.id))
         .returning();
-      return c.json(aliasOut(row!), 200);
+      return c.json(aliasOut(row!, webhook.shown), 200);
     } catch (error) {
       if (isUniqueViolation(error)) throw new ApiError("conflict", `an alias ${address} already exists`);
       throw error;
@@ -331,5 +412,46 @@ aliasesApi.openapi(
     const deleted = await c.get("db").delete(aliases).where(eq(aliases.id, id)).returning({ id: aliases.id });
     if (!deleted.length) throw notFound(`alias ${id}`);
     return c.body(null, 204);
+  },
+);
+
+const RotateSecretBody = z.strictObject({
+  secret: WebhookSecretInput.optional().openapi({ description: "The new secret; a random one is made when left out" }),
+  previous_valid_seconds: z
+    .number()
+    .int()
+    .min(0)
+    .max(7 * 24 * 3600)
+    .default(24 * 3600)
+    .openapi({ description: "How long payloads stay signed with the previous secret too (default one day; 0 drops it at once)" }),
+});
+
+const RotatedSecretSchema = z
+  .object({
+    secret: z.string().openapi({ description: "The new secret: shown this once" }),
+    previous_expires_at: Timestamp.nullable(),
+  })
+  .openapi("RotatedWebhookSecret");
+
+aliasesApi.openapi(
+  createRoute({
+    method: "post",
+    path: "/aliases/{id}/webhook-secret",
+    tags: ["aliases"],
+    summary: "Rotate the alias's webhook signing secret (both sign payloads until the previous one expires)",
+    security,
+    request: { params: IdParam, body: jsonBody(RotateSecretBody) },
+    responses: { 200: json(RotatedSecretSchema, "The new secret"), ...errorResponses },
+  }),
+  async (c) => {
+    const db = c.get("db");
+    const current = await findAlias(db, c.req.valid("param").id);
+    const body = c.req.valid("json");
+    const secret = body.secret ?? newWebhookSecret();
+    const now = Date.now();
+    const sealed = await rotateSecrets(c.env.SECRETS_KEY, current.webhookSecrets, secret, body.previous_valid_seconds, now);
+    await db.update(aliases).set({ webhookSecrets: sealed, updatedAt: new Date(now) }).where(eq(aliases.id, current.id));
+    const kept = current.webhookSecrets !== null && body.previous_valid_seconds > 0;
+    return c.json({ secret, previous_expires_at: kept ? iso(new Date(now + body.previous_valid_seconds * 1000)) : null }, 200);
   },
 );

@@ -13,6 +13,7 @@ import { authenticate, restrictKeys } from "./auth";
 import { contactsApi } from "./contacts";
 import { router } from "./context";
 import { domainsApi } from "./domains";
+import { filesApi } from "./files";
 import { ApiError, errorBody } from "./errors";
 import { keysApi } from "./keys";
 import { messagesApi } from "./messages";
@@ -59,6 +60,9 @@ export function createApp() {
     openapi: "3.1.0",
     info: { title: "mailgate", version: "1", description: "Mail gateway on Cloudflare Workers with Odoo's routing semantics" },
   });
+
+  // Signed links from webhook payloads: the signature is the authorization.
+  app.route("/", filesApi);
 
   const isPublic = (path: string) => path === "/v1/openapi.json";
   app.use("/v1/*", (c, next) => (isPublic(c.req.path) ? next() : authenticate(c, next)));

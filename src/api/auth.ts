@@ -6,7 +6,7 @@
 import { and, eq, isNull } from "drizzle-orm";
 import type { MiddlewareHandler } from "hono";
 import { apiKeys } from "../db/schema";
-import { toBase64Url } from "../mail/base64";
+import { toBase64Url, toHex } from "../mail/base64";
 import type { AppEnv } from "./context";
 import { ApiError } from "./errors";
 
@@ -20,7 +20,7 @@ async function sha256(text: string): Promise<ArrayBuffer> {
 }
 
 export async function sha256Hex(text: string): Promise<string> {
-  return [...new Uint8Array(await sha256(text))].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return toHex(await sha256(text));
 }
 
 /** The hash of the configured admin token, computed once per isolate. */

@@ -1,12 +1,14 @@
 /** `/v1/messages`: every message in or out, with the decision taken and its trace. */
 import { createRoute, z } from "@hono/zod-openapi";
-import { and, asc, desc, eq, lt, type SQL, sql } from "drizzle-orm";
-import type { Db } from "../db/client";
+import { and, asc, desc, eq, isNull, lt, type SQL, sql } from "drizzle-orm";
+import { chunks, type Db } from "../db/client";
 import { attempts, deliveries, deliveryAttempts, messageEvents, messages, outboundRecipients } from "../db/schema";
 import type { Principal } from "./auth";
 import { router } from "./context";
-import { notFound } from "./errors";
-import { errorResponses, iso, json, ListQuery, listOf, MailboxSchema, page, security, Timestamp } from "./schemas";
+import { ApiError, notFound } from "./errors";
+import { queueDeliveries } from "../deliveries/run";
+import { newId } from "../ids";
+import { errorResponses, iso, json, jsonBody, ListQuery, listOf, MailboxSchema, page, security, Timestamp, unprocessableResponse } from "./schemas";
 
 // Written out with table names: drizzle leaves columns unqualified inside a correlated subquery.
 const threadIdsColumn = sql<string>`(select json_group_array(mt.thread_id) from message_threads mt where mt.message_id = "messages"."id")`;
@@ -295,5 +297,56 @@ messagesApi.openapi(
     return new Response(object.body, {
       headers: { "Content-Type": "message/rfc822", "Content-Length": String(object.size), "Content-Disposition": `attachment; filename="${id}.eml"` },
     });
+  },
+);
+
+const RedeliverBody = z.strictObject({
+  types: z
+    .array(z.enum(["webhook", "notify"]))
+    .min(1)
+    .default(["webhook"])
+    .openapi({ description: "What to do again: post to the webhooks (default), and/or notify the followers again" }),
+});
+
+const RedeliverAnswer = z
+  .object({
+    deliveries: z.array(z.object({ id: z.string(), type: z.string(), target: z.string().nullable(), redelivery_of: z.string() })),
+    skipped: z.array(z.object({ id: z.string(), type: z.string(), reason: z.string() })),
+  })
+  .openapi("Redelivery");
+
+messagesApi.openapi(
+  createRoute({
+    method: "post",
+    path: "/messages/{id}/redeliver",
+    tags: ["messages"],
+    summary: "Send a stored inbound message to its destinations again (new deliveries, each naming the one it repeats)",
+    security,
+    request: { params: IdParam, body: jsonBody(RedeliverBody) },
+    responses: { 202: json(RedeliverAnswer, "Queued"), ...unprocessableResponse, ...errorResponses },
+  }),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    const { types } = c.req.valid("json");
+    const db = c.get("db");
+    const [rows, originals] = await db.batch([
+      db.select({ direction: messages.direction, rawKey: messages.rawKey }).from(messages).where(eq(messages.id, id)),
+      db.select().from(deliveries).where(and(eq(deliveries.messageId, id), isNull(deliveries.redeliveryOf))).orderBy(asc(deliveries.id)),
+    ]);
+    const row = rows[0];
+    if (!row) throw notFound(`message ${id}`);
+    if (row.direction !== "in" || !row.rawKey) throw new ApiError("unprocessable", "only stored inbound mail can be redelivered (send outbound mail again with POST /v1/messages)");
+    const now = new Date();
+    const replays = originals.filter((d): d is typeof d & { type: "webhook" | "notify" } => (types as string[]).includes(d.type));
+    const skipped = originals
+      .filter((d) => d.type === "forward")
+      .map((d) => ({ id: d.id, type: d.type, reason: "a forward can only happen while the mail is being received (Email Routing's forward())" }));
+    const created = replays.map((d) => ({ id: newId("dlv"), type: d.type, target: d.target, redelivery_of: d.id, aliasId: d.aliasId, threadId: d.threadId }));
+    if (created.length) {
+      const values = created.map((d) => ({ id: d.id, messageId: id, aliasId: d.aliasId, threadId: d.threadId, type: d.type, target: d.target, status: "pending" as const, nextAttemptAt: now, redeliveryOf: d.redelivery_of, createdAt: now, updatedAt: now }));
+      await db.batch(chunks(values, 8).map((list) => db.insert(deliveries).values(list)) as unknown as Parameters<typeof db.batch>[0]);
+      await queueDeliveries(c.env, created.map((d) => d.id));
+    }
+    return c.json({ deliveries: created.map(({ id, type, target, redelivery_of }) => ({ id, type, target, redelivery_of })), skipped }, 202);
   },
 );

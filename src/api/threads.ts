@@ -50,7 +50,7 @@ function threadOut(row: ThreadRow, followerRows: FollowerRow[]): z.infer<typeof 
   };
 }
 
-const FollowerInput = z.strictObject({ email: EmailAddress, name: z.string().trim().min(1).max(200).nullable().optional() });
+export const FollowerInput = z.strictObject({ email: EmailAddress, name: z.string().trim().min(1).max(200).nullable().optional() }).openapi("FollowerInput");
 
 const CreateThreadBody = z.strictObject({
   subject: z.string().max(998).nullable().optional(),

@@ -25,3 +25,10 @@ export function isUniqueViolation(error: unknown, on = ""): boolean {
   }
   return false;
 }
+
+/** Rows per multi-row insert: D1 binds at most 100 parameters per statement. */
+export function chunks<T>(list: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < list.length; i += size) out.push(list.slice(i, i + size));
+  return out;
+}

@@ -53,6 +53,8 @@ export const aliases = sqliteTable(
     refusalText: text("refusal_text"),
     enabled: integer("enabled", { mode: "boolean" }).notNull().default(true),
     addSenderAsFollower: integer("add_sender_as_follower", { mode: "boolean" }).notNull().default(false),
+    /** Who follows every thread the alias opens (Odoo: the model's default subscribers), and so is notified of its mail. */
+    followers: text("followers", { mode: "json" }).$type<Mailbox[]>().notNull().default(sql`'[]'`),
     status: text("status").$type<AliasStatus>().notNull().default("not_tested"),
     /** Webhook signing secrets, AES-GCM sealed JSON (src/webhooks/secrets.ts): the current one and, during a rotation, the previous one. */
     webhookSecrets: text("webhook_secrets"),

@@ -32,6 +32,7 @@ const aliasColumns = {
   refusalText: aliases.refusalText,
   enabled: aliases.enabled,
   addSenderAsFollower: aliases.addSenderAsFollower,
+  followers: aliases.followers,
   destinations: aliases.destinations,
 };
 
@@ -62,8 +63,8 @@ export async function lookup(db: Db, kv: KVNamespace, mail: InboundMail, now: nu
       .where(inJson(messageThreads.messageKey, mail.replyIds))
       .orderBy(desc(messageThreads.messageId), desc(messageThreads.threadId))
       .limit(1),
-    // Followers of the threads a contact policy may look at: pinned threads of the candidate
-    // aliases, and the threads the reply ids belong to.
+    // Followers of the threads a contact policy may look at and notifications go to: pinned
+    // threads of the candidate aliases, and the threads the reply ids belong to.
     db
       .select({
         threadId: followers.threadId,

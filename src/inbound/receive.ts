@@ -16,6 +16,7 @@
  * forwards, whose outcome is recorded last.
  */
 import { type Db, database, isUniqueViolation } from "../db/client";
+import { queueDeliveries } from "../deliveries/run";
 import type { Env } from "../env";
 import { bodyStart, parseHeaderBlock, readHeaderBlock, type SplitMessage } from "../mail/header-block";
 import { messageIdOf, syntheticMessageId } from "../mail/message-id";
@@ -73,6 +74,8 @@ async function handle(message: ForwardableEmailMessage, mail: InboundMail, db: D
 
   const rawKey = decision.outcome === "accepted" ? await raw.store(mail) : null;
   const recorded = await recordDecision(db, { mail, decision, data: found.data, rawKey, now });
+  // Webhooks and notifications run in the queue; recorded as due, so the sweeper catches a failed enqueue.
+  await queueDeliveries(env, recorded.queued);
 
   // Forwards: this message's new ones, and on a duplicate the ones an earlier attempt left undone.
   const forwards = decision.outcome === "dropped" && decision.reason === "duplicate" ? found.undone : recorded.forwards;

@@ -4,10 +4,10 @@
  * is delivered before this commits, so a failure here leaves nothing done
  * and the sender's retry starts clean.
  */
-import { and, eq, inArray, ne } from "drizzle-orm";
+import { and, eq, gt, inArray, ne } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { Db } from "../db/client";
-import { aliases, deliveries, type Destination, followers, messageEvents, messages, messageThreads, threads } from "../db/schema";
+import { aliases, contacts, deliveries, type Destination, followers, messageEvents, messages, messageThreads, threads } from "../db/schema";
 import { newId } from "../ids";
 import type { InboundMail } from "./inbound-mail";
 import type { Decision, Route, RoutingData } from "./route";
@@ -28,6 +28,8 @@ export interface Recorded {
   /** The decision as stored, with the ids of the threads it opened. */
   decision: Decision;
   forwards: PendingForward[];
+  /** Deliveries the queue carries out (webhooks, follower notifications), to queue once this commits. */
+  queued: string[];
 }
 
 type Statement = BatchItem<"sqlite">;
@@ -43,15 +45,15 @@ export async function recordDecision(
 ): Promise<Recorded> {
   const { mail, data, rawKey } = input;
   const now = new Date(input.now);
-  const statements: Statement[] = [];
   const forwards: PendingForward[] = [];
+  const queued: string[] = [];
   let decision = input.decision;
 
   // The sender retrying a delivery we accepted: note it on the original row.
   if (decision.outcome === "dropped" && decision.reason === "duplicate" && decision.same_delivery && decision.duplicate_of) {
     const original = decision.duplicate_of;
     await db.insert(messageEvents).values({ messageId: original, type: "redelivered", detail: { rcpt_to: mail.envelope.to }, createdAt: now });
-    return { messageRowId: original, decision, forwards };
+    return { messageRowId: original, decision, forwards, queued: [] };
   }
 
   const rowId = newId("msg", input.now);
@@ -72,21 +74,34 @@ export async function recordDecision(
         db.insert(messageThreads).values({ messageId: rowId, threadId, aliasId: route.alias_id, messageKey: mail.messageId, routeKey: route.route_key, createdAt: now }),
       );
       const alias = route.kind === "alias" ? data.aliases.find((a) => a.id === route.alias_id) : undefined;
-      if (alias?.addSenderAsFollower && mail.from) {
+      const newFollowers = [...(opensThread ? (alias?.followers ?? []) : []), ...(alias?.addSenderAsFollower && mail.from ? [mail.from] : [])];
+      if (newFollowers.length) {
         dependents.push(
-          db.insert(followers).values({ threadId, email: mail.from.address, name: mail.from.name || null, createdAt: now }).onConflictDoNothing(),
+          db
+            .insert(followers)
+            .values(newFollowers.map((f) => ({ threadId, email: f.address, name: f.name || null, createdAt: now })))
+            .onConflictDoNothing(),
         );
       }
-      for (const destination of destinationsOf(route, data)) {
+      // Mail entering a thread with followers besides its author notifies them; automatic mail never
+      // does (RFC 3834: no automatic answer to automatic mail), so auto-repliers cannot talk to each other.
+      const notify = !mail.automatic && (opensThread ? (alias?.followers.length ?? 0) > 0 : othersFollow(data, threadId));
+      for (const type of [...destinationsOf(route, data), ...(notify ? [{ type: "notify" } as const] : [])]) {
         const id = newId("dlv", input.now);
-        const target = destination.type === "forward" ? destination.to : destination.type === "webhook" ? destination.url : null;
-        // Storing is done by this very batch; forwards and webhooks happen after it commits.
-        const status = destination.type === "store" ? "delivered" : "pending";
+        const target = type.type === "forward" ? type.to : type.type === "webhook" ? type.url : null;
+        // Storing is done by this very batch; forwards happen after it commits, webhooks and notifications in the queue.
+        const status = type.type === "store" ? "delivered" : "pending";
+        const viaQueue = type.type === "webhook" || type.type === "notify";
         dependents.push(
-          db.insert(deliveries).values({ id, messageId: rowId, aliasId: route.alias_id, threadId, type: destination.type, target, status, createdAt: now, updatedAt: now }),
+          db.insert(deliveries).values({ id, messageId: rowId, aliasId: route.alias_id, threadId, type: type.type, target, status, nextAttemptAt: viaQueue ? now : null, createdAt: now, updatedAt: now }),
         );
-        if (destination.type === "forward") forwards.push({ deliveryId: id, messageRowId: rowId, to: destination.to, aliasId: route.alias_id, threadId, attempts: 0 });
+        if (type.type === "forward") forwards.push({ deliveryId: id, messageRowId: rowId, to: type.to, aliasId: route.alias_id, threadId, attempts: 0 });
+        if (viaQueue) queued.push(id);
       }
+    }
+    // Normal mail from a contact resets its bounce counter (Odoo's `_routing_reset_bounce`, on the normalized address).
+    if (mail.from && !mail.automatic) {
+      dependents.push(db.update(contacts).set({ bounceCount: 0, updatedAt: now }).where(and(eq(contacts.email, mail.from.address), gt(contacts.bounceCount, 0))));
     }
     const routedAliases = routes.flatMap((r) => (r.kind === "alias" ? [r.alias_id] : []));
     if (routedAliases.length) {
@@ -119,7 +134,13 @@ export async function recordDecision(
   });
   const event = db.insert(messageEvents).values({ messageId: rowId, type: decision.outcome, detail: { reason: decision.reason }, createdAt: now });
   await db.batch([...threadStatements, messageRow, event, ...dependents] as [Statement, ...Statement[]]);
-  return { messageRowId: rowId, decision, forwards };
+  return { messageRowId: rowId, decision, forwards, queued };
+}
+
+/** Whether someone other than the sender follows an existing thread (the lookup counted its followers). */
+function othersFollow(data: RoutingData, threadId: string): boolean {
+  const known = data.followers.find((f) => f.threadId === threadId);
+  return known !== undefined && known.count > (known.senderFollows ? 1 : 0);
 }
 
 function refusalsOf(decision: Decision) {

@@ -20,7 +20,7 @@
  * Message-ID already took are skipped, and the sender loop guard may refuse
  * the whole message.
  */
-import type { AliasContactPolicy, Destination } from "../db/schema";
+import type { AliasContactPolicy, Destination, Mailbox } from "../db/schema";
 import { domainOf, localPartOf } from "../mail/address";
 import type { InboundMail } from "./inbound-mail";
 
@@ -52,6 +52,8 @@ export interface AliasInfo {
   refusalText: string | null;
   enabled: boolean;
   addSenderAsFollower: boolean;
+  /** Followers of every thread the alias opens. */
+  followers: Mailbox[];
   destinations: Destination[];
 }
 

@@ -2,7 +2,7 @@
  * Address helpers with Odoo's semantics (`odoo/tools/mail.py`): parsing is
  * postal-mime's `addressParser`; normalization is Odoo's `email_normalize`.
  */
-import { addressParser } from "postal-mime";
+import { type Address, addressParser } from "postal-mime";
 import type { Mailbox } from "../db/schema";
 
 const ASCII = /^[\x00-\x7f]*$/;
@@ -65,4 +65,14 @@ export function domainOf(address: string): string {
 export function localPartOf(address: string): string {
   const at = address.lastIndexOf("@");
   return at < 0 ? address : address.slice(0, at);
+}
+
+/** The mailboxes postal-mime parsed from an address header, groups flattened (addresses lowercased as they come). */
+export function mailboxes(list: Address[] | Address | undefined): Mailbox[] {
+  const out: Mailbox[] = [];
+  for (const entry of Array.isArray(list) ? list : list ? [list] : []) {
+    if (entry.address) out.push({ name: entry.name, address: entry.address.toLowerCase() });
+    for (const member of entry.group ?? []) out.push({ name: member.name, address: member.address.toLowerCase() });
+  }
+  return out;
 }

@@ -17,3 +17,7 @@ export function toBase64Url(data: Uint8Array): string {
 export function fromBase64(text: string): Uint8Array {
   return Buffer.from(text, "base64");
 }
+
+export function toHex(data: ArrayBuffer | Uint8Array): string {
+  return Buffer.from(data instanceof Uint8Array ? data : new Uint8Array(data)).toString("hex");
+}

@@ -17,6 +17,8 @@ export interface OutboundAttachment {
   /** Base64 (any line length). */
   content: string;
   contentType: string;
+  /** An inline part the HTML refers to as `cid:` (angle brackets included). */
+  contentId?: string;
 }
 
 export interface OutboundContent {
@@ -121,6 +123,7 @@ export function compose(content: OutboundContent): string {
       contentType: attachment.contentType,
       data: wrap(attachment.content),
       encoding: "base64",
+      ...(attachment.contentId && { inline: true, headers: { "Content-ID": attachment.contentId } }),
     });
   }
   return `${message.asRaw()}\r\n`;

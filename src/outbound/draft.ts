@@ -6,7 +6,7 @@
  */
 import { asc, eq } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
-import type { Db } from "../db/client";
+import { chunks, type Db } from "../db/client";
 import { domains, type Mailbox, messages, messageThreads, outboundRecipients, type RecipientKind, relays, type Stream } from "../db/schema";
 import type { Env } from "../env";
 import { asciiDomain } from "../mail/mime-header";
@@ -134,13 +134,6 @@ export async function storeDraftRaw(env: Env, draft: Draft): Promise<string> {
   const key = rawKeyOf(draft);
   await env.RAW.put(key, draft.raw, { httpMetadata: { contentType: "message/rfc822" } });
   return key;
-}
-
-/** Rows per multi-row insert: D1 binds at most 100 parameters per statement. */
-export function chunks<T>(list: T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < list.length; i += size) out.push(list.slice(i, i + size));
-  return out;
 }
 
 /**

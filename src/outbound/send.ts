@@ -6,13 +6,13 @@
  */
 import { and, asc, eq, gte, lt } from "drizzle-orm";
 import { ApiError } from "../api/errors";
-import { type Db, inJson, isUniqueViolation } from "../db/client";
+import { chunks, type Db, inJson, isUniqueViolation } from "../db/client";
 import { aliases, contacts, followers, idempotencyKeys, type Mailbox, messageThreads, threads } from "../db/schema";
 import type { Env } from "../env";
 import { newId } from "../ids";
 import { domainOf } from "../mail/address";
 import { formatMailbox } from "../mail/mime-header";
-import { chunks, type DraftContent, draftMessage, draftStatements, type PlanningRows, planningQueries, queueSends, recipientsOf, storeDraftRaw } from "./draft";
+import { type DraftContent, draftMessage, draftStatements, type PlanningRows, planningQueries, queueSends, recipientsOf, storeDraftRaw } from "./draft";
 import type { PlanThread } from "./plan";
 
 export interface SendRequest extends DraftContent {

@@ -5,7 +5,7 @@
  */
 declare module "node:buffer" {
   interface NodeBuffer extends Uint8Array {
-    toString(encoding?: "base64" | "base64url" | "utf8" | "latin1"): string;
+    toString(encoding?: "base64" | "base64url" | "hex" | "utf8" | "latin1"): string;
   }
   export const Buffer: {
     from(data: Uint8Array | ArrayBuffer): NodeBuffer;

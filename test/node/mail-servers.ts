@@ -18,6 +18,11 @@
  * Recipients steer the smtp-server ones: `reject…@` 550, `tempfail…@` always
  * 451, `flaky…@` 451 the first time then 250.
  *
+ * Webhook receivers (/hooks/<name>): PUT configures one (its secrets, how
+ * many first attempts fail and with which status), POST is the receiver
+ * itself, which verifies the signature as the README tells receivers to and
+ * records every request, GET lists what it received.
+ *
  * Fake providers (paths under the control URL): /postmark, /resend, /ses,
  * /mailgun, /sendgrid. Each checks each request the way the provider's
  * documentation says the real one does, answers as it would, and records
@@ -62,6 +67,60 @@ interface RecordedRequest {
   /** For raw-MIME providers: the MIME they received. */
   raw?: string;
   status: number;
+}
+
+interface HookConfig {
+  secrets: string[];
+  /** Answer this many verified requests with failStatus first. */
+  fail: number;
+  failStatus: number;
+}
+
+interface HookRequest {
+  headers: Record<string, string | string[] | undefined>;
+  body: unknown;
+  verified: boolean;
+  status: number;
+}
+
+const hooks = new Map<string, { config: HookConfig; received: HookRequest[] }>();
+
+/** What a receiver does with `mailgate-signature` (the README's example, in Node). */
+function verifySignature(header: string | undefined, body: string, secrets: string[], nowSeconds: number): boolean {
+  const parts = (header ?? "").split(",").map((p) => p.split("=") as [string, string]);
+  const t = Number(parts.find(([k]) => k === "t")?.[1]);
+  if (!Number.isInteger(t) || Math.abs(nowSeconds - t) > 300) return false;
+  const given = parts.filter(([k]) => k === "v1").map(([, v]) => Buffer.from(v ?? "", "hex"));
+  return secrets.some((secret) => {
+    const expected = createHmac("sha256", secret).update(`${t}.${body}`).digest();
+    return given.some((g) => g.length === expected.length && timingSafeEqual(g, expected));
+  });
+}
+
+function hookEndpoint(request: IncomingMessage, body: Buffer, response: ServerResponse, name: string): void {
+  if (request.method === "PUT") {
+    const config = JSON.parse(body.toString("utf8")) as Partial<HookConfig>;
+    hooks.set(name, { config: { secrets: config.secrets ?? [], fail: config.fail ?? 0, failStatus: config.failStatus ?? 500 }, received: [] });
+    return send(response, 200, { configured: name });
+  }
+  const hook = hooks.get(name);
+  if (request.method === "GET") return send(response, 200, hook?.received ?? []);
+  if (!hook) return send(response, 404, { error: "no such hook" });
+  const text = body.toString("utf8");
+  const verified = verifySignature(request.headers["mailgate-signature"] as string | undefined, text, hook.config.secrets, Math.floor(Date.now() / 1000));
+  let status = verified ? 200 : 401;
+  if (verified && hook.config.fail > 0) {
+    hook.config.fail -= 1;
+    status = hook.config.failStatus;
+  }
+  let parsed: unknown = null;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = null;
+  }
+  hook.received.push({ headers: request.headers, body: parsed, verified, status });
+  return send(response, status, { received: verified });
 }
 
 const smtpLog: ReceivedSmtp[] = [];
@@ -482,6 +541,8 @@ export default async function setup(project: TestProject) {
         const items = providerLog.filter((r) => (!provider || r.provider === provider) && (JSON.stringify(r.body) + (r.raw ?? "")).includes(contains));
         return send(response, 200, items.map((r) => ({ ...r, python: r.raw !== undefined && url.searchParams.has("python") ? pythonParse(Buffer.from(r.raw, "latin1")) : undefined })));
       }
+      case "hooks":
+        return hookEndpoint(request, body, response, rest.join("/"));
       case "postmark":
         return record("postmark", postmark(request, body, response));
       case "resend":

@@ -21,7 +21,16 @@ export default defineConfig(async () => {
           plugins: [
             cloudflareTest({
               wrangler: { configPath: `${root}/wrangler.toml` },
-              miniflare: { bindings: { ADMIN_TOKEN: "test-admin-token", SECRETS_KEY: "test-secrets-key-not-for-production", TEST_MIGRATIONS: migrations } },
+              miniflare: {
+                bindings: {
+                  ADMIN_TOKEN: "test-admin-token",
+                  SECRETS_KEY: "test-secrets-key-not-for-production",
+                  PUBLIC_URL: "https://mailgate.test",
+                  // The webhook receivers run on loopback; test/webhooks.test.ts checks the refusal without this.
+                  ALLOW_PRIVATE_WEBHOOKS: "true",
+                  TEST_MIGRATIONS: migrations,
+                },
+              },
             }),
           ],
           test: {

@@ -2,7 +2,8 @@
  * What the HTTP providers share: the composed message read back into the
  * fields their APIs take, and one mapping of HTTP answers to outcomes.
  */
-import { decodeWords, type Address, type Email } from "postal-mime";
+import { decodeWords, type Email } from "postal-mime";
+import { mailboxes } from "../../mail/address";
 import type { Mailbox } from "../../db/schema";
 import { toBase64 } from "../../mail/base64";
 import { allRecipients, type OutgoingMessage, type SendOutcome } from "./types";
@@ -25,15 +26,6 @@ const FIELD_HEADERS = new Set([
   "return-path",
   "sender",
 ]);
-
-export function mailboxes(list: Address[] | Address | undefined): Mailbox[] {
-  const out: Mailbox[] = [];
-  for (const entry of Array.isArray(list) ? list : list ? [list] : []) {
-    if (entry.address) out.push({ name: entry.name, address: entry.address.toLowerCase() });
-    for (const member of entry.group ?? []) out.push({ name: member.name, address: member.address.toLowerCase() });
-  }
-  return out;
-}
 
 /** The recipients still to deliver to, in the header they were written in; the rest were Bcc. */
 export function recipientFields(parsed: Email, pending: string[]) {

@@ -4,7 +4,8 @@
  * Postmark keeps our Message-ID), attachments as base64.
  */
 import { allRecipients, type Relay, type SendOutcome, statelessSession } from "./types";
-import { attachments, bodies, customHeaders, jsonField, PROVIDER_TIMEOUT_MS, providerRequest, quoted, recipientFields, mailboxes } from "./http";
+import { mailboxes } from "../../mail/address";
+import { attachments, bodies, customHeaders, jsonField, PROVIDER_TIMEOUT_MS, providerRequest, quoted, recipientFields } from "./http";
 
 export interface PostmarkOptions {
   serverToken: string;

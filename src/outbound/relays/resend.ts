@@ -4,7 +4,8 @@
  * its recipients, so a redelivery Resend already took is not sent twice.
  */
 import { allRecipients, type Relay, statelessSession } from "./types";
-import { attachments, bodies, customHeaders, jsonField, mailboxes, PROVIDER_TIMEOUT_MS, providerRequest, quoted, recipientFields } from "./http";
+import { mailboxes } from "../../mail/address";
+import { attachments, bodies, customHeaders, jsonField, PROVIDER_TIMEOUT_MS, providerRequest, quoted, recipientFields } from "./http";
 
 export interface ResendOptions {
   apiKey: string;

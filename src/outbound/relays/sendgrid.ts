@@ -4,7 +4,8 @@
  * our headers except those SendGrid reserves; the id is X-Message-Id.
  */
 import { allRecipients, type Relay, statelessSession } from "./types";
-import { attachments, bodies, customHeaders, mailboxes, PROVIDER_TIMEOUT_MS, providerRequest, recipientFields } from "./http";
+import { mailboxes } from "../../mail/address";
+import { attachments, bodies, customHeaders, PROVIDER_TIMEOUT_MS, providerRequest, recipientFields } from "./http";
 import type { Mailbox } from "../../db/schema";
 
 export interface SendgridOptions {

@@ -1,0 +1,128 @@
+/**
+ * Follower notifications (Odoo's chatter at the edge): when mail enters a
+ * thread, every follower except the author, and except those who were
+ * already among its To/Cc (Odoo writes those on the message after posting,
+ * so they are not notified twice), gets a copy through the outbound
+ * pipeline: From rewritten to the author's name at the notifications
+ * address, Reply-To the thread's alias or the catchall, References ending
+ * with the message, attachments kept. One message per follower, as Odoo
+ * sends one mail per recipient partner: nobody sees the other followers'
+ * addresses, and a bounce names exactly one recipient.
+ */
+import { asc, eq } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
+import PostalMime, { type Email } from "postal-mime";
+import type { Db } from "../db/client";
+import { aliases, contacts, followers, type Mailbox, messages, messageThreads, threads } from "../db/schema";
+import type { Env } from "../env";
+import { derivedId } from "../ids";
+import { type Draft, type DraftContent, draftMessage, draftStatements, type PlanningRows, planningQueries, queueSends, storeDraftRaw } from "../outbound/draft";
+import type { OutboundAttachment } from "../outbound/compose";
+import type { PlanThread } from "../outbound/plan";
+import type { DeliveryRow, Handled } from "./run";
+
+/** Exchange and Outlook: do not answer notifications with out-of-office replies (Odoo sets the same on channel mail). */
+const NOTIFICATION_HEADERS = { "X-Auto-Response-Suppress": "OOF, AutoReply" };
+
+export async function notifyFollowers(env: Env, db: Db, delivery: DeliveryRow): Promise<Handled> {
+  const threadId = delivery.threadId;
+  if (!threadId) return { outcome: { result: "failed", statusCode: null, error: "the delivery names no thread" } };
+  const [messageRows, threadRows, threadKeys, followerRows, relayRows, domainRows] = await db.batch([
+    db
+      .select({ id: messages.id, fromAddress: messages.fromAddress, fromName: messages.fromName, to: messages.to, cc: messages.cc, subject: messages.subject, rawKey: messages.rawKey })
+      .from(messages)
+      .where(eq(messages.id, delivery.messageId)),
+    db
+      .select({ id: threads.id, subject: threads.subject, aliasAddress: aliases.address, aliasDomain: aliases.domain })
+      .from(threads)
+      .leftJoin(aliases, eq(aliases.id, threads.aliasId))
+      .where(eq(threads.id, threadId)),
+    db.select({ key: messageThreads.messageKey }).from(messageThreads).where(eq(messageThreads.threadId, threadId)).orderBy(asc(messageThreads.createdAt), asc(messageThreads.messageId)),
+    db
+      .select({ email: followers.email, name: followers.name, suppressed: contacts.suppressed })
+      .from(followers)
+      .leftJoin(contacts, eq(contacts.email, followers.email))
+      .where(eq(followers.threadId, threadId))
+      .orderBy(asc(followers.createdAt), asc(followers.email)),
+    ...planningQueries(db),
+  ]);
+  const message = messageRows[0];
+  const threadRow = threadRows[0];
+  if (!message || !threadRow) return { outcome: { result: "failed", statusCode: null, error: "the message or its thread no longer exists" } };
+
+  const alreadyHaveIt = new Set([message.fromAddress, ...message.to.map((m) => m.address), ...message.cc.map((m) => m.address)]);
+  const recipients = followerRows.filter((f) => !alreadyHaveIt.has(f.email) && !f.suppressed);
+  const skippedSuppressed = followerRows.filter((f) => f.suppressed).map((f) => f.email);
+  if (!recipients.length) {
+    return { outcome: { result: "delivered", statusCode: null, error: null, detail: { notified: [], suppressed: skippedSuppressed } } };
+  }
+
+  const object = message.rawKey ? await env.RAW.get(message.rawKey) : null;
+  if (!object) throw new Error(`message ${message.id}: raw MIME missing in R2`);
+  const parsed = await PostalMime.parse(await object.arrayBuffer(), { attachmentEncoding: "base64" });
+  const author: Mailbox = { name: message.fromName ?? "", address: message.fromAddress ?? "" };
+  if (!author.address) return { outcome: { result: "failed", statusCode: null, error: "the message has no From address to notify in the name of" } };
+  const thread: PlanThread = {
+    id: threadRow.id,
+    subject: threadRow.subject,
+    aliasAddress: threadRow.aliasDomain ? threadRow.aliasAddress : null,
+    aliasDomain: threadRow.aliasDomain,
+    messageIds: [...new Set(threadKeys.map((t) => t.key))],
+  };
+  const content = (to: Mailbox, attachments: OutboundAttachment[], note: string | null): DraftContent => ({
+    author,
+    to: [to],
+    cc: [],
+    bcc: [],
+    replyTo: null,
+    subject: message.subject ?? parsed.subject ?? "",
+    text: note === null ? (parsed.text ?? null) : `${parsed.text ?? ""}\n\n${note}\n`,
+    html: parsed.html ?? null,
+    attachments,
+    headers: NOTIFICATION_HEADERS,
+    stream: "transactional",
+  });
+
+  const planning = [relayRows, domainRows] as PlanningRows;
+  const now = delivery.createdAt.getTime();
+  const drafts: { draft: Draft; content: DraftContent }[] = [];
+  for (const follower of recipients) {
+    const to = { name: follower.name ?? "", address: follower.email };
+    // The same ids when the queue runs this again: the rows are written once.
+    const rowId = await derivedId("msg", now, `${delivery.id}:${follower.email}`);
+    let attempt = content(to, attachmentsOf(parsed), null);
+    let drafted = await draftMessage(env, planning, { rowId, now, content: attempt, thread });
+    if (!drafted.ok && drafted.reason === "too_large" && parsed.attachments.length) {
+      // Over the relay's limit with the attachments: send the words, and name what was left out.
+      attempt = content(to, [], `[Attachments not included (too large for the relay): ${parsed.attachments.map((a) => a.filename ?? "unnamed").join(", ")}]`);
+      drafted = await draftMessage(env, planning, { rowId, now, content: attempt, thread });
+    }
+    if (!drafted.ok) {
+      const error = drafted.reason === "no_relay" ? "no relay is enabled" : `the notification is ${drafted.size} bytes; relay "${drafted.relay}" takes at most ${drafted.limit}`;
+      return { outcome: { result: drafted.reason === "no_relay" ? "retry" : "failed", statusCode: null, error } };
+    }
+    drafts.push({ draft: drafted.draft, content: attempt });
+  }
+
+  await Promise.all(drafts.map(({ draft }) => storeDraftRaw(env, draft)));
+  const at = new Date();
+  const statements: BatchItem<"sqlite">[] = drafts.flatMap(({ draft, content: c }) =>
+    draftStatements(db, draft, { content: c, threadId, apiKeyId: null, at, decision: { reason: "notification", notification_of: message.id, delivery_id: delivery.id } }),
+  );
+  const ids = drafts.map((d) => d.draft.rowId);
+  return {
+    outcome: { result: "delivered", statusCode: null, error: null, detail: { notified: recipients.map((r) => r.email), messages: ids, suppressed: skippedSuppressed } },
+    statements,
+    afterCommit: () => queueSends(env, ids),
+  };
+}
+
+/** The message's attachments as the composer takes them; inline parts keep their Content-ID so `cid:` links still work. */
+function attachmentsOf(parsed: Email): OutboundAttachment[] {
+  return parsed.attachments.map((a) => ({
+    filename: a.filename ?? "attachment",
+    content: a.content as string,
+    contentType: a.mimeType,
+    ...(a.related && a.contentId ? { contentId: a.contentId } : {}),
+  }));
+}

@@ -1,0 +1,131 @@
+/**
+ * The JSON a webhook receives for one message: envelope, decoded headers,
+ * addresses with names, subject, text, html, the reply alone without the
+ * quoted part (email-reply-parser), attachments with an expiring signed
+ * link each (inlined as base64 up to the destination's limit), a link to
+ * the raw MIME, the thread and the routing decision. One postal-mime parse
+ * of the message; everything else is small beside it.
+ */
+import EmailReplyParser from "email-reply-parser";
+import PostalMime, { decodeWords } from "postal-mime";
+import type { Mailbox } from "../db/schema";
+import { mailboxes } from "../mail/address";
+import { toBase64 } from "../mail/base64";
+import { LINK_LIFETIME_SECONDS, signedUrl } from "./signed-url";
+
+export const PAYLOAD_TYPE = "message.received";
+
+/** The reply parser's patterns run over the start of the text only: the reply is at the top, and the cost stays bounded. */
+const STRIP_INPUT_LIMIT = 64 * 1024;
+
+export interface PayloadAttachment {
+  filename: string | null;
+  content_type: string;
+  size: number;
+  content_id: string | null;
+  disposition: string | null;
+  /** Signed download link (null when PUBLIC_URL is not set). */
+  url: string | null;
+  /** Base64, when the attachment is within the destination's `inline_max_bytes`. */
+  content?: string;
+}
+
+export interface WebhookPayload {
+  /** The delivery: the same on every retry, so receivers can drop duplicates. */
+  id: string;
+  /** A replay (POST /v1/messages/{id}/redeliver) is a new delivery; this names the one it repeats. */
+  redelivery_of: string | null;
+  type: typeof PAYLOAD_TYPE;
+  created_at: string;
+  message: {
+    id: string;
+    message_id: string;
+    thread_id: string | null;
+    alias_id: string | null;
+    envelope: { from: string; to: string };
+    from: Mailbox | null;
+    to: Mailbox[];
+    cc: Mailbox[];
+    reply_to: Mailbox[];
+    subject: string | null;
+    date: string | null;
+    headers: { name: string; value: string }[];
+    text: string | null;
+    html: string | null;
+    /** The text without quoted earlier messages and signatures. */
+    stripped_text: string | null;
+    attachments: PayloadAttachment[];
+    raw_url: string | null;
+    size: number;
+    received_at: string;
+    decision: Record<string, unknown>;
+  };
+}
+
+export interface PayloadInput {
+  deliveryId: string;
+  redeliveryOf: string | null;
+  message: { id: string; messageId: string; mailFrom: string; rcptTo: string; size: number; decision: Record<string, unknown>; createdAt: Date };
+  threadId: string | null;
+  aliasId: string | null;
+  raw: ArrayBuffer | Uint8Array;
+  inlineMaxBytes: number;
+  /** Where the Worker answers (PUBLIC_URL), for links; null leaves them out. */
+  publicUrl: string | null;
+  secretsKey: string | undefined;
+  now: number;
+}
+
+export function strippedReply(text: string): string {
+  return new EmailReplyParser().parseReply(text.slice(0, STRIP_INPUT_LIMIT)).trim();
+}
+
+export async function buildWebhookPayload(input: PayloadInput): Promise<WebhookPayload> {
+  const parsed = await PostalMime.parse(input.raw);
+  const expires = Math.floor(input.now / 1000) + LINK_LIFETIME_SECONDS;
+  const link = (path: string) => (input.publicUrl ? signedUrl(input.publicUrl, input.secretsKey, path, expires) : Promise.resolve(null));
+  const base = `/files/${input.message.id}`;
+  const [rawUrl, ...attachmentUrls] = await Promise.all([link(`${base}/raw`), ...parsed.attachments.map((_, i) => link(`${base}/attachments/${i}`))]);
+
+  const attachments = parsed.attachments.map((a, i): PayloadAttachment => {
+    const bytes = a.content as ArrayBuffer;
+    return {
+      filename: a.filename,
+      content_type: a.mimeType,
+      size: bytes.byteLength,
+      content_id: a.contentId ?? null,
+      disposition: a.disposition,
+      url: attachmentUrls[i] ?? null,
+      ...(bytes.byteLength <= input.inlineMaxBytes && { content: toBase64(new Uint8Array(bytes)) }),
+    };
+  });
+  const [from] = mailboxes(parsed.from);
+  return {
+    id: input.deliveryId,
+    redelivery_of: input.redeliveryOf,
+    type: PAYLOAD_TYPE,
+    created_at: new Date(input.now).toISOString(),
+    message: {
+      id: input.message.id,
+      message_id: input.message.messageId,
+      thread_id: input.threadId,
+      alias_id: input.aliasId,
+      envelope: { from: input.message.mailFrom, to: input.message.rcptTo },
+      from: from ?? null,
+      to: mailboxes(parsed.to),
+      cc: mailboxes(parsed.cc),
+      reply_to: mailboxes(parsed.replyTo),
+      subject: parsed.subject ?? null,
+      date: parsed.date ?? null,
+      headers: parsed.headers.map((h) => ({ name: h.originalKey, value: decodeWords(h.value) })),
+      text: parsed.text ?? null,
+      html: parsed.html ?? null,
+      stripped_text: parsed.text === undefined ? null : strippedReply(parsed.text),
+      attachments,
+      raw_url: rawUrl ?? null,
+      size: input.message.size,
+      received_at: input.message.createdAt.toISOString(),
+      decision: input.message.decision,
+    },
+  };
+}

@@ -1,0 +1,25 @@
+/**
+ * Expiring download links for what a webhook payload names (the raw MIME,
+ * each attachment): `<PUBLIC_URL>/files/<message>/<part>?expires=<unix
+ * seconds>&signature=<hex HMAC>`. Anyone holding the link may fetch it until
+ * it expires, and nothing else; the key is derived from SECRETS_KEY.
+ */
+import { hmacHex } from "../secrets";
+
+/** How long a link in a payload works. */
+export const LINK_LIFETIME_SECONDS = 7 * 24 * 3600;
+
+const message = (path: string, expires: number) => `${path}\n${expires}`;
+
+export async function signedUrl(publicUrl: string, secretsKey: string | undefined, path: string, expires: number): Promise<string> {
+  const signature = await hmacHex(secretsKey, "signed-urls", message(path, expires));
+  return `${publicUrl.replace(/\/+$/, "")}${path}?expires=${expires}&signature=${signature}`;
+}
+
+export async function verifySignedPath(secretsKey: string | undefined, path: string, expires: string | undefined, signature: string | undefined, now: number): Promise<boolean> {
+  const seconds = Number(expires);
+  if (!Number.isInteger(seconds) || seconds * 1000 < now || !signature) return false;
+  const expected = new TextEncoder().encode(await hmacHex(secretsKey, "signed-urls", message(path, seconds)));
+  const given = new TextEncoder().encode(signature.toLowerCase());
+  return expected.byteLength === given.byteLength && crypto.subtle.timingSafeEqual(expected, given);
+}

@@ -1,0 +1,47 @@
+/**
+ * Webhook signatures: `mailgate-signature: t=<unix seconds>,v1=<hex
+ * HMAC-SHA256 of "<t>.<body>">`, one `v1` per valid secret of the alias, so
+ * a receiver holding either the new or the previous secret verifies during
+ * a rotation. Secrets are sealed at rest (src/secrets.ts) and shown once,
+ * when made.
+ */
+import { toBase64Url, toHex } from "../mail/base64";
+import { seal, unseal } from "../secrets";
+
+export const SIGNATURE_HEADER = "mailgate-signature";
+
+export interface WebhookSecret {
+  secret: string;
+  created_at: number;
+  /** When a rotated-out secret stops being used; null for the current one. */
+  expires_at: number | null;
+}
+
+export function newWebhookSecret(): string {
+  return `whsec_${toBase64Url(crypto.getRandomValues(new Uint8Array(32)))}`;
+}
+
+/** The secrets still valid at `now`, newest first. */
+export async function openSecrets(secretsKey: string | undefined, sealed: string | null, now: number): Promise<WebhookSecret[]> {
+  if (!sealed) return [];
+  const all = await unseal<WebhookSecret[]>(secretsKey, sealed, "webhook-secrets");
+  return all.filter((s) => s.expires_at === null || s.expires_at > now).sort((a, b) => b.created_at - a.created_at);
+}
+
+/** A new current secret; the previous current one stays valid for `overlapSeconds` (0: at once invalid). */
+export async function rotateSecrets(secretsKey: string | undefined, sealed: string | null, secret: string, overlapSeconds: number, now: number): Promise<string> {
+  const previous = (await openSecrets(secretsKey, sealed, now)).find((s) => s.expires_at === null);
+  const list: WebhookSecret[] = [{ secret, created_at: now, expires_at: null }];
+  if (previous && overlapSeconds > 0) list.push({ ...previous, expires_at: now + overlapSeconds * 1000 });
+  return seal(secretsKey, list, "webhook-secrets");
+}
+
+async function hmacHex(secret: string, data: string): Promise<string> {
+  const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  return toHex(await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(data)));
+}
+
+export async function signatureHeader(secrets: string[], timestampSeconds: number, body: string): Promise<string> {
+  const signatures = await Promise.all(secrets.map((s) => hmacHex(s, `${timestampSeconds}.${body}`)));
+  return [`t=${timestampSeconds}`, ...signatures.map((v) => `v1=${v}`)].join(",");
+}

@@ -1,0 +1,72 @@
+/**
+ * Posts one message to a webhook destination, signed with the alias's
+ * secrets (src/deliveries/signing.ts). 2xx: delivered. 410 Gone: the
+ * receiver asked us to stop, no more retries. Anything else, or no answer
+ * within the timeout: retried (src/deliveries/run.ts). Redirects are not
+ * followed: they could lead past the address check.
+ */
+import { eq } from "drizzle-orm";
+import type { Db } from "../db/client";
+import { aliases, messages } from "../db/schema";
+import type { Env } from "../env";
+import { buildWebhookPayload } from "./payload";
+import type { DeliveryRow, Handled } from "./run";
+import { openSecrets, SIGNATURE_HEADER, signatureHeader } from "./signing";
+import { checkWebhookUrl } from "./webhook-url";
+
+const WEBHOOK_TIMEOUT_MS = 15_000;
+
+const failed = (error: string): Handled => ({ outcome: { result: "failed", statusCode: null, error } });
+
+export async function postWebhook(env: Env, db: Db, delivery: DeliveryRow, now: number): Promise<Handled> {
+  const checked = checkWebhookUrl(delivery.target ?? "", env.ALLOW_PRIVATE_WEBHOOKS === "true");
+  if (!checked.ok) return failed(`the webhook URL ${checked.reason}`);
+  const [messageRows, aliasRows] = await db.batch([
+    db
+      .select({ id: messages.id, messageId: messages.messageId, mailFrom: messages.mailFrom, rcptTo: messages.rcptTo, size: messages.size, decision: messages.decision, rawKey: messages.rawKey, createdAt: messages.createdAt })
+      .from(messages)
+      .where(eq(messages.id, delivery.messageId)),
+    db.select({ webhookSecrets: aliases.webhookSecrets, destinations: aliases.destinations }).from(aliases).where(eq(aliases.id, delivery.aliasId ?? "")),
+  ]);
+  const message = messageRows[0];
+  const alias = aliasRows[0];
+  if (!message) return failed("the message no longer exists");
+  if (!alias) return failed("the alias no longer exists");
+  const secrets = await openSecrets(env.SECRETS_KEY, alias.webhookSecrets, now);
+  if (!secrets.length) return failed("the alias has no webhook secret (POST /v1/aliases/{id}/webhook-secret)");
+  const object = message.rawKey ? await env.RAW.get(message.rawKey) : null;
+  if (!object) throw new Error(`message ${message.id}: raw MIME missing in R2`);
+
+  const destination = alias.destinations.find((d) => d.type === "webhook" && d.url === delivery.target);
+  const payload = await buildWebhookPayload({
+    deliveryId: delivery.id,
+    redeliveryOf: delivery.redeliveryOf,
+    message,
+    threadId: delivery.threadId,
+    aliasId: delivery.aliasId,
+    raw: await object.arrayBuffer(),
+    inlineMaxBytes: destination?.type === "webhook" ? (destination.inline_max_bytes ?? 0) : 0,
+    publicUrl: env.PUBLIC_URL ?? null,
+    secretsKey: env.SECRETS_KEY,
+    now,
+  });
+  const body = JSON.stringify(payload);
+  const signature = await signatureHeader(secrets.map((s) => s.secret), Math.floor(now / 1000), body);
+
+  let response: Response;
+  try {
+    response = await fetch(checked.url, {
+      method: "POST",
+      body,
+      redirect: "manual",
+      signal: AbortSignal.timeout(WEBHOOK_TIMEOUT_MS),
+      headers: { "Content-Type": "application/json", "User-Agent": "mailgate-webhook/1", [SIGNATURE_HEADER]: signature, "mailgate-delivery-id": payload.id },
+    });
+  } catch (error) {
+    return { outcome: { result: "retry", statusCode: null, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) } };
+  }
+  const excerpt = (await response.text().catch(() => "")).slice(0, 300);
+  if (response.ok) return { outcome: { result: "delivered", statusCode: response.status, error: null } };
+  if (response.status === 410) return { outcome: { result: "gone", statusCode: 410, error: `410 Gone: the receiver asked us to stop${excerpt ? ` (${excerpt})` : ""}` } };
+  return { outcome: { result: "retry", statusCode: response.status, error: `HTTP ${response.status}${excerpt ? `: ${excerpt}` : ""}` } };
+}
