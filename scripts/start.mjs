@@ -29,7 +29,7 @@ const base = `http://127.0.0.1:${port}`;
 export const DEMO_DOMAIN = "demo.example";
 const DEMO_ALIASES = [
   { name: "sales", destinations: [{ type: "store" }] },
-  { name: "support", destinations: [{ type: "store" }], add_sender_as_follower: true },
+  { name: "support", destinations: [{ type: "store" }], add_sender_as_follower: true, followers: [{ email: "agent@example.org", name: "Demo Agent" }] },
   { name: "team", destinations: [{ type: "store" }, { type: "forward", to: "team-inbox@example.org" }] },
 ];
 
@@ -82,7 +82,9 @@ const migrate = spawnSync(...wrangler(["d1", "migrations", "apply", "DB", "--loc
 if (migrate.status !== 0) process.exit(migrate.status ?? 1);
 
 const inspector = process.env.INSPECTOR_PORT ? ["--inspector-port", process.env.INSPECTOR_PORT] : [];
-const child = spawn(...wrangler(["dev", "--port", String(port), "--ip", "127.0.0.1", ...inspector, ...persist], { cwd: root, stdio: "inherit" }));
+// Local development only: links in webhook payloads point here, and webhooks may post to local receivers.
+const devVars = ["--var", `PUBLIC_URL:${base}`, "--var", "ALLOW_PRIVATE_WEBHOOKS:true"];
+const child = spawn(...wrangler(["dev", "--port", String(port), "--ip", "127.0.0.1", ...devVars, ...inspector, ...persist], { cwd: root, stdio: "inherit" }));
 for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => child.kill(signal));
 child.on("exit", (code) => process.exit(code ?? 0));
 

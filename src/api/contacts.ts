@@ -12,8 +12,10 @@ const ContactSchema = z
   .object({
     email: z.string(),
     name: z.string().nullable(),
-    bounce_count: z.number().int(),
-    suppressed: z.boolean(),
+    bounce_count: z.number().int().openapi({ description: "Bounces counted since the contact last wrote to us (normal mail resets it)" }),
+    suppressed: z.boolean().openapi({ description: "The send API refuses this address until it is unsuppressed" }),
+    suppressed_reason: z.enum(["hard_bounce", "bounces", "complaint", "manual"]).nullable(),
+    last_bounce_at: Timestamp.nullable(),
     created_at: Timestamp,
     updated_at: Timestamp,
   })
@@ -24,6 +26,8 @@ const contactOut = (row: ContactRow): z.infer<typeof ContactSchema> => ({
   name: row.name,
   bounce_count: row.bounceCount,
   suppressed: row.suppressed,
+  suppressed_reason: row.suppressed ? row.suppressedReason : null,
+  last_bounce_at: row.lastBounceAt ? iso(row.lastBounceAt) : null,
   created_at: iso(row.createdAt),
   updated_at: iso(row.updatedAt),
 });
@@ -114,7 +118,12 @@ contactsApi.openapi(
     const [row] = await c
       .get("db")
       .update(contacts)
-      .set({ ...(body.name !== undefined && { name: body.name }), ...(body.suppressed !== undefined && { suppressed: body.suppressed }), updatedAt: new Date() })
+      .set({
+        ...(body.name !== undefined && { name: body.name }),
+        // Suppressing by hand says so; lifting a suppression forgets why it was there.
+        ...(body.suppressed !== undefined && { suppressed: body.suppressed, suppressedReason: body.suppressed ? "manual" : null }),
+        updatedAt: new Date(),
+      })
       .where(eq(contacts.email, email))
       .returning();
     if (!row) throw notFound(`contact ${email}`);

@@ -20,6 +20,7 @@ import { queueDeliveries } from "../deliveries/run";
 import type { Env } from "../env";
 import { bodyStart, parseHeaderBlock, readHeaderBlock, type SplitMessage } from "../mail/header-block";
 import { messageIdOf, syntheticMessageId } from "../mail/message-id";
+import { type BounceProcessing, processBounce } from "./bounce";
 import { attemptForwards, recordForwardResults } from "./deliver";
 import { type InboundMail, toInboundMail } from "./inbound-mail";
 import { type Lookup, lookup } from "./lookup";
@@ -73,7 +74,13 @@ async function handle(message: ForwardableEmailMessage, mail: InboundMail, db: D
   if (decision.outcome === "accepted" && decision.reason === "routed") decision = await countIntoLoopGuard(env.LOOP_KV, mail, found, decision, now);
 
   const rawKey = decision.outcome === "accepted" ? await raw.store(mail) : null;
-  const recorded = await recordDecision(db, { mail, decision, data: found.data, rawKey, now });
+  // A bounce is read from what was just stored, and its effects are recorded with it.
+  let bounce: BounceProcessing | null = null;
+  if (decision.outcome === "accepted" && decision.reason === "bounce" && rawKey) {
+    bounce = await processBounce(env, db, mail, found.data.domains, rawKey, now);
+    decision = { ...decision, bounce: bounce.summary };
+  }
+  const recorded = await recordDecision(db, { mail, decision, data: found.data, rawKey, now, ...(bounce && { effects: bounce.statements }) });
   // Webhooks and notifications run in the queue; recorded as due, so the sweeper catches a failed enqueue.
   await queueDeliveries(env, recorded.queued);
 

@@ -41,7 +41,15 @@ function destinationsOf(route: Route, data: RoutingData): Destination[] {
 
 export async function recordDecision(
   db: Db,
-  input: { mail: InboundMail; decision: Decision; data: RoutingData; rawKey: string | null; now: number },
+  input: {
+    mail: InboundMail;
+    decision: Decision;
+    data: RoutingData;
+    rawKey: string | null;
+    now: number;
+    /** More rows to write in the same transaction, given the new message's id (a bounce's effects). */
+    effects?: (messageRowId: string) => Statement[];
+  },
 ): Promise<Recorded> {
   const { mail, data, rawKey } = input;
   const now = new Date(input.now);
@@ -111,6 +119,7 @@ export async function recordDecision(
     decision = { ...decision, routes };
   }
 
+  dependents.push(...(input.effects?.(rowId) ?? []));
   const invalid = refusalsOf(decision).flatMap((r) => (r.reason === "alias_invalid" ? [r.alias_id] : []));
   if (invalid.length) dependents.push(db.update(aliases).set({ status: "invalid", updatedAt: now }).where(inArray(aliases.id, invalid)));
 

@@ -109,9 +109,42 @@ export type Refusal =
 
 export type BounceSignal = "bounce_address" | "verp" | "mailer_daemon" | "report";
 
+/** What a bounce said and did (src/inbound/bounce.ts), shown as `decision.bounce`. */
+export interface BounceSummary {
+  /** null: not read yet, or none of these (a human writing to the bounce address). */
+  kind: "bounce" | "delayed" | "delivered" | "feedback" | "auto_reply" | null;
+  /** The first recipient the report names, with its status and diagnostic. */
+  recipient: string | null;
+  status: string | null;
+  diagnostic: string | null;
+  /** The Message-ID of the mail it is about: ours when found, else the first one the report names. */
+  original_message_id: string | null;
+  /** Our outbound message it is about, when found. */
+  original_id: string | null;
+  /** Whether a VERP token was present, and whether its signature verified (a forged one changes nothing). */
+  verp: "valid" | "invalid" | null;
+  recipients: { recipient: string; action: string | null; status: string | null; diagnostic: string | null; remote_mta: string | null; hard: boolean }[];
+  feedback_type: string | null;
+  /** What changed: recipients marked bounced, bounces counted, contacts suppressed (and why). */
+  effects: { bounced: string[]; counted: string[]; suppressed: { email: string; reason: string }[]; delayed: string[] };
+}
+
+export const UNREAD_BOUNCE: BounceSummary = {
+  kind: null,
+  recipient: null,
+  status: null,
+  diagnostic: null,
+  original_message_id: null,
+  original_id: null,
+  verp: null,
+  recipients: [],
+  feedback_type: null,
+  effects: { bounced: [], counted: [], suppressed: [], delayed: [] },
+};
+
 export type Decision =
   | { outcome: "accepted"; reason: "routed"; routes: Route[]; refused: Refusal[]; skipped: { route_key: string; why: "duplicate" | "automatic" }[] }
-  | { outcome: "accepted"; reason: "bounce"; signal: BounceSignal; bounce: { kind: "bounce"; recipient: null; status: null; diagnostic: null; original_message_id: null } }
+  | { outcome: "accepted"; reason: "bounce"; signal: BounceSignal; bounce: BounceSummary }
   | ({ outcome: "refused" } & Refusal)
   /**
    * Seen before. `same_delivery`: this very delivery (same Message-ID, same
@@ -169,7 +202,7 @@ export function decide(mail: InboundMail, data: RoutingData): Decision {
   const earlier = data.priorMessages.find((m) => m.direction === "in" && m.status === "accepted");
   if (signal && earlier) return { outcome: "dropped", reason: "duplicate", duplicate_of: earlier.id, same_delivery: false };
   if (signal) {
-    return { outcome: "accepted", reason: "bounce", signal, bounce: { kind: "bounce", recipient: null, status: null, diagnostic: null, original_message_id: null } };
+    return { outcome: "accepted", reason: "bounce", signal, bounce: UNREAD_BOUNCE };
   }
 
   const router = new Router(mail, data);

@@ -136,6 +136,26 @@ describe("npm start and wrangler dev", () => {
     expect(message).toMatchObject({ status: "sent", recipients: [{ address: "someone@example.org", status: "sent" }] });
   });
 
+  it("notifies the support alias's follower through the real queue and the demo relay", async () => {
+    const raw = message({ From: "Mary Major <mary@example.org>", To: "support@demo.example", "Message-ID": "<e2e-support@example.org>", Subject: "Help" });
+    expect((await send("mary@example.org", "support@demo.example", raw)).rejectReason).toBeUndefined();
+    const [inbound] = (await api(`/v1/messages?message_id=${encodeURIComponent("<e2e-support@example.org>")}`)).items;
+    let notified: any;
+    for (let i = 0; i < 100 && !notified; i++) {
+      const detail = await api(`/v1/messages/${inbound.id}`);
+      notified = detail.events.find((e: any) => e.type === "notify_delivered");
+      if (!notified) await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    expect(notified?.detail.notified, JSON.stringify(await api(`/v1/messages/${inbound.id}`))).toEqual(["agent@example.org"]);
+    let copy: any;
+    for (let i = 0; i < 100; i++) {
+      copy = await api(`/v1/messages/${notified.detail.messages[0]}`);
+      if (copy.status !== "queued") break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    expect(copy).toMatchObject({ status: "sent", from: { name: "Mary Major", address: "notifications@demo.example" }, thread_id: inbound.thread_id });
+  });
+
   it("seeds idempotently: a second start keeps the data and adds nothing", async () => {
     await stop(server);
     server = await start();

@@ -1,0 +1,174 @@
+/**
+ * What a bounce changes (Odoo's `_routing_handle_bounce` and the mass
+ * mailing blacklist rule, shared/reference/odoo-gateway.md 3.2-3.4), read
+ * by src/inbound/bounce-report.ts from the stored message.
+ *
+ * A report acts only on mail we sent: the message its signed VERP address
+ * names, else the one whose Message-ID its embedded original (or its own
+ * References) carries, and only for that message's recipients. So a forged
+ * or stray report cannot suppress anybody, and a VERP token whose signature
+ * does not verify changes nothing at all. Then, per recipient:
+ *
+ * - failed: the recipient and the message become `bounced`, the contact's
+ *   counter goes up, and the contact is suppressed after a hard bounce
+ *   (the mailbox or domain does not exist), or after 5 bounces within 13
+ *   weeks whose first and last are more than a week apart while its counter
+ *   is at 5 or more (normal mail from it resets the counter);
+ * - delayed or delivered: recorded on the message, never counted;
+ * - a feedback (ARF) report suppresses the complaining recipient;
+ * - an auto-reply is recorded on the message, never counted.
+ */
+import { and, count, desc, eq, gte, max, min, sql } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
+import { type Db, inJson } from "../db/client";
+import { bounceEvents, contacts, messageEvents, messages, outboundRecipients, type SuppressionReason } from "../db/schema";
+import type { Env } from "../env";
+import { domainOf, localPartOf } from "../mail/address";
+import { verifyVerpToken } from "../mail/verp";
+import { type BounceReport, MAX_REPORT_BYTES, readBounceReport, type ReportedRecipient } from "./bounce-report";
+import type { InboundMail } from "./inbound-mail";
+import type { BounceSummary, DomainInfo } from "./route";
+
+type Statement = BatchItem<"sqlite">;
+
+/** Odoo's BLACKLIST_MAX_BOUNCED_LIMIT, its 13-week window and its one-week spread. */
+export const SUPPRESS_AFTER_BOUNCES = 5;
+const BOUNCE_WINDOW_MS = 13 * 7 * 24 * 3600_000;
+const BOUNCE_SPREAD_MS = 7 * 24 * 3600_000;
+
+export interface BounceProcessing {
+  summary: BounceSummary;
+  /** The rows that carry the effects out, written with the report's own record (one transaction). */
+  statements: (reportRowId: string) => Statement[];
+}
+
+/** The token of our VERP address among the recipients (`bounce+<token>@domain`), if any. */
+export function verpTokenOf(recipients: string[], domains: DomainInfo[]): string | null {
+  for (const address of recipients) {
+    const domain = domains.find((d) => d.name === domainOf(address));
+    const local = localPartOf(address);
+    if (domain && local.startsWith(`${domain.bounce}+`)) return local.slice(domain.bounce.length + 1);
+  }
+  return null;
+}
+
+/** The start of the stored message: all a report needs (its original may follow, truncated). */
+async function reportBytes(bucket: R2Bucket, rawKey: string): Promise<Uint8Array> {
+  const object = await bucket.get(rawKey, { range: { offset: 0, length: MAX_REPORT_BYTES } });
+  if (!object) throw new Error(`bounce ${rawKey}: raw MIME missing in R2`);
+  return new Uint8Array(await object.arrayBuffer());
+}
+
+function summarize(report: BounceReport, verp: BounceSummary["verp"], original: { id: string; messageId: string } | null): BounceSummary {
+  const first = report.recipients[0];
+  return {
+    kind: report.kind,
+    recipient: first?.recipient ?? null,
+    status: first?.status ?? null,
+    diagnostic: first?.diagnostic ?? null,
+    original_message_id: original?.messageId ?? report.originalMessageIds[0] ?? null,
+    original_id: original?.id ?? null,
+    verp,
+    recipients: report.recipients.map((r) => ({ recipient: r.recipient, action: r.action, status: r.status, diagnostic: r.diagnostic, remote_mta: r.remoteMta, hard: r.hard })),
+    feedback_type: report.feedbackType,
+    effects: { bounced: [], counted: [], suppressed: [], delayed: [] },
+  };
+}
+
+export async function processBounce(env: Env, db: Db, mail: InboundMail, domains: DomainInfo[], rawKey: string, now: number): Promise<BounceProcessing> {
+  const report = await readBounceReport(await reportBytes(env.RAW, rawKey));
+  const token = verpTokenOf(mail.to, domains);
+  const verpId = token ? await verifyVerpToken(env.SECRETS_KEY, token) : null;
+  const verp: BounceSummary["verp"] = token ? (verpId ? "valid" : "invalid") : null;
+  const nothing = (original: { id: string; messageId: string } | null = null): BounceProcessing => ({ summary: summarize(report, verp, original), statements: () => [] });
+  if (verp === "invalid" || report.kind === null) return nothing();
+
+  // The message it is about: the VERP one, else the newest of ours among the ids it names.
+  const ids = [...report.originalMessageIds, ...mail.replyIds];
+  const original = await db
+    .select({ id: messages.id, messageId: messages.messageId })
+    .from(messages)
+    .where(and(eq(messages.direction, "out"), verpId ? eq(messages.id, verpId) : inJson(messages.messageId, ids)))
+    .orderBy(desc(messages.id))
+    .get();
+  if (!original) return nothing();
+
+  const recipientRows = await db.select({ address: outboundRecipients.address }).from(outboundRecipients).where(eq(outboundRecipients.messageId, original.id));
+  const ours = new Set(recipientRows.map((r) => r.address));
+  // Odoo: when the report names nobody we sent to but the message had one recipient, it is about that one.
+  const only = recipientRows.length === 1 ? recipientRows[0]!.address : null;
+  const reported: ReportedRecipient[] = report.recipients.length ? report.recipients : [{ recipient: "", action: null, status: null, diagnostic: null, remoteMta: null, hard: false }];
+  const matched = new Map<string, ReportedRecipient>();
+  for (const r of reported) {
+    const address = ours.has(r.recipient) ? r.recipient : only;
+    if (address && !matched.has(address)) matched.set(address, { ...r, recipient: address });
+  }
+  const summary = summarize(report, verp, original);
+  if (!matched.size) return { summary, statements: () => [] };
+
+  const at = new Date(now);
+  const addresses = [...matched.keys()];
+  const [contactRows, history] = await db.batch([
+    db.select({ email: contacts.email, bounceCount: contacts.bounceCount, suppressed: contacts.suppressed }).from(contacts).where(inJson(contacts.email, addresses)),
+    db
+      .select({ email: bounceEvents.email, count: count(), first: min(bounceEvents.createdAt), last: max(bounceEvents.createdAt) })
+      .from(bounceEvents)
+      .where(and(inJson(bounceEvents.email, addresses), eq(bounceEvents.kind, "bounce"), gte(bounceEvents.createdAt, new Date(now - BOUNCE_WINDOW_MS))))
+      .groupBy(bounceEvents.email),
+  ]);
+
+  const effects = summary.effects;
+  const build: ((reportRowId: string) => Statement[])[] = [];
+  const event = (type: string, detail: Record<string, unknown>) => (reportRowId: string) => [
+    db.insert(messageEvents).values({ messageId: original.id, type, detail: { ...detail, report_id: reportRowId }, createdAt: at }),
+  ];
+  const suppress = (email: string, reason: SuppressionReason) => {
+    effects.suppressed.push({ email, reason });
+    build.push(() => [
+      db
+        .insert(contacts)
+        .values({ email, suppressed: true, suppressedReason: reason, createdAt: at, updatedAt: at })
+        .onConflictDoUpdate({ target: contacts.email, set: { suppressed: true, suppressedReason: reason, updatedAt: at } }),
+    ]);
+  };
+
+  for (const r of matched.values()) {
+    const detail = { recipient: r.recipient, status: r.status, diagnostic: r.diagnostic };
+    if (report.kind === "feedback") {
+      build.push(event("complaint", { ...detail, feedback_type: report.feedbackType }));
+      suppress(r.recipient, "complaint");
+    } else if (report.kind === "auto_reply") {
+      build.push(event("auto_reply", detail));
+    } else if (r.action === "delayed" || (r.action === null && report.kind === "delayed")) {
+      effects.delayed.push(r.recipient);
+      build.push(event("delayed", detail));
+    } else if (r.action === "delivered" || (r.action === null && report.kind === "delivered")) {
+      build.push(event("delivery_report", detail));
+    } else {
+      effects.bounced.push(r.recipient);
+      effects.counted.push(r.recipient);
+      build.push((reportRowId) => [
+        db
+          .update(outboundRecipients)
+          .set({ status: "bounced", lastCode: r.status, lastError: r.diagnostic, updatedAt: at })
+          .where(and(eq(outboundRecipients.messageId, original.id), eq(outboundRecipients.address, r.recipient))),
+        db
+          .insert(contacts)
+          .values({ email: r.recipient, bounceCount: 1, lastBounceAt: at, createdAt: at, updatedAt: at })
+          .onConflictDoUpdate({ target: contacts.email, set: { bounceCount: sql`${contacts.bounceCount} + 1`, lastBounceAt: at, updatedAt: at } }),
+        db.insert(bounceEvents).values({ email: r.recipient, reportId: reportRowId, originalId: original.id, kind: "bounce", status: r.status, createdAt: at }).onConflictDoNothing(),
+        ...event("bounced", { ...detail, hard: r.hard })(reportRowId),
+      ]);
+      const contact = contactRows.find((c) => c.email === r.recipient);
+      const past = history.find((h) => h.email === r.recipient);
+      const total = (past?.count ?? 0) + 1;
+      const spread = now - (past?.first?.getTime() ?? now);
+      if (contact?.suppressed) continue;
+      if (r.hard) suppress(r.recipient, "hard_bounce");
+      else if (total >= SUPPRESS_AFTER_BOUNCES && spread > BOUNCE_SPREAD_MS && (contact?.bounceCount ?? 0) + 1 >= SUPPRESS_AFTER_BOUNCES) suppress(r.recipient, "bounces");
+    }
+  }
+  if (effects.bounced.length) build.push(() => [db.update(messages).set({ status: "bounced", updatedAt: at }).where(eq(messages.id, original.id))]);
+  return { summary, statements: (reportRowId) => build.flatMap((b) => b(reportRowId)) };
+}
+
