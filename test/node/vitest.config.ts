@@ -33,6 +33,8 @@ export default defineConfig(async () => {
               },
             }),
           ],
+          // As wrangler.toml's [alias]: email-reply-parser's probe for Node's re2 finds nothing (src/shims/module.ts).
+          resolve: { alias: { module: `${root}/src/shims/module.ts` } },
           test: {
             name: "workers",
             include: ["test/*.test.ts"],

@@ -1,0 +1,112 @@
+/**
+ * `npm run bench`, conversations part (Node 22 / V8, CPU from V8's
+ * profiler, see bench/measure.ts):
+ *
+ * - reading a bounce: `readBounceReport` on every message file of the
+ *   sisimai corpus (../shared/corpus), median, 90th percentile and worst;
+ * - building a webhook payload for a 1 MiB message with attachments: one
+ *   postal-mime parse (the baseline it may exceed by at most 10 %), then
+ *   the rest (addresses and headers, stripped reply, signed links, a small
+ *   attachment inlined, JSON, signature), weighed on its own.
+ */
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import PostalMime from "postal-mime";
+import { describe, it } from "vitest";
+import { payloadOf } from "../src/deliveries/payload";
+import { signatureHeader } from "../src/deliveries/signing";
+import { readBounceReport } from "../src/inbound/bounce-report";
+import { attributedCpu, fmt } from "./measure";
+
+const SISIMAI = fileURLToPath(new URL("../../shared/corpus/sisimai-set-of-emails/maildir/", import.meta.url));
+
+function corpusFiles(): string[] {
+  return readdirSync(SISIMAI, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile() && e.name.endsWith(".eml"))
+    .map((e) => join(e.parentPath, e.name))
+    .sort();
+}
+
+const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+const median = (values: number[]) => percentile([...values].sort((a, b) => a - b), 0.5);
+const ROUNDS = 7;
+
+/** About 1 MiB: text and html bodies, a 40 KB, a 250 KB and a 460 KB attachment. */
+function webhookMessage(): Uint8Array {
+  const file = (bytes: number, seed: number) => {
+    const data = new Uint8Array(bytes);
+    for (let i = 0; i < bytes; i++) data[i] = (i * 31 + seed) & 0xff;
+    return Buffer.from(data).toString("base64").replace(/.{76}/g, "$&\r\n");
+  };
+  const text = "Thanks, Tuesday works for me.\r\n\r\nOn Fri, Nov 20, 2026 at 10:00 AM Bob <bob@example.org> wrote:\r\n" + "> Does Tuesday work for the review?\r\n".repeat(200);
+  const part = (type: string, name: string, body: string) =>
+    `--b\r\nContent-Type: ${type}; name="${name}"\r\nContent-Disposition: attachment; filename="${name}"\r\nContent-Transfer-Encoding: base64\r\n\r\n${body}\r\n`;
+  const raw =
+    'From: "Mary Major" <mary@example.org>\r\nTo: "Hooks" <hooks@bench.example>\r\nCc: ann@example.org\r\nSubject: =?UTF-8?Q?R=C3=A9union?= notes\r\n' +
+    "Message-ID: <bench-webhook@example.org>\r\nDate: Sat, 21 Nov 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" +
+    `--b\r\nContent-Type: multipart/alternative; boundary=a\r\n\r\n--a\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n${text}\r\n--a\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>${text.replace(/\r\n/g, "<br>")}</p>\r\n--a--\r\n` +
+    part("text/csv", "small.csv", file(40_000, 1)) +
+    part("image/png", "photo.png", file(250_000, 2)) +
+    part("application/pdf", "report.pdf", file(460_000, 3)) +
+    "--b--\r\n";
+  return new TextEncoder().encode(raw);
+}
+
+describe("conversations benchmark", () => {
+  it("prints CPU to read a bounce and to build a webhook payload", { timeout: 600_000 }, async () => {
+    const files = corpusFiles();
+    const perFile: number[] = [];
+    for (const path of files) {
+      const bytes = new Uint8Array(readFileSync(path));
+      perFile.push((await attributedCpu(() => readBounceReport(bytes), 2, 5)).ours);
+    }
+    perFile.sort((a, b) => a - b);
+
+    const raw = webhookMessage();
+    const message = { id: "msg_bench", messageId: "<bench-webhook@example.org>", mailFrom: "mary@example.org", rcptTo: "hooks@bench.example", size: raw.byteLength, decision: { outcome: "accepted", reason: "routed" }, createdAt: new Date() };
+    // The payload costs one parse plus the rest; weighing the rest alone is steadier than
+    // subtracting two profiles of the whole, which each vary by a third from run to run.
+    const parsed = await PostalMime.parse(raw);
+    const rest = async () => {
+      const payload = await payloadOf(parsed, {
+        deliveryId: "dlv_bench",
+        redeliveryOf: null,
+        message,
+        threadId: "thr_bench",
+        aliasId: "als_bench",
+        inlineMaxBytes: 64 * 1024,
+        publicUrl: "https://mail.bench.example",
+        secretsKey: "bench-secrets-key",
+        now: Date.now(),
+      });
+      return signatureHeader(["whsec_bench_secret_one", "whsec_bench_secret_two"], Math.floor(Date.now() / 1000), JSON.stringify(payload));
+    };
+    const parses: number[] = [];
+    const rests: number[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      parses.push((await attributedCpu(() => PostalMime.parse(raw), 5, 20)).ours);
+      rests.push((await attributedCpu(rest, 5, 20)).ours);
+    }
+    const parse = median(parses);
+    const extra = median(rests);
+
+    console.log(
+      [
+        "",
+        `Reading a bounce (readBounceReport), CPU ms per message over ${files.length} sisimai files:`,
+        "",
+        "| median | 90th percentile | worst |",
+        "| --- | --- | --- |",
+        `| ${fmt(percentile(perFile, 0.5))} | ${fmt(percentile(perFile, 0.9))} | ${fmt(perFile.at(-1)!)} |`,
+        "",
+        `Webhook payload for a ${(raw.byteLength / 1048576).toFixed(2)} MiB message with 3 attachments, CPU ms:`,
+        "",
+        "| postal-mime full parse (baseline) | the rest: addresses, headers, stripped reply, links, inlining, JSON, signature | payload in all, against the parse |",
+        "| --- | --- | --- |",
+        `| ${fmt(parse)} | ${fmt(extra)} | ${((parse + extra) / parse).toFixed(3)} |`,
+        "",
+      ].join("\n"),
+    );
+  });
+});
