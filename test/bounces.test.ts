@@ -182,6 +182,17 @@ describe("bounce processing", () => {
     expect((await api("GET", `/v1/contacts/${encodeURIComponent(stranger)}`)).status).toBe(404);
   });
 
+  it("route-test reads a report given whole, and changes nothing", async () => {
+    const domain = await sender();
+    const rcpt = `${unique("tested")}@example.org`;
+    const sent = await sendTo(domain, rcpt);
+    const raw = dsn(sent.envelope_from, sent, [{ address: rcpt }]);
+    const tested = await ok("POST", "/v1/route-test", { from: "", to: sent.envelope_from, raw });
+    expect(tested.decision).toMatchObject({ reason: "bounce", bounce: { kind: "bounce", recipient: rcpt, status: "5.1.1", verp: "valid", original_message_id: sent.message_id } });
+    expect((await ok("GET", `/v1/messages/${sent.id}`)).status).toBe("sent");
+    expect((await api("GET", `/v1/contacts/${encodeURIComponent(rcpt)}`)).status).toBe(404);
+  });
+
   it("ignores a report whose VERP token is forged", async () => {
     const domain = await sender();
     const rcpt = `${unique("victim")}@example.org`;

@@ -1,5 +1,7 @@
 /** `POST /v1/route-test`: what the gateway would decide for a message, with no side effect. */
 import { createRoute, z } from "@hono/zod-openapi";
+import { checkVerp, summarize } from "../inbound/bounce";
+import { readBounceReport } from "../inbound/bounce-report";
 import { decide, type Decision, refusalText } from "../inbound/route";
 import { lookup } from "../inbound/lookup";
 import { readInboundMail } from "../inbound/receive";
@@ -58,7 +60,12 @@ routeTestApi.openapi(
     const bytes = new TextEncoder().encode(text);
     const { mail } = await readInboundMail({ raw: new Response(bytes).body!, from: body.from, to: body.to, rawSize: bytes.byteLength });
     const { data } = await lookup(c.get("db"), c.env.LOOP_KV, mail, Date.now());
-    const decision = decide(mail, data);
+    let decision = decide(mail, data);
+    // A bounce given whole is read too, as email() would read it (without acting on it).
+    if (decision.outcome === "accepted" && decision.reason === "bounce" && body.raw !== undefined) {
+      const { verp } = await checkVerp(c.env.SECRETS_KEY, mail, data.domains);
+      decision = { ...decision, bounce: summarize(await readBounceReport(bytes), verp, null) };
+    }
     return c.json({ decision: decision as z.infer<typeof DecisionSchema>, smtp: smtpOf(decision) }, 200);
   },
 );

@@ -52,6 +52,13 @@ export function verpTokenOf(recipients: string[], domains: DomainInfo[]): string
   return null;
 }
 
+/** The message row a VERP recipient names, when its signature verifies. */
+export async function checkVerp(secretsKey: string | undefined, mail: InboundMail, domains: DomainInfo[]): Promise<{ verp: BounceSummary["verp"]; verpId: string | null }> {
+  const token = verpTokenOf(mail.to, domains);
+  const verpId = token ? await verifyVerpToken(secretsKey, token) : null;
+  return { verp: token ? (verpId ? "valid" : "invalid") : null, verpId };
+}
+
 /** The start of the stored message: all a report needs (its original may follow, truncated). */
 async function reportBytes(bucket: R2Bucket, rawKey: string): Promise<Uint8Array> {
   const object = await bucket.get(rawKey, { range: { offset: 0, length: MAX_REPORT_BYTES } });
@@ -59,7 +66,8 @@ async function reportBytes(bucket: R2Bucket, rawKey: string): Promise<Uint8Array
   return new Uint8Array(await object.arrayBuffer());
 }
 
-function summarize(report: BounceReport, verp: BounceSummary["verp"], original: { id: string; messageId: string } | null): BounceSummary {
+/** What a report says, before any effect (route-test shows this much). */
+export function summarize(report: BounceReport, verp: BounceSummary["verp"], original: { id: string; messageId: string } | null): BounceSummary {
   const first = report.recipients[0];
   return {
     kind: report.kind,
@@ -77,9 +85,7 @@ function summarize(report: BounceReport, verp: BounceSummary["verp"], original: 
 
 export async function processBounce(env: Env, db: Db, mail: InboundMail, domains: DomainInfo[], rawKey: string, now: number): Promise<BounceProcessing> {
   const report = await readBounceReport(await reportBytes(env.RAW, rawKey));
-  const token = verpTokenOf(mail.to, domains);
-  const verpId = token ? await verifyVerpToken(env.SECRETS_KEY, token) : null;
-  const verp: BounceSummary["verp"] = token ? (verpId ? "valid" : "invalid") : null;
+  const { verp, verpId } = await checkVerp(env.SECRETS_KEY, mail, domains);
   const nothing = (original: { id: string; messageId: string } | null = null): BounceProcessing => ({ summary: summarize(report, verp, original), statements: () => [] });
   if (verp === "invalid" || report.kind === null) return nothing();
 
