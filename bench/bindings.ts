@@ -141,6 +141,9 @@ export function standInEnv(): { env: Env; counts: Counts } {
       async send() {
         counts.queueSends++;
       },
+      async sendBatch(messages: unknown[]) {
+        counts.queueSends += messages.length;
+      },
     },
     ADMIN_TOKEN: "bench",
     SECRETS_KEY: "bench-secrets-key",

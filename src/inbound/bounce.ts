@@ -18,7 +18,7 @@
  * - a feedback (ARF) report suppresses the complaining recipient;
  * - an auto-reply is recorded on the message, never counted.
  */
-import { and, count, desc, eq, gte, max, min, sql } from "drizzle-orm";
+import { and, count, desc, eq, gte, inArray, min, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { type Db, inJson } from "../db/client";
 import { bounceEvents, contacts, messageEvents, messages, outboundRecipients, type SuppressionReason } from "../db/schema";
@@ -99,7 +99,17 @@ export async function processBounce(env: Env, db: Db, mail: InboundMail, domains
     .get();
   if (!original) return nothing();
 
-  const recipientRows = await db.select({ address: outboundRecipients.address }).from(outboundRecipients).where(eq(outboundRecipients.messageId, original.id));
+  // Its recipients, with the contact and the recent bounces of each, in one round trip.
+  const recipientsOfOriginal = db.select({ address: outboundRecipients.address }).from(outboundRecipients).where(eq(outboundRecipients.messageId, original.id));
+  const [recipientRows, contactRows, history] = await db.batch([
+    recipientsOfOriginal,
+    db.select({ email: contacts.email, bounceCount: contacts.bounceCount, suppressed: contacts.suppressed }).from(contacts).where(inArray(contacts.email, recipientsOfOriginal)),
+    db
+      .select({ email: bounceEvents.email, count: count(), first: min(bounceEvents.createdAt) })
+      .from(bounceEvents)
+      .where(and(inArray(bounceEvents.email, recipientsOfOriginal), eq(bounceEvents.kind, "bounce"), gte(bounceEvents.createdAt, new Date(now - BOUNCE_WINDOW_MS))))
+      .groupBy(bounceEvents.email),
+  ]);
   const ours = new Set(recipientRows.map((r) => r.address));
   // Odoo: when the report names nobody we sent to but the message had one recipient, it is about that one.
   const only = recipientRows.length === 1 ? recipientRows[0]!.address : null;
@@ -111,17 +121,7 @@ export async function processBounce(env: Env, db: Db, mail: InboundMail, domains
   }
   const summary = summarize(report, verp, original);
   if (!matched.size) return { summary, statements: () => [] };
-
   const at = new Date(now);
-  const addresses = [...matched.keys()];
-  const [contactRows, history] = await db.batch([
-    db.select({ email: contacts.email, bounceCount: contacts.bounceCount, suppressed: contacts.suppressed }).from(contacts).where(inJson(contacts.email, addresses)),
-    db
-      .select({ email: bounceEvents.email, count: count(), first: min(bounceEvents.createdAt), last: max(bounceEvents.createdAt) })
-      .from(bounceEvents)
-      .where(and(inJson(bounceEvents.email, addresses), eq(bounceEvents.kind, "bounce"), gte(bounceEvents.createdAt, new Date(now - BOUNCE_WINDOW_MS))))
-      .groupBy(bounceEvents.email),
-  ]);
 
   const effects = summary.effects;
   const build: ((reportRowId: string) => Statement[])[] = [];
