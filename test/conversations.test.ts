@@ -111,6 +111,21 @@ describe("follower notifications", () => {
     expect((await ok("GET", `/v1/aliases/${alias.id}`)).followers).toHaveLength(2);
   });
 
+  it("threads each copy under its own message, even when later mail arrived before the queue ran", async () => {
+    const { ann, mary, support } = await helpdesk();
+    const first = mime({ From: mary, To: support, Subject: "Order 42" });
+    const firstId = /^Message-ID: (.*)$/im.exec(first)![1]!.trim();
+    await deliver({ from: mary, to: support, raw: first });
+    const second = mime({ From: mary, To: support, Subject: "Re: Order 42", "In-Reply-To": firstId });
+    const secondId = /^Message-ID: (.*)$/im.exec(second)![1]!.trim();
+    await deliver({ from: mary, to: support, raw: second });
+    await notify(firstId, support);
+    await notify(secondId, support);
+    const copies = (await smtpReceived(ann)).map((m) => m.python);
+    expect(copies.map((c: any) => c.in_reply_to)).toEqual([firstId, secondId]);
+    expect(copies[0].references).not.toContain(secondId);
+  });
+
   it("does not copy followers who were among the recipients, nor suppressed ones, and notifies nobody for automatic mail", async () => {
     const { ann, bob, mary, support } = await helpdesk();
     await ok("POST", "/v1/contacts", { email: bob }, 201);

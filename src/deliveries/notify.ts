@@ -29,7 +29,7 @@ export async function notifyFollowers(env: Env, db: Db, delivery: DeliveryRow): 
   if (!threadId) return { outcome: { result: "failed", statusCode: null, error: "the delivery names no thread" } };
   const [messageRows, threadRows, threadKeys, followerRows, relayRows, domainRows] = await db.batch([
     db
-      .select({ id: messages.id, fromAddress: messages.fromAddress, fromName: messages.fromName, to: messages.to, cc: messages.cc, subject: messages.subject, rawKey: messages.rawKey })
+      .select({ id: messages.id, messageId: messages.messageId, fromAddress: messages.fromAddress, fromName: messages.fromName, to: messages.to, cc: messages.cc, subject: messages.subject, rawKey: messages.rawKey })
       .from(messages)
       .where(eq(messages.id, delivery.messageId)),
     db
@@ -57,17 +57,17 @@ export async function notifyFollowers(env: Env, db: Db, delivery: DeliveryRow): 
     return { outcome: { result: "delivered", statusCode: null, error: null, detail: { notified: [], suppressed: skippedSuppressed } } };
   }
 
+  const author: Mailbox = { name: message.fromName ?? "", address: message.fromAddress ?? "" };
+  if (!author.address) return { outcome: { result: "failed", statusCode: null, error: "the message has no From address to notify in the name of" } };
   const object = message.rawKey ? await env.RAW.get(message.rawKey) : null;
   if (!object) throw new Error(`message ${message.id}: raw MIME missing in R2`);
   const parsed = await PostalMime.parse(await object.arrayBuffer(), { attachmentEncoding: "base64" });
-  const author: Mailbox = { name: message.fromName ?? "", address: message.fromAddress ?? "" };
-  if (!author.address) return { outcome: { result: "failed", statusCode: null, error: "the message has no From address to notify in the name of" } };
   const thread: PlanThread = {
     id: threadRow.id,
     subject: threadRow.subject,
     aliasAddress: threadRow.aliasDomain ? threadRow.aliasAddress : null,
     aliasDomain: threadRow.aliasDomain,
-    messageIds: [...new Set(threadKeys.map((t) => t.key))],
+    messageIds: threadUpTo([...new Set(threadKeys.map((t) => t.key))], message.messageId),
   };
   const content = (to: Mailbox, attachments: OutboundAttachment[], note: string | null): DraftContent => ({
     author,
@@ -115,6 +115,12 @@ export async function notifyFollowers(env: Env, db: Db, delivery: DeliveryRow): 
     statements,
     afterCommit: () => queueSends(env, ids),
   };
+}
+
+/** The thread's ids up to this message, which ends them: the copy answers it, even when later mail came in first. */
+function threadUpTo(ids: string[], messageId: string): string[] {
+  const at = ids.indexOf(messageId);
+  return at < 0 ? [...ids, messageId] : ids.slice(0, at + 1);
 }
 
 /** The message's attachments as the composer takes them; inline parts keep their Content-ID so `cid:` links still work. */
