@@ -128,7 +128,7 @@ describe("npm start and wrangler dev", () => {
     const answer = (await response.json()) as { id: string; relay: { type: string } };
     expect(answer.relay.type).toBe("cloudflare");
     let message: any;
-    for (let i = 0; i < 100; i++) {
+    for (let i = 0; i < 300; i++) {
       message = await api(`/v1/messages/${answer.id}`);
       if (message.status !== "queued") break;
       await new Promise((resolve) => setTimeout(resolve, 200));
@@ -141,20 +141,20 @@ describe("npm start and wrangler dev", () => {
     expect((await send("mary@example.org", "support@demo.example", raw)).rejectReason).toBeUndefined();
     const [inbound] = (await api(`/v1/messages?message_id=${encodeURIComponent("<e2e-support@example.org>")}`)).items;
     let notified: any;
-    for (let i = 0; i < 100 && !notified; i++) {
+    for (let i = 0; i < 300 && !notified; i++) {
       const detail = await api(`/v1/messages/${inbound.id}`);
       notified = detail.events.find((e: any) => e.type === "notify_delivered");
       if (!notified) await new Promise((resolve) => setTimeout(resolve, 200));
     }
     expect(notified?.detail.notified, JSON.stringify(await api(`/v1/messages/${inbound.id}`))).toEqual(["agent@example.org"]);
     let copy: any;
-    for (let i = 0; i < 100; i++) {
+    for (let i = 0; i < 300; i++) {
       copy = await api(`/v1/messages/${notified.detail.messages[0]}`);
       if (copy.status !== "queued") break;
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
     expect(copy).toMatchObject({ status: "sent", from: { name: "Mary Major", address: "notifications@demo.example" }, thread_id: inbound.thread_id });
-  });
+  }, 150_000);
 
   it("seeds idempotently: a second start keeps the data and adds nothing", async () => {
     await stop(server);
