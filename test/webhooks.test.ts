@@ -3,9 +3,11 @@
  * that verifies each signature the way the README tells receivers to, fails
  * the first attempts when told to, and records every payload.
  */
+import { createScheduledController } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, inject, it } from "vitest";
 import type { Env } from "../src/env";
+import worker from "../src/index";
 import { api, createAlias, deliver, findMessage, mime, ok, runJobs, setupDomain, unique } from "./helpers";
 
 const mail = inject("mail");
@@ -232,6 +234,25 @@ describe("webhook destinations", () => {
     const sent = await api("POST", "/v1/messages", { from: `sales@${domain}`, to: ["x@example.org"], subject: "s", text: "t" });
     if (sent.status === 202) expect((await api("POST", `/v1/messages/${sent.body.id}/redeliver`, {})).status).toBe(422);
     expect((await api("POST", "/v1/messages/msg_nope/redeliver", {})).status).toBe(404);
+  });
+
+  it("survives a queue that cannot take the job: the mail is accepted, and the sweeper queues the delivery", async () => {
+    const { address, url } = await webhookAlias();
+    const raw = mime({ From: "mary@example.org", To: address, Subject: "lost job" });
+    const messageId = /^Message-ID: (.*)$/im.exec(raw)![1]!.trim();
+    const broken = { ...env, JOBS: { ...env.JOBS, sendBatch: async () => Promise.reject(new Error("queue unavailable")) } } as unknown as Env;
+    expect(await deliver({ to: address, raw }, broken)).toMatchObject({ rejected: null, error: null });
+    const [pending] = await pendingWebhooks(messageId, address);
+    expect(pending.status).toBe("pending");
+
+    const queued: string[] = [];
+    const recording = { ...env, JOBS: { ...env.JOBS, sendBatch: async (batch: { body: { id: string } }[]) => void queued.push(...batch.map((m) => m.body.id)) } } as unknown as Env;
+    await worker.scheduled(createScheduledController({ scheduledTime: Date.now() + 5 * 60_000 }), recording);
+    expect(queued).not.toContain(pending.id);
+    await worker.scheduled(createScheduledController({ scheduledTime: Date.now() + 11 * 60_000 }), recording);
+    expect(queued).toContain(pending.id);
+    await runJobs("deliver", [pending.id]);
+    expect((await received(url)).map((r: any) => r.body.id)).toEqual([pending.id]);
   });
 });
 
