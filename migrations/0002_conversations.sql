@@ -28,4 +28,6 @@ ALTER TABLE `contacts` ADD `suppressed_reason` text;--> statement-breakpoint
 ALTER TABLE `contacts` ADD `last_bounce_at` integer;--> statement-breakpoint
 ALTER TABLE `deliveries` ADD `next_attempt_at` integer;--> statement-breakpoint
 ALTER TABLE `deliveries` ADD `redelivery_of` text;--> statement-breakpoint
-CREATE INDEX `deliveries_due` ON `deliveries` (`status`,`next_attempt_at`);
+CREATE INDEX `deliveries_due` ON `deliveries` (`status`,`next_attempt_at`);--> statement-breakpoint
+-- Webhook deliveries recorded before webhooks were posted: due now, so the sweeper queues them.
+UPDATE `deliveries` SET `next_attempt_at` = `created_at` WHERE `type` = 'webhook' AND `status` = 'pending' AND `next_attempt_at` IS NULL;

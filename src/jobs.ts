@@ -25,8 +25,11 @@ export async function consume(batch: MessageBatch<Job>, env: Env): Promise<void>
     message.retry();
   }
   const deadLetters = batch.queue === DEAD_LETTER_QUEUE;
-  await Promise.all([
+  // Both kinds run to the end even when one fails (a send half done must settle), then a failure is raised.
+  const results = await Promise.allSettled([
     sends.length ? (deadLetters ? failExhausted(env, sends) : dispatchSends(env, sends)) : null,
     deliveries.length ? (deadLetters ? failExhaustedDeliveries(env, deliveries) : runDeliveries(env, deliveries)) : null,
   ]);
+  const failed = results.find((r) => r.status === "rejected");
+  if (failed) throw failed.reason;
 }

@@ -53,6 +53,12 @@ export async function unseal<T = Record<string, string>>(secret: string | undefi
   return JSON.parse(new TextDecoder().decode(plain)) as T;
 }
 
+/** HMAC-SHA256 of `data` under a key given as text (a webhook secret), as lowercase hex. */
+export async function hmacHexWith(key: string, data: string): Promise<string> {
+  const imported = await crypto.subtle.importKey("raw", encoder.encode(key), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  return toHex(await crypto.subtle.sign("HMAC", imported, encoder.encode(data)));
+}
+
 /** HMAC-SHA256 of `data` with the key for `purpose`, as lowercase hex. */
 export async function hmacHex(secret: string | undefined, purpose: KeyPurpose, data: string): Promise<string> {
   const key = await derive(secret, purpose, { name: "HMAC", hash: "SHA-256" }, ["sign"]);

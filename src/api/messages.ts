@@ -1,13 +1,13 @@
 /** `/v1/messages`: every message in or out, with the decision taken and its trace. */
 import { createRoute, z } from "@hono/zod-openapi";
-import { and, asc, desc, eq, isNull, lt, type SQL, sql } from "drizzle-orm";
+import { and, asc, desc, eq, inArray, isNull, lt, type SQL, sql } from "drizzle-orm";
 import { chunks, type Db } from "../db/client";
-import { attempts, deliveries, deliveryAttempts, messageEvents, messages, outboundRecipients } from "../db/schema";
+import { aliases, attempts, deliveries, deliveryAttempts, messageEvents, messages, outboundRecipients } from "../db/schema";
 import type { Principal } from "./auth";
 import { router } from "./context";
 import { ApiError, notFound } from "./errors";
-import { queueDeliveries } from "../deliveries/run";
 import { newId } from "../ids";
+import { enqueue } from "../queue";
 import { errorResponses, iso, json, jsonBody, ListQuery, listOf, MailboxSchema, page, security, Timestamp, unprocessableResponse } from "./schemas";
 
 // Written out with table names: drizzle leaves columns unqualified inside a correlated subquery.
@@ -329,23 +329,35 @@ messagesApi.openapi(
     const { id } = c.req.valid("param");
     const { types } = c.req.valid("json");
     const db = c.get("db");
-    const [rows, originals] = await db.batch([
+    const originalDeliveries = and(eq(deliveries.messageId, id), isNull(deliveries.redeliveryOf));
+    const [rows, originals, owners] = await db.batch([
       db.select({ direction: messages.direction, rawKey: messages.rawKey }).from(messages).where(eq(messages.id, id)),
-      db.select().from(deliveries).where(and(eq(deliveries.messageId, id), isNull(deliveries.redeliveryOf))).orderBy(asc(deliveries.id)),
+      db.select().from(deliveries).where(originalDeliveries).orderBy(asc(deliveries.id)),
+      db
+        .select({ id: aliases.id, destinations: aliases.destinations })
+        .from(aliases)
+        .where(inArray(aliases.id, db.select({ id: deliveries.aliasId }).from(deliveries).where(originalDeliveries))),
     ]);
     const row = rows[0];
     if (!row) throw notFound(`message ${id}`);
     if (row.direction !== "in" || !row.rawKey) throw new ApiError("unprocessable", "only stored inbound mail can be redelivered (send outbound mail again with POST /v1/messages)");
     const now = new Date();
-    const replays = originals.filter((d): d is typeof d & { type: "webhook" | "notify" } => (types as string[]).includes(d.type));
-    const skipped = originals
-      .filter((d) => d.type === "forward")
-      .map((d) => ({ id: d.id, type: d.type, reason: "a forward can only happen while the mail is being received (Email Routing's forward())" }));
+    // A webhook is replayed only while its URL is still a destination of the alias (it may have been dropped on purpose).
+    const stillWebhook = (d: (typeof originals)[number]) =>
+      owners.some((a) => a.id === d.aliasId && a.destinations.some((dest) => dest.type === "webhook" && dest.url === d.target));
+    const wanted = originals.filter((d): d is typeof d & { type: "webhook" | "notify" } => (types as string[]).includes(d.type));
+    const replays = wanted.filter((d) => d.type === "notify" || stillWebhook(d));
+    const skipped = [
+      ...wanted.filter((d) => !replays.includes(d)).map((d) => ({ id: d.id, type: d.type, reason: "no longer a webhook destination of the alias" })),
+      ...originals
+        .filter((d) => d.type === "forward")
+        .map((d) => ({ id: d.id, type: d.type, reason: "a forward can only happen while the mail is being received (Email Routing's forward())" })),
+    ];
     const created = replays.map((d) => ({ id: newId("dlv"), type: d.type, target: d.target, redelivery_of: d.id, aliasId: d.aliasId, threadId: d.threadId }));
     if (created.length) {
       const values = created.map((d) => ({ id: d.id, messageId: id, aliasId: d.aliasId, threadId: d.threadId, type: d.type, target: d.target, status: "pending" as const, nextAttemptAt: now, redeliveryOf: d.redelivery_of, createdAt: now, updatedAt: now }));
       await db.batch(chunks(values, 8).map((list) => db.insert(deliveries).values(list)) as unknown as Parameters<typeof db.batch>[0]);
-      await queueDeliveries(c.env, created.map((d) => d.id));
+      await enqueue(c.env, created.map((d) => ({ kind: "deliver", id: d.id })));
     }
     return c.json({ deliveries: created.map(({ id, type, target, redelivery_of }) => ({ id, type, target, redelivery_of })), skipped }, 202);
   },

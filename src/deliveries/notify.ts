@@ -16,7 +16,8 @@ import type { Db } from "../db/client";
 import { aliases, contacts, followers, type Mailbox, messages, messageThreads, threads } from "../db/schema";
 import type { Env } from "../env";
 import { derivedId } from "../ids";
-import { type Draft, type DraftContent, draftMessage, draftStatements, type PlanningRows, planningQueries, queueSends, storeDraftRaw } from "../outbound/draft";
+import { enqueue } from "../queue";
+import { type DraftContent, draftMessage, draftStatements, type PlanningRows, planningQueries, storeDraftRaw } from "../outbound/draft";
 import type { OutboundAttachment } from "../outbound/compose";
 import type { PlanThread } from "../outbound/plan";
 import type { DeliveryRow, Handled } from "./run";
@@ -85,7 +86,10 @@ export async function notifyFollowers(env: Env, db: Db, delivery: DeliveryRow): 
 
   const planning = [relayRows, domainRows] as PlanningRows;
   const now = delivery.createdAt.getTime();
-  const drafts: { draft: Draft; content: DraftContent }[] = [];
+  const at = new Date();
+  const statements: BatchItem<"sqlite">[] = [];
+  const ids: string[] = [];
+  // One copy at a time, stored as soon as it is composed: only one is ever held in memory.
   for (const follower of recipients) {
     const to = { name: follower.name ?? "", address: follower.email };
     // The same ids when the queue runs this again: the rows are written once.
@@ -101,19 +105,14 @@ export async function notifyFollowers(env: Env, db: Db, delivery: DeliveryRow): 
       const error = drafted.reason === "no_relay" ? "no relay is enabled" : `the notification is ${drafted.size} bytes; relay "${drafted.relay}" takes at most ${drafted.limit}`;
       return { outcome: { result: drafted.reason === "no_relay" ? "retry" : "failed", statusCode: null, error } };
     }
-    drafts.push({ draft: drafted.draft, content: attempt });
+    await storeDraftRaw(env, drafted.draft);
+    statements.push(...draftStatements(db, drafted.draft, { content: attempt, threadId, apiKeyId: null, at, decision: { reason: "notification", notification_of: message.id, delivery_id: delivery.id } }));
+    ids.push(rowId);
   }
-
-  await Promise.all(drafts.map(({ draft }) => storeDraftRaw(env, draft)));
-  const at = new Date();
-  const statements: BatchItem<"sqlite">[] = drafts.flatMap(({ draft, content: c }) =>
-    draftStatements(db, draft, { content: c, threadId, apiKeyId: null, at, decision: { reason: "notification", notification_of: message.id, delivery_id: delivery.id } }),
-  );
-  const ids = drafts.map((d) => d.draft.rowId);
   return {
     outcome: { result: "delivered", statusCode: null, error: null, detail: { notified: recipients.map((r) => r.email), messages: ids, suppressed: skippedSuppressed } },
     statements,
-    afterCommit: () => queueSends(env, ids),
+    afterCommit: () => enqueue(env, ids.map((id) => ({ kind: "send", id }))),
   };
 }
 

@@ -9,7 +9,7 @@
  */
 import { and, eq, inArray, lt } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
-import { type Db, database } from "../db/client";
+import { type Db, database, inJson } from "../db/client";
 import { deliveries, deliveryAttempts, messageEvents } from "../db/schema";
 import type { Env } from "../env";
 import { notifyFollowers } from "./notify";
@@ -36,8 +36,8 @@ export interface Handled {
 /** Retries stop this long after the mail arrived. */
 export const RETRY_WINDOW_MS = 24 * 3600_000;
 const MAX_BACKOFF_SECONDS = 6 * 3600;
-/** Our own faults (D1, R2): the queue tries the job again after this. */
-const FAULT_RETRY_SECONDS = 30;
+/** A job that comes this much before its delivery is due belongs to another run's chain of retries. */
+const EARLY_SLACK_MS = 5_000;
 
 /** 30 s, 1 min, 2 min, ... capped at 6 h. */
 export function deliveryBackoffSeconds(attempt: number): number {
@@ -47,17 +47,22 @@ export function deliveryBackoffSeconds(attempt: number): number {
 export async function runDeliveries(env: Env, jobs: readonly Message<DeliverJob>[], now = Date.now()): Promise<void> {
   const db = database(env.DB);
   const rows = await db.select().from(deliveries).where(inArray(deliveries.id, jobs.map((j) => j.body.id)));
+  const seen = new Set<string>();
   await Promise.all(
     jobs.map(async (job) => {
       const row = rows.find((r) => r.id === job.body.id);
-      // Settled already (a queue redelivery, or a replay raced us): nothing to do.
-      if (!row || row.status !== "pending") return job.ack();
+      const duplicate = seen.has(job.body.id);
+      seen.add(job.body.id);
+      // Settled already (a queue redelivery, or a replay raced us), twice in this batch, or not due
+      // yet (a late job the sweeper replaced, while this delivery's own retry is scheduled): nothing to do.
+      if (!row || row.status !== "pending" || duplicate || (row.nextAttemptAt && row.nextAttemptAt.getTime() > now + EARLY_SLACK_MS)) return job.ack();
       try {
         await runOne(env, db, row, now);
         job.ack();
       } catch (error) {
+        // Our fault (D1, R2): the queue tries again, backing off; its dead-letter queue ends it.
         console.error("mailgate: delivery run failed; the queue retries it", { delivery: row.id, error: String(error) });
-        job.retry({ delaySeconds: FAULT_RETRY_SECONDS });
+        job.retry({ delaySeconds: deliveryBackoffSeconds(job.attempts) });
       }
     }),
   );
@@ -81,12 +86,14 @@ async function runOne(env: Env, db: Db, row: DeliveryRow, now: number): Promise<
   }
   const at = new Date(now);
   const status = outcome.result === "delivered" ? "delivered" : outcome.result === "retry" ? "pending" : "failed";
-  await db.batch([
+  const [, settled] = await db.batch([
     db.insert(deliveryAttempts).values({ deliveryId: row.id, result: outcome.result, statusCode: outcome.statusCode, error: outcome.error, startedAt, finishedAt: new Date() }),
     db
       .update(deliveries)
       .set({ status, attempts: attempt, lastError: outcome.error, nextAttemptAt: retryInSeconds === null ? null : new Date(now + retryInSeconds * 1000), updatedAt: at })
-      .where(eq(deliveries.id, row.id)),
+      // Only if no other run settled it meanwhile: then that run carries on, not this one.
+      .where(and(eq(deliveries.id, row.id), eq(deliveries.status, "pending"), eq(deliveries.attempts, row.attempts)))
+      .returning({ id: deliveries.id }),
     db.insert(messageEvents).values({
       messageId: row.messageId,
       type: `${row.type}_${outcome.result}`,
@@ -102,18 +109,9 @@ async function runOne(env: Env, db: Db, row: DeliveryRow, now: number): Promise<
     }),
     ...(outcome.result === "delivered" ? (handled.statements ?? []) : []),
   ] as [BatchItem<"sqlite">, ...BatchItem<"sqlite">[]]);
+  if (!(settled as unknown[]).length) return;
   if (outcome.result === "delivered") await handled.afterCommit?.();
   if (retryInSeconds !== null) await env.JOBS.send({ kind: "deliver", id: row.id } satisfies DeliverJob, { delaySeconds: retryInSeconds });
-}
-
-/** Queues deliveries to run now. A failure is only logged: they are stored as due, and the sweeper queues them again. */
-export async function queueDeliveries(env: Env, ids: string[]): Promise<void> {
-  if (!ids.length) return;
-  try {
-    await env.JOBS.sendBatch(ids.map((id) => ({ body: { kind: "deliver", id } satisfies DeliverJob })));
-  } catch (error) {
-    console.error("mailgate: could not queue deliveries; the sweeper will", { ids, error: String(error) });
-  }
 }
 
 /** Re-queues pending webhook and notification deliveries whose queue message was lost: due more than 10 minutes ago. */
@@ -127,7 +125,7 @@ export async function sweepDeliveries(env: Env, now = Date.now()): Promise<numbe
   if (!overdue.length) return 0;
   const ids = overdue.map((d) => d.id);
   await env.JOBS.sendBatch(ids.map((id) => ({ body: { kind: "deliver", id } satisfies DeliverJob })));
-  await db.update(deliveries).set({ nextAttemptAt: new Date(now) }).where(inArray(deliveries.id, ids));
+  await db.update(deliveries).set({ nextAttemptAt: new Date(now) }).where(inJson(deliveries.id, ids));
   return ids.length;
 }
 

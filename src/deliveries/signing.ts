@@ -5,8 +5,8 @@
  * a rotation. Secrets are sealed at rest (src/secrets.ts) and shown once,
  * when made.
  */
-import { toBase64Url, toHex } from "../mail/base64";
-import { seal, unseal } from "../secrets";
+import { toBase64Url } from "../mail/base64";
+import { hmacHexWith, seal, unseal } from "../secrets";
 
 export const SIGNATURE_HEADER = "mailgate-signature";
 
@@ -36,12 +36,7 @@ export async function rotateSecrets(secretsKey: string | undefined, sealed: stri
   return seal(secretsKey, list, "webhook-secrets");
 }
 
-async function hmacHex(secret: string, data: string): Promise<string> {
-  const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
-  return toHex(await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(data)));
-}
-
 export async function signatureHeader(secrets: string[], timestampSeconds: number, body: string): Promise<string> {
-  const signatures = await Promise.all(secrets.map((s) => hmacHex(s, `${timestampSeconds}.${body}`)));
+  const signatures = await Promise.all(secrets.map((s) => hmacHexWith(s, `${timestampSeconds}.${body}`)));
   return [`t=${timestampSeconds}`, ...signatures.map((v) => `v1=${v}`)].join(",");
 }

@@ -21,6 +21,7 @@ const PRIVATE_V4: [string, number][] = [
   ["172.16.0.0", 12], // private
   ["192.0.0.0", 24], // IETF protocol assignments
   ["192.0.2.0", 24], // documentation
+  ["192.88.99.0", 24], // 6to4 relay anycast
   ["192.168.0.0", 16], // private
   ["198.18.0.0", 15], // benchmarking
   ["198.51.100.0", 24], // documentation
@@ -64,19 +65,23 @@ function v6Groups(address: string): number[] | null {
   return groups.length === 8 && groups.every((g) => Number.isInteger(g) && g >= 0 && g <= 0xffff) ? groups : null;
 }
 
+/**
+ * Public IPv6 is global unicast, 2000::/3, minus the special ranges inside
+ * it (RFC 6890): IETF assignments 2001::/23 (Teredo among them),
+ * documentation 2001:db8::/32, and 6to4 2002::/16, which wraps any IPv4
+ * address. Addresses that carry an IPv4 address (mapped ::ffff:0:0/96,
+ * NAT64 64:ff9b::/96) are judged by it; everything else is not public.
+ */
 function isPrivateV6(address: string): boolean {
   const g = v6Groups(address);
   if (!g) return true;
   const [a, b] = [g[0]!, g[1]!];
   const embeddedV4 = () => `${g[6]! >> 8}.${g[6]! & 255}.${g[7]! >> 8}.${g[7]! & 255}`;
-  if (g.slice(0, 7).every((x) => x === 0)) return true; // :: and ::1 (and the old IPv4-compatible form)
-  if (g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff) return isPrivateV4(embeddedV4()); // IPv4-mapped
-  if (a === 0x64 && b === 0xff9b) return isPrivateV4(embeddedV4()); // NAT64
-  if ((a & 0xfe00) === 0xfc00) return true; // unique local fc00::/7
-  if ((a & 0xffc0) === 0xfe80) return true; // link-local fe80::/10
-  if ((a & 0xff00) === 0xff00) return true; // multicast
-  if (a === 0x2001 && b === 0x0db8) return true; // documentation
-  return false;
+  if (g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff) return isPrivateV4(embeddedV4());
+  if (a === 0x64 && b === 0xff9b && g.slice(2, 6).every((x) => x === 0)) return isPrivateV4(embeddedV4());
+  if ((a & 0xe000) !== 0x2000) return true;
+  if (a === 0x2001 && (b < 0x200 || b === 0x0db8)) return true;
+  return a === 0x2002;
 }
 
 export function checkWebhookUrl(text: string, allowPrivate: boolean): UrlCheck {

@@ -15,6 +15,31 @@ import { openSecrets, SIGNATURE_HEADER, signatureHeader } from "./signing";
 import { checkWebhookUrl } from "./webhook-url";
 
 const WEBHOOK_TIMEOUT_MS = 15_000;
+/** What is kept of a failing receiver's answer, for the attempt's error text. */
+const EXCERPT_BYTES = 300;
+
+/** The first bytes of a body, as text; the rest is never read (a receiver may answer with anything). */
+async function startOf(response: Response, bytes: number): Promise<string> {
+  const reader = response.body?.getReader();
+  if (!reader) return "";
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  try {
+    while (length < bytes) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      length += value.byteLength;
+    }
+  } catch {
+    // A body cut off is still an answer: keep what came.
+  } finally {
+    await reader.cancel().catch(() => {});
+  }
+  const all = new Uint8Array(length);
+  chunks.reduce((offset, chunk) => (all.set(chunk, offset), offset + chunk.byteLength), 0);
+  return new TextDecoder().decode(all.subarray(0, bytes)).trim();
+}
 
 const failed = (error: string): Handled => ({ outcome: { result: "failed", statusCode: null, error } });
 
@@ -32,12 +57,14 @@ export async function postWebhook(env: Env, db: Db, delivery: DeliveryRow, now: 
   const alias = aliasRows[0];
   if (!message) return failed("the message no longer exists");
   if (!alias) return failed("the alias no longer exists");
+  // A URL the alias dropped meanwhile gets nothing more (it may have been dropped for a reason).
+  const destination = alias.destinations.find((d) => d.type === "webhook" && d.url === delivery.target);
+  if (destination?.type !== "webhook") return failed("the URL is no longer a webhook destination of the alias");
   const secrets = await openSecrets(env.SECRETS_KEY, alias.webhookSecrets, now);
-  if (!secrets.length) return failed("the alias has no webhook secret (POST /v1/aliases/{id}/webhook-secret)");
+  // Unsigned, a receiver could not trust it; the operator can still give the alias a secret within the retry window.
+  if (!secrets.length) return { outcome: { result: "retry", statusCode: null, error: "the alias has no webhook secret: POST /v1/aliases/{id}/webhook-secret" } };
   const object = message.rawKey ? await env.RAW.get(message.rawKey) : null;
   if (!object) throw new Error(`message ${message.id}: raw MIME missing in R2`);
-
-  const destination = alias.destinations.find((d) => d.type === "webhook" && d.url === delivery.target);
   const payload = await buildWebhookPayload({
     deliveryId: delivery.id,
     redeliveryOf: delivery.redeliveryOf,
@@ -45,7 +72,7 @@ export async function postWebhook(env: Env, db: Db, delivery: DeliveryRow, now: 
     threadId: delivery.threadId,
     aliasId: delivery.aliasId,
     raw: await object.arrayBuffer(),
-    inlineMaxBytes: destination?.type === "webhook" ? (destination.inline_max_bytes ?? 0) : 0,
+    inlineMaxBytes: destination.inline_max_bytes ?? 0,
     publicUrl: env.PUBLIC_URL ?? null,
     secretsKey: env.SECRETS_KEY,
     now,
@@ -65,8 +92,11 @@ export async function postWebhook(env: Env, db: Db, delivery: DeliveryRow, now: 
   } catch (error) {
     return { outcome: { result: "retry", statusCode: null, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) } };
   }
-  const excerpt = (await response.text().catch(() => "")).slice(0, 300);
-  if (response.ok) return { outcome: { result: "delivered", statusCode: response.status, error: null } };
+  if (response.ok) {
+    await response.body?.cancel();
+    return { outcome: { result: "delivered", statusCode: response.status, error: null } };
+  }
+  const excerpt = await startOf(response, EXCERPT_BYTES);
   if (response.status === 410) return { outcome: { result: "gone", statusCode: 410, error: `410 Gone: the receiver asked us to stop${excerpt ? ` (${excerpt})` : ""}` } };
   return { outcome: { result: "retry", statusCode: response.status, error: `HTTP ${response.status}${excerpt ? `: ${excerpt}` : ""}` } };
 }

@@ -5,9 +5,11 @@
  *
  * A report acts only on mail we sent: the message its signed VERP address
  * names, else the one whose Message-ID its embedded original (or its own
- * References) carries, and only for that message's recipients. So a forged
- * or stray report cannot suppress anybody, and a VERP token whose signature
- * does not verify changes nothing at all. Then, per recipient:
+ * References) carries, and only for that message's recipients. So a stray
+ * report, or one forged by someone who never got that message, changes
+ * nothing, and a VERP token whose signature does not verify changes nothing
+ * at all. (A recipient knows both; notifications go one per follower, so
+ * only API sends to several people share them.) Then, per recipient:
  *
  * - failed: the recipient and the message become `bounced`, the contact's
  *   counter goes up, and the contact is suppressed after a hard bounce

@@ -16,8 +16,8 @@
  * forwards, whose outcome is recorded last.
  */
 import { type Db, database, isUniqueViolation } from "../db/client";
-import { queueDeliveries } from "../deliveries/run";
 import type { Env } from "../env";
+import { enqueue } from "../queue";
 import { bodyStart, parseHeaderBlock, readHeaderBlock, type SplitMessage } from "../mail/header-block";
 import { messageIdOf, syntheticMessageId } from "../mail/message-id";
 import { type BounceProcessing, processBounce } from "./bounce";
@@ -82,7 +82,7 @@ async function handle(message: ForwardableEmailMessage, mail: InboundMail, db: D
   }
   const recorded = await recordDecision(db, { mail, decision, data: found.data, rawKey, now, ...(bounce && { effects: bounce.statements }) });
   // Webhooks and notifications run in the queue; recorded as due, so the sweeper catches a failed enqueue.
-  await queueDeliveries(env, recorded.queued);
+  await enqueue(env, recorded.queued.map((id) => ({ kind: "deliver", id })));
 
   // Forwards: this message's new ones, and on a duplicate the ones an earlier attempt left undone.
   const forwards = decision.outcome === "dropped" && decision.reason === "duplicate" ? found.undone : recorded.forwards;

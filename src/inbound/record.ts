@@ -94,6 +94,8 @@ export async function recordDecision(
       // Mail entering a thread with followers besides its author notifies them; automatic mail never
       // does (RFC 3834: no automatic answer to automatic mail), so auto-repliers cannot talk to each other.
       const notify = !mail.automatic && (opensThread ? (alias?.followers.length ?? 0) > 0 : othersFollow(data, threadId));
+      // Whose destinations these are: the alias, or for a reply the thread's alias (whose webhook secret signs).
+      const ownerAlias = route.kind === "alias" ? route.alias_id : (route.alias_id ?? (data.replyTarget?.threadId === threadId ? data.replyTarget.aliasId : null));
       for (const type of [...destinationsOf(route, data), ...(notify ? [{ type: "notify" } as const] : [])]) {
         const id = newId("dlv", input.now);
         const target = type.type === "forward" ? type.to : type.type === "webhook" ? type.url : null;
@@ -101,9 +103,9 @@ export async function recordDecision(
         const status = type.type === "store" ? "delivered" : "pending";
         const viaQueue = type.type === "webhook" || type.type === "notify";
         dependents.push(
-          db.insert(deliveries).values({ id, messageId: rowId, aliasId: route.alias_id, threadId, type: type.type, target, status, nextAttemptAt: viaQueue ? now : null, createdAt: now, updatedAt: now }),
+          db.insert(deliveries).values({ id, messageId: rowId, aliasId: ownerAlias, threadId, type: type.type, target, status, nextAttemptAt: viaQueue ? now : null, createdAt: now, updatedAt: now }),
         );
-        if (type.type === "forward") forwards.push({ deliveryId: id, messageRowId: rowId, to: type.to, aliasId: route.alias_id, threadId, attempts: 0 });
+        if (type.type === "forward") forwards.push({ deliveryId: id, messageRowId: rowId, to: type.to, aliasId: ownerAlias, threadId, attempts: 0 });
         if (viaQueue) queued.push(id);
       }
     }

@@ -9,7 +9,7 @@
  */
 import { and, asc, eq, inArray, isNull, lt, or, sql } from "drizzle-orm";
 import PostalMime, { type Email } from "postal-mime";
-import { type Db, database } from "../db/client";
+import { type Db, database, inJson } from "../db/client";
 import { attempts, domains, messageEvents, messages, outboundRecipients, relays, relayUsage } from "../db/schema";
 import type { Env } from "../env";
 import { normalizeAddress } from "../mail/address";
@@ -354,6 +354,6 @@ export async function sweepOverdue(env: Env, now = Date.now()): Promise<number> 
   await db
     .update(messages)
     .set({ nextAttemptAt: new Date(now) })
-    .where(inArray(messages.id, overdue.map((m) => m.id)));
+    .where(inJson(messages.id, overdue.map((m) => m.id)));
   return overdue.length;
 }

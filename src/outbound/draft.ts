@@ -195,13 +195,3 @@ export function draftStatements(
       .onConflictDoNothing(),
   ];
 }
-
-/** Queues the messages' ids. A failure is only logged: they are stored as due now, and the sweeper queues them again. */
-export async function queueSends(env: Env, ids: string[]): Promise<void> {
-  if (!ids.length) return;
-  try {
-    await env.JOBS.sendBatch(ids.map((id) => ({ body: { kind: "send", id } satisfies SendJob })));
-  } catch (error) {
-    console.error("mailgate: could not queue send jobs; the sweeper will", { ids, error: String(error) });
-  }
-}

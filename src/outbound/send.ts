@@ -10,9 +10,10 @@ import { chunks, type Db, inJson, isUniqueViolation } from "../db/client";
 import { aliases, contacts, followers, idempotencyKeys, type Mailbox, messageThreads, threads } from "../db/schema";
 import type { Env } from "../env";
 import { newId } from "../ids";
+import { enqueue } from "../queue";
 import { domainOf } from "../mail/address";
 import { formatMailbox } from "../mail/mime-header";
-import { type DraftContent, draftMessage, draftStatements, type PlanningRows, planningQueries, queueSends, recipientsOf, storeDraftRaw } from "./draft";
+import { type DraftContent, draftMessage, draftStatements, type PlanningRows, planningQueries, recipientsOf, storeDraftRaw } from "./draft";
 import type { PlanThread } from "./plan";
 
 export interface SendRequest extends DraftContent {
@@ -156,6 +157,6 @@ export async function acceptSend(
     }
     throw error;
   }
-  await queueSends(env, [draft.rowId]);
+  await enqueue(env, [{ kind: "send", id: draft.rowId }]);
   return { answer, replayed: false };
 }
