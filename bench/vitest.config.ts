@@ -1,6 +1,6 @@
 import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
-import { createTestTls } from "../test/node/tls.ts";
+import { loadWorkersPlugin } from "../test/node/tls.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const stub = `${root}/bench/stubs/workerd-modules.ts`;
@@ -11,12 +11,7 @@ const stub = `${root}/bench/stubs/workerd-modules.ts`;
  * Workers runtime (SMTP over cloudflare:sockets, the queue consumer).
  */
 export default defineConfig(async () => {
-  const tls = await createTestTls();
-  process.env.NODE_EXTRA_CA_CERTS = tls.caPath;
-  process.env.MAILGATE_TEST_TLS_CERT = tls.certPath;
-  process.env.MAILGATE_TEST_TLS_KEY = tls.keyPath;
-  const { cloudflareTest, readD1Migrations } = await import("@cloudflare/vitest-plugin");
-  const migrations = await readD1Migrations(`${root}/migrations`);
+  const { cloudflareTest, migrations } = await loadWorkersPlugin(root);
   return {
     root,
     test: {

@@ -5,13 +5,10 @@
  * thread and notifies the others, and auto-repliers cannot ping-pong.
  */
 import { describe, expect, inject, it } from "vitest";
-import { createAlias, deliver, findMessage, mime, ok, onlyRelays, runJobs, runSendJobs, setupDomain, unique, withSettings } from "./helpers";
+import { createAlias, deliver, findMessage, mime, ok, onlyRelays, runJobs, runSendJobs, setupDomain, smtpReceived, unique, withSettings } from "./helpers";
 
 const mail = inject("mail");
 
-async function smtpReceived(to: string): Promise<any[]> {
-  return (await fetch(`${mail.control}/smtp?python&to=${encodeURIComponent(to)}`)).json();
-}
 
 /** Runs the notification of a delivered message, then sends what it queued; returns the notification messages. */
 async function notify(messageId: string, rcpt: string): Promise<any[]> {

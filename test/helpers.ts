@@ -4,6 +4,7 @@
  */
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
+import { inject } from "vitest";
 import worker from "../src/index";
 import type { Env } from "../src/env";
 import type { Job } from "../src/jobs";
@@ -231,4 +232,9 @@ export async function send(body: Record<string, unknown>, token: string | null =
   const sent = await api("POST", "/v1/messages", body, token);
   if (sent.status !== 202) throw new Error(`send: expected 202, got ${sent.status}: ${JSON.stringify(sent.body)}`);
   return sent.body;
+}
+
+/** What the loopback SMTP servers received for this recipient, each also read by Python's parser (`python`). */
+export async function smtpReceived(to: string): Promise<any[]> {
+  return (await fetch(`${inject("mail").control}/smtp?python&to=${encodeURIComponent(to)}`)).json();
 }

@@ -7,13 +7,10 @@ import { createExecutionContext, createScheduledController } from "cloudflare:te
 import { env } from "cloudflare:workers";
 import { describe, expect, inject, it } from "vitest";
 import worker from "../src/index";
-import { ok, onlyRelays, runSendJobs, send, sendAndDeliver, setupDomain, unique } from "./helpers";
+import { ok, onlyRelays, runSendJobs, send, sendAndDeliver, setupDomain, smtpReceived, unique } from "./helpers";
 
 const mail = inject("mail");
 
-async function smtpReceived(to: string): Promise<any[]> {
-  return (await fetch(`${mail.control}/smtp?to=${encodeURIComponent(to)}`)).json();
-}
 
 const plainSmtp = (fields: Record<string, unknown> = {}) => ({
   name: `smtp ${unique()}`,

@@ -3,14 +3,10 @@
  * STARTTLS and implicit TLS with a test CA, and every way SMTP fails.
  */
 import { describe, expect, inject, it } from "vitest";
-import { api, ok, onlyRelays, runSendJobs, send, sendAndDeliver, setupDomain, unique } from "./helpers";
+import { api, ok, onlyRelays, runSendJobs, send, sendAndDeliver, setupDomain, smtpReceived, unique } from "./helpers";
 
 const mail = inject("mail");
 
-async function smtpReceived(to: string): Promise<any[]> {
-  const response = await fetch(`${mail.control}/smtp?python&to=${encodeURIComponent(to)}`);
-  return response.json();
-}
 
 function smtpConfig(server: string, overrides: Record<string, unknown> = {}) {
   const security = server === "tls" ? "tls" : server === "starttls" ? "starttls" : "none";

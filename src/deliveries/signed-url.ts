@@ -4,7 +4,7 @@
  * seconds>&signature=<hex HMAC>`. Anyone holding the link may fetch it until
  * it expires, and nothing else; the key is derived from SECRETS_KEY.
  */
-import { hmacHex } from "../secrets";
+import { hmacHex, sameInConstantTime } from "../secrets";
 
 /** How long a link in a payload works. */
 export const LINK_LIFETIME_SECONDS = 7 * 24 * 3600;
@@ -19,7 +19,5 @@ export async function signedUrl(publicUrl: string, secretsKey: string | undefine
 export async function verifySignedPath(secretsKey: string | undefined, path: string, expires: string | undefined, signature: string | undefined, now: number): Promise<boolean> {
   const seconds = Number(expires);
   if (!Number.isInteger(seconds) || seconds * 1000 < now || !signature) return false;
-  const expected = new TextEncoder().encode(await hmacHex(secretsKey, "signed-urls", message(path, seconds)));
-  const given = new TextEncoder().encode(signature.toLowerCase());
-  return expected.byteLength === given.byteLength && crypto.subtle.timingSafeEqual(expected, given);
+  return sameInConstantTime(await hmacHex(secretsKey, "signed-urls", message(path, seconds)), signature.toLowerCase());
 }

@@ -8,7 +8,7 @@
  * a local part, and we lowercase addresses on the way in. 44 characters plus
  * the bounce local part stays within the 64 a local part may have.
  */
-import { hmacHex } from "../secrets";
+import { hmacHex, sameInConstantTime } from "../secrets";
 
 const SIGNATURE_LENGTH = 10;
 
@@ -27,7 +27,5 @@ export async function verifyVerpToken(secretsKey: string | undefined, token: str
   const match = /^([0-9a-z]{26})-([0-9a-f]{10})$/.exec(token.toLowerCase());
   if (!match) return null;
   const expected = (await hmacHex(secretsKey, "verp", match[1]!)).slice(0, SIGNATURE_LENGTH);
-  const a = new TextEncoder().encode(expected);
-  const b = new TextEncoder().encode(match[2]!);
-  return crypto.subtle.timingSafeEqual(a, b) ? `msg_${match[1]!.toUpperCase()}` : null;
+  return sameInConstantTime(expected, match[2]!) ? `msg_${match[1]!.toUpperCase()}` : null;
 }

@@ -21,17 +21,21 @@ export interface OutboundAttachment {
   contentId?: string;
 }
 
-export interface OutboundContent {
-  from: Mailbox;
+/** What the author wrote: the same for a send request, a notification and the composer. */
+export interface WrittenContent {
   to: Mailbox[];
   cc: Mailbox[];
-  replyTo: Mailbox | null;
   subject: string;
   text: string | null;
   html: string | null;
   attachments: OutboundAttachment[];
   /** Custom headers (already validated: no CR/LF, no reserved names). */
   headers: Record<string, string>;
+}
+
+export interface OutboundContent extends WrittenContent {
+  from: Mailbox;
+  replyTo: Mailbox | null;
   messageId: string;
   inReplyTo: string | null;
   references: string[];

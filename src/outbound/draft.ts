@@ -11,24 +11,17 @@ import { domains, type Mailbox, messages, messageThreads, outboundRecipients, ty
 import type { Env } from "../env";
 import { asciiDomain } from "../mail/mime-header";
 import { verpAddress } from "../mail/verp";
-import { compose, type OutboundAttachment } from "./compose";
+import { compose, type WrittenContent } from "./compose";
 import { domainFor, type PlanDomain, planMessage, type PlanRelay, type PlanThread, type SendPlan } from "./plan";
 import { fixedSenderOf, maxSizeOf } from "./relays";
 
 export type SendJob = { kind: "send"; id: string };
 
-export interface DraftContent {
+export interface DraftContent extends WrittenContent {
   author: Mailbox;
-  to: Mailbox[];
-  cc: Mailbox[];
   bcc: Mailbox[];
   /** Reply-To the caller asked for; null = the thread's alias or the catchall. */
   replyTo: Mailbox | null;
-  subject: string;
-  text: string | null;
-  html: string | null;
-  attachments: OutboundAttachment[];
-  headers: Record<string, string>;
   stream: Stream;
 }
 

@@ -2,7 +2,7 @@
  * A throwaway certificate authority and a certificate for 127.0.0.1 and
  * localhost, for the loopback SMTP servers of the tests. workerd trusts the
  * CA through NODE_EXTRA_CA_CERTS, which Miniflare reads once when it loads,
- * so the Vitest config calls this before it imports the plugin.
+ * so the Vitest configs load the plugin through `loadWorkersPlugin`.
  */
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -56,4 +56,18 @@ export async function createTestTls(): Promise<TestTls> {
   writeFileSync(paths.certPath, leaf.cert);
   writeFileSync(paths.keyPath, leaf.private);
   return paths;
+}
+
+/**
+ * The Workers Vitest plugin and the D1 migrations, loaded only once the test
+ * CA is in NODE_EXTRA_CA_CERTS (and its server certificate where the
+ * loopback servers find it).
+ */
+export async function loadWorkersPlugin(root: string) {
+  const tls = await createTestTls();
+  process.env.NODE_EXTRA_CA_CERTS = tls.caPath;
+  process.env.MAILGATE_TEST_TLS_CERT = tls.certPath;
+  process.env.MAILGATE_TEST_TLS_KEY = tls.keyPath;
+  const { cloudflareTest, readD1Migrations } = await import("@cloudflare/vitest-plugin");
+  return { cloudflareTest, migrations: await readD1Migrations(`${root}/migrations`) };
 }

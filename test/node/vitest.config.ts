@@ -1,18 +1,11 @@
 import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
-import { createTestTls } from "./tls.ts";
+import { loadWorkersPlugin } from "./tls.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
 export default defineConfig(async () => {
-  // The loopback SMTP servers' test CA. Miniflare reads NODE_EXTRA_CA_CERTS once, when it
-  // loads, so it is set before the plugin (and Miniflare with it) is imported.
-  const tls = await createTestTls();
-  process.env.NODE_EXTRA_CA_CERTS = tls.caPath;
-  process.env.MAILGATE_TEST_TLS_CERT = tls.certPath;
-  process.env.MAILGATE_TEST_TLS_KEY = tls.keyPath;
-  const { cloudflareTest, readD1Migrations } = await import("@cloudflare/vitest-plugin");
-  const migrations = await readD1Migrations(`${root}/migrations`);
+  const { cloudflareTest, migrations } = await loadWorkersPlugin(root);
   return {
     root,
     test: {

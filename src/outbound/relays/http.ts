@@ -6,7 +6,7 @@ import { decodeWords, type Email } from "postal-mime";
 import { mailboxes } from "../../mail/address";
 import type { Mailbox } from "../../db/schema";
 import { toBase64 } from "../../mail/base64";
-import { allRecipients, type OutgoingMessage, type SendOutcome } from "./types";
+import { allRecipients, type OutgoingMessage, type Relay, type SendOutcome, statelessSession } from "./types";
 
 export const PROVIDER_TIMEOUT_MS = 30_000;
 
@@ -26,6 +26,37 @@ const FIELD_HEADERS = new Set([
   "return-path",
   "sender",
 ]);
+
+/** The composed message as the providers that take fields (Postmark, Resend, SendGrid) need it. */
+export interface MessageFields {
+  parsed: Email;
+  from: Mailbox;
+  /** The recipients still to deliver to, in the header they were written in; the rest are Bcc. */
+  to: Mailbox[];
+  cc: Mailbox[];
+  bcc: Mailbox[];
+  replyTo: Mailbox[];
+  text: string | null;
+  html: string | null;
+}
+
+/**
+ * A relay for a provider that takes fields instead of MIME: each message is
+ * read back once into its fields; one without a From fails for every
+ * recipient, since no provider would take it.
+ */
+export function fieldsRelay(send: (message: OutgoingMessage, fields: MessageFields) => Promise<SendOutcome>): Relay {
+  return {
+    async open() {
+      return statelessSession(async (message) => {
+        const parsed = await message.parsed();
+        const from = mailboxes(parsed.from)[0];
+        if (!from) return { kind: "sent", providerMessageId: null, recipients: allRecipients(message.recipients, "failed", null, "no From") };
+        return send(message, { parsed, from, ...recipientFields(parsed, message.recipients), replyTo: mailboxes(parsed.replyTo), ...bodies(parsed) });
+      });
+    },
+  };
+}
 
 /** The recipients still to deliver to, in the header they were written in; the rest were Bcc. */
 export function recipientFields(parsed: Email, pending: string[]) {

@@ -3,9 +3,8 @@
  * the composed message's fields, its headers (with `X-PM-KeepID: true` so
  * Postmark keeps our Message-ID), attachments as base64.
  */
-import { allRecipients, type Relay, type SendOutcome, statelessSession } from "./types";
-import { mailboxes } from "../../mail/address";
-import { attachments, bodies, customHeaders, jsonField, PROVIDER_TIMEOUT_MS, providerRequest, quoted, recipientFields } from "./http";
+import type { Relay, SendOutcome } from "./types";
+import { attachments, customHeaders, fieldsRelay, jsonField, PROVIDER_TIMEOUT_MS, providerRequest, quoted } from "./http";
 
 export interface PostmarkOptions {
   serverToken: string;
@@ -37,40 +36,31 @@ function inactiveRecipients(recipients: string[], status: number, body: string):
 }
 
 export function postmarkRelay(options: PostmarkOptions): Relay {
-  return {
-    async open() {
-      return statelessSession(async (message) => {
-        const parsed = await message.parsed();
-        const { to, cc, bcc } = recipientFields(parsed, message.recipients);
-        const from = mailboxes(parsed.from)[0];
-        const { text, html } = bodies(parsed);
-        if (!from) return { kind: "sent", providerMessageId: null, recipients: allRecipients(message.recipients, "failed", null, "no From") };
-        const body = {
-          From: quoted(from),
-          To: to.map(quoted).join(", "),
-          ...(cc.length && { Cc: cc.map(quoted).join(", ") }),
-          ...(bcc.length && { Bcc: bcc.map(quoted).join(", ") }),
-          ...(parsed.replyTo?.length && { ReplyTo: mailboxes(parsed.replyTo).map(quoted).join(", ") }),
-          Subject: parsed.subject ?? "",
-          ...(text !== null && { TextBody: text }),
-          ...(html !== null && { HtmlBody: html }),
-          Headers: [...customHeaders(parsed).map(([Name, Value]) => ({ Name, Value })), { Name: "X-PM-KeepID", Value: "true" }],
-          Attachments: attachments(parsed).map((a) => ({ Name: a.filename, Content: a.base64, ContentType: a.contentType, ...(a.contentId && { ContentID: a.contentId }) })),
-          ...(options.messageStream && { MessageStream: options.messageStream }),
-        };
-        return providerRequest(
-          message,
-          () =>
-            fetch(`${options.baseUrl}/email`, {
-              method: "POST",
-              headers: { Accept: "application/json", "Content-Type": "application/json", "X-Postmark-Server-Token": options.serverToken },
-              body: JSON.stringify(body),
-              signal: AbortSignal.timeout(PROVIDER_TIMEOUT_MS),
-            }),
-          (_, text) => jsonField(text, "MessageID"),
-          (response, text) => inactiveRecipients(message.recipients, response.status, text),
-        );
-      });
-    },
-  };
+  return fieldsRelay(async (message, { parsed, from, to, cc, bcc, replyTo, text, html }) => {
+    const body = {
+      From: quoted(from),
+      To: to.map(quoted).join(", "),
+      ...(cc.length && { Cc: cc.map(quoted).join(", ") }),
+      ...(bcc.length && { Bcc: bcc.map(quoted).join(", ") }),
+      ...(replyTo.length && { ReplyTo: replyTo.map(quoted).join(", ") }),
+      Subject: parsed.subject ?? "",
+      ...(text !== null && { TextBody: text }),
+      ...(html !== null && { HtmlBody: html }),
+      Headers: [...customHeaders(parsed).map(([Name, Value]) => ({ Name, Value })), { Name: "X-PM-KeepID", Value: "true" }],
+      Attachments: attachments(parsed).map((a) => ({ Name: a.filename, Content: a.base64, ContentType: a.contentType, ...(a.contentId && { ContentID: a.contentId }) })),
+      ...(options.messageStream && { MessageStream: options.messageStream }),
+    };
+    return providerRequest(
+      message,
+      () =>
+        fetch(`${options.baseUrl}/email`, {
+          method: "POST",
+          headers: { Accept: "application/json", "Content-Type": "application/json", "X-Postmark-Server-Token": options.serverToken },
+          body: JSON.stringify(body),
+          signal: AbortSignal.timeout(PROVIDER_TIMEOUT_MS),
+        }),
+      (_, text) => jsonField(text, "MessageID"),
+      (response, text) => inactiveRecipients(message.recipients, response.status, text),
+    );
+  });
 }

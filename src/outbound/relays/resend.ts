@@ -3,9 +3,8 @@
  * the composed message's fields; the Idempotency-Key names our message and
  * its recipients, so a redelivery Resend already took is not sent twice.
  */
-import { allRecipients, type Relay, statelessSession } from "./types";
-import { mailboxes } from "../../mail/address";
-import { attachments, bodies, customHeaders, jsonField, PROVIDER_TIMEOUT_MS, providerRequest, quoted, recipientFields } from "./http";
+import type { Relay } from "./types";
+import { attachments, customHeaders, fieldsRelay, jsonField, PROVIDER_TIMEOUT_MS, providerRequest, quoted } from "./http";
 
 export interface ResendOptions {
   apiKey: string;
@@ -13,43 +12,34 @@ export interface ResendOptions {
 }
 
 export function resendRelay(options: ResendOptions): Relay {
-  return {
-    async open() {
-      return statelessSession(async (message) => {
-        const parsed = await message.parsed();
-        const { to, cc, bcc } = recipientFields(parsed, message.recipients);
-        const from = mailboxes(parsed.from)[0];
-        const { text, html } = bodies(parsed);
-        if (!from) return { kind: "sent", providerMessageId: null, recipients: allRecipients(message.recipients, "failed", null, "no From") };
-        const body = {
-          from: quoted(from),
-          // Resend needs a `to`: mail left only for Bcc recipients goes to the sender, the rest in Bcc.
-          to: (to.length ? to : [from]).map(quoted),
-          ...(cc.length && { cc: cc.map(quoted) }),
-          ...(bcc.length && { bcc: bcc.map(quoted) }),
-          ...(parsed.replyTo?.length && { reply_to: mailboxes(parsed.replyTo).map(quoted) }),
-          subject: parsed.subject ?? "",
-          ...(text !== null && { text }),
-          ...(html !== null && { html }),
-          headers: Object.fromEntries(customHeaders(parsed)),
-          attachments: attachments(parsed).map((a) => ({ filename: a.filename, content: a.base64, content_type: a.contentType, ...(a.contentId && { content_id: a.contentId }) })),
-        };
-        return providerRequest(
-          message,
-          () =>
-            fetch(`${options.baseUrl}/emails`, {
-              method: "POST",
-              headers: {
-                Authorization: `Bearer ${options.apiKey}`,
-                "Content-Type": "application/json",
-                "Idempotency-Key": `${message.id}:${[...message.recipients].sort().join(",")}`.slice(0, 256),
-              },
-              body: JSON.stringify(body),
-              signal: AbortSignal.timeout(PROVIDER_TIMEOUT_MS),
-            }),
-          (_, text) => jsonField(text, "id"),
-        );
-      });
-    },
-  };
+  return fieldsRelay(async (message, { parsed, from, to, cc, bcc, replyTo, text, html }) => {
+    const body = {
+      from: quoted(from),
+      // Resend needs a `to`: mail left only for Bcc recipients goes to the sender, the rest in Bcc.
+      to: (to.length ? to : [from]).map(quoted),
+      ...(cc.length && { cc: cc.map(quoted) }),
+      ...(bcc.length && { bcc: bcc.map(quoted) }),
+      ...(replyTo.length && { reply_to: replyTo.map(quoted) }),
+      subject: parsed.subject ?? "",
+      ...(text !== null && { text }),
+      ...(html !== null && { html }),
+      headers: Object.fromEntries(customHeaders(parsed)),
+      attachments: attachments(parsed).map((a) => ({ filename: a.filename, content: a.base64, content_type: a.contentType, ...(a.contentId && { content_id: a.contentId }) })),
+    };
+    return providerRequest(
+      message,
+      () =>
+        fetch(`${options.baseUrl}/emails`, {
+          method: "POST",
+          headers: {
+            Authorization: `Bearer ${options.apiKey}`,
+            "Content-Type": "application/json",
+            "Idempotency-Key": `${message.id}:${[...message.recipients].sort().join(",")}`.slice(0, 256),
+          },
+          body: JSON.stringify(body),
+          signal: AbortSignal.timeout(PROVIDER_TIMEOUT_MS),
+        }),
+      (_, text) => jsonField(text, "id"),
+    );
+  });
 }

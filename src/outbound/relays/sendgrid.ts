@@ -3,9 +3,8 @@
  * the composed message's fields in one personalization, text before html,
  * our headers except those SendGrid reserves; the id is X-Message-Id.
  */
-import { allRecipients, type Relay, statelessSession } from "./types";
-import { mailboxes } from "../../mail/address";
-import { attachments, bodies, customHeaders, PROVIDER_TIMEOUT_MS, providerRequest, recipientFields } from "./http";
+import type { Relay } from "./types";
+import { attachments, customHeaders, fieldsRelay, PROVIDER_TIMEOUT_MS, providerRequest } from "./http";
 import type { Mailbox } from "../../db/schema";
 
 export interface SendgridOptions {
@@ -19,41 +18,31 @@ const RESERVED = new Set(["x-sg-id", "x-sg-eid", "received", "dkim-signature", "
 const person = (m: Mailbox) => (m.name ? { email: m.address, name: m.name } : { email: m.address });
 
 export function sendgridRelay(options: SendgridOptions): Relay {
-  return {
-    async open() {
-      return statelessSession(async (message) => {
-        const parsed = await message.parsed();
-        const { to, cc, bcc } = recipientFields(parsed, message.recipients);
-        const from = mailboxes(parsed.from)[0];
-        if (!from) return { kind: "sent", providerMessageId: null, recipients: allRecipients(message.recipients, "failed", null, "no From") };
-        const replyTo = mailboxes(parsed.replyTo)[0];
-        const { text, html } = bodies(parsed);
-        const content = [...(text ? [{ type: "text/plain", value: text }] : []), ...(html ? [{ type: "text/html", value: html }] : [])];
-        const files = attachments(parsed);
-        const body = {
-          // A personalization needs a `to`: mail left only for Bcc recipients goes to the sender, the rest in Bcc.
-          personalizations: [{ to: (to.length ? to : [from]).map(person), ...(cc.length && { cc: cc.map(person) }), ...(bcc.length && { bcc: bcc.map(person) }) }],
-          from: person(from),
-          ...(replyTo && { reply_to: person(replyTo) }),
-          subject: parsed.subject || " ",
-          content: content.length ? content : [{ type: "text/plain", value: " " }],
-          ...(files.length && {
-            attachments: files.map((a) => ({ content: a.base64, filename: a.filename, type: a.contentType, disposition: a.contentId ? "inline" : "attachment", ...(a.contentId && { content_id: a.contentId.replace(/^<|>$/g, "") }) })),
-          }),
-          headers: Object.fromEntries(customHeaders(parsed).filter(([name]) => !RESERVED.has(name.toLowerCase()))),
-        };
-        return providerRequest(
-          message,
-          () =>
-            fetch(`${options.baseUrl}/v3/mail/send`, {
-              method: "POST",
-              headers: { Authorization: `Bearer ${options.apiKey}`, "Content-Type": "application/json" },
-              body: JSON.stringify(body),
-              signal: AbortSignal.timeout(PROVIDER_TIMEOUT_MS),
-            }),
-          (response) => response.headers.get("x-message-id"),
-        );
-      });
-    },
-  };
+  return fieldsRelay(async (message, { parsed, from, to, cc, bcc, replyTo: [replyTo], text, html }) => {
+    const content = [...(text ? [{ type: "text/plain", value: text }] : []), ...(html ? [{ type: "text/html", value: html }] : [])];
+    const files = attachments(parsed);
+    const body = {
+      // A personalization needs a `to`: mail left only for Bcc recipients goes to the sender, the rest in Bcc.
+      personalizations: [{ to: (to.length ? to : [from]).map(person), ...(cc.length && { cc: cc.map(person) }), ...(bcc.length && { bcc: bcc.map(person) }) }],
+      from: person(from),
+      ...(replyTo && { reply_to: person(replyTo) }),
+      subject: parsed.subject || " ",
+      content: content.length ? content : [{ type: "text/plain", value: " " }],
+      ...(files.length && {
+        attachments: files.map((a) => ({ content: a.base64, filename: a.filename, type: a.contentType, disposition: a.contentId ? "inline" : "attachment", ...(a.contentId && { content_id: a.contentId.replace(/^<|>$/g, "") }) })),
+      }),
+      headers: Object.fromEntries(customHeaders(parsed).filter(([name]) => !RESERVED.has(name.toLowerCase()))),
+    };
+    return providerRequest(
+      message,
+      () =>
+        fetch(`${options.baseUrl}/v3/mail/send`, {
+          method: "POST",
+          headers: { Authorization: `Bearer ${options.apiKey}`, "Content-Type": "application/json" },
+          body: JSON.stringify(body),
+          signal: AbortSignal.timeout(PROVIDER_TIMEOUT_MS),
+        }),
+      (response) => response.headers.get("x-message-id"),
+    );
+  });
 }
