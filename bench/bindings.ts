@@ -1,5 +1,5 @@
 /**
- * In-process stand-ins for D1, KV and R2, for measuring the CPU our own code
+ * In-process stand-ins for D1 and R2, for measuring the CPU our own code
  * spends per message in Node (V8, the engine workerd runs). They answer at
  * once, so the process's CPU time is our code's plus theirs, and they count
  * the operations a message costs. The tests use the real local bindings;
@@ -14,8 +14,6 @@ import type { Env } from "../src/env";
 export interface Counts {
   d1Batches: number;
   d1Queries: number;
-  kvReads: number;
-  kvWrites: number;
   r2Writes: number;
   queueSends: number;
 }
@@ -108,22 +106,10 @@ subtle.timingSafeEqual ??= (a, b) => {
 };
 
 export function standInEnv(): { env: Env; counts: Counts } {
-  const counts: Counts = { d1Batches: 0, d1Queries: 0, kvReads: 0, kvWrites: 0, r2Writes: 0, queueSends: 0 };
-  const kv = new Map<string, string>();
+  const counts: Counts = { d1Batches: 0, d1Queries: 0, r2Writes: 0, queueSends: 0 };
   const objects = new Map<string, number>();
   const env = {
     DB: new Sqlite(counts),
-    LOOP_KV: {
-      async get(key: string, type?: string) {
-        counts.kvReads++;
-        const value = kv.get(key);
-        return value === undefined ? null : type === "json" ? JSON.parse(value) : value;
-      },
-      async put(key: string, value: string) {
-        counts.kvWrites++;
-        kv.set(key, value);
-      },
-    },
     RAW: {
       async put(key: string, body: ReadableStream<Uint8Array> | Uint8Array | string) {
         counts.r2Writes++;

@@ -62,7 +62,6 @@ describe("send benchmark", () => {
             messageId: "<msg_bench@bench.example>",
             inReplyTo: null,
             references: [],
-            returnPath: null,
             date: new Date(),
           }),
         small ? 200 : 3,

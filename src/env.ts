@@ -3,8 +3,6 @@ import type { Job } from "./jobs";
 /** The Worker's bindings (wrangler.toml) and secrets (`.dev.vars` locally, `wrangler secret` in production). */
 export interface Env {
   DB: D1Database;
-  /** Sender loop counters. */
-  LOOP_KV: KVNamespace;
   /** Raw MIME of accepted mail. */
   RAW: R2Bucket;
   /** Background jobs (ids, never MIME). */

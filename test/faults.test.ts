@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import type { Env } from "../src/env";
 import { createAlias, deliver, findMessage, messageIdOf, messagesFor, mime, ok, setupDomain, smtpOutcome, withSettings } from "./helpers";
 
-type Binding = "DB" | "RAW" | "LOOP_KV";
+type Binding = "DB" | "RAW";
 
 /** `env` with `binding.method` failing on its `nth` call (1-based), like an outage would. */
 function withFault(binding: Binding, method: string, nth = 1): Env {
@@ -32,10 +32,9 @@ function withFault(binding: Binding, method: string, nth = 1): Env {
 
 const faults: [string, () => Env][] = [
   ["D1 while deciding", () => withFault("DB", "batch", 1)],
-  ["D1 while recording", () => withFault("DB", "batch", 2)],
+  ["D1 while counting into the loop guard", () => withFault("DB", "batch", 2)],
+  ["D1 while recording", () => withFault("DB", "batch", 3)],
   ["R2 while storing the raw mail", () => withFault("RAW", "put")],
-  ["KV while reading the loop counter", () => withFault("LOOP_KV", "get")],
-  ["KV while writing the loop counter", () => withFault("LOOP_KV", "put")],
 ];
 
 describe("with a binding failing", () => {
@@ -70,7 +69,7 @@ describe("with a binding failing", () => {
     const domain = await setupDomain();
     await createAlias({ name: "team", domain, destinations: [{ type: "forward", to: "owner@mailbox.example" }] });
     const raw = mime({ From: "mary@customer.example", To: `team@${domain}` });
-    const result = await deliver({ to: `team@${domain}`, raw }, withFault("DB", "batch", 3));
+    const result = await deliver({ to: `team@${domain}`, raw }, withFault("DB", "batch", 4));
     expect(smtpOutcome(result)).toBe("accepted");
     expect(result.forwards).toHaveLength(1);
     // The result could not be written: the delivery still reads pending.
@@ -116,7 +115,7 @@ describe("with a binding failing", () => {
     expect((await ok("GET", `/v1/threads?alias_id=${support.id}`)).items).toHaveLength(1);
   });
 
-  it("KV rate-limiting the loop counter (a concurrent message wrote it): read again, decide again", async () => {
+  it("a concurrent message of the sender takes the last loop-guard slot after our lookup: this one is refused", async () => {
     await withSettings({ loop_threshold: 2 }, async () => {
       const domain = await setupDomain();
       await createAlias({ name: "support", domain });
@@ -124,28 +123,41 @@ describe("with a binding failing", () => {
       const first = mime({ From: sender, To: `support@${domain}` });
       expect(smtpOutcome(await deliver({ to: `support@${domain}`, raw: first }))).toBe("accepted");
 
-      // The first write answers 429, as KV does for a second write to a key within a second,
-      // after the concurrent message (simulated by a second, real delivery) got its entry in.
-      let writes = 0;
-      const rateLimited = new Proxy(env.LOOP_KV, {
+      // Between this delivery's lookup (count 1 of 2) and its claim, another message of the sender gets in.
+      let batches = 0;
+      const racing = new Proxy(env.DB, {
         get(object, property) {
           const value = Reflect.get(object, property);
-          if (property !== "put") return typeof value === "function" ? value.bind(object) : value;
+          if (property !== "batch") return typeof value === "function" ? value.bind(object) : value;
           return async (...args: unknown[]) => {
-            if (++writes === 1) {
+            if (++batches === 2) {
               const concurrent = mime({ From: sender, To: `support@${domain}` });
               expect(smtpOutcome(await deliver({ to: `support@${domain}`, raw: concurrent }))).toBe("accepted");
-              throw new Error("KV PUT failed: 429 Too Many Requests");
             }
             return (value as Function).apply(object, args);
           };
         },
       });
       const raced = mime({ From: sender, To: `support@${domain}` });
-      const result = await deliver({ to: `support@${domain}`, raw: raced }, { ...env, LOOP_KV: rateLimited });
-      // Read again, the counter holds 2 messages: this third one is over the threshold.
+      const result = await deliver({ to: `support@${domain}`, raw: raced }, { ...env, DB: racing });
       expect(smtpOutcome(result)).toBe("rejected");
-      expect((await findMessage(messageIdOf(raced))).decision.reason).toBe("sender_loop");
+      const message = await findMessage(messageIdOf(raced));
+      expect(message.decision).toMatchObject({ reason: "sender_loop", count: 2 });
+      expect(message.has_raw).toBe(false);
+    });
+  });
+
+  it("a retry after our failure is not held back by its own first attempt's loop-guard entry", async () => {
+    await withSettings({ loop_threshold: 1 }, async () => {
+      const domain = await setupDomain();
+      await createAlias({ name: "support", domain });
+      const raw = mime({ From: "once@robots.example", To: `support@${domain}` });
+      // Counted into the loop guard, then the record fails.
+      expect(smtpOutcome(await deliver({ to: `support@${domain}`, raw }, withFault("DB", "batch", 3)))).toBe("temporary_failure");
+      expect(smtpOutcome(await deliver({ to: `support@${domain}`, raw }))).toBe("accepted");
+      // The next message of the sender is over the threshold of 1.
+      const next = mime({ From: "once@robots.example", To: `support@${domain}` });
+      expect(smtpOutcome(await deliver({ to: `support@${domain}`, raw: next }))).toBe("rejected");
     });
   });
 });

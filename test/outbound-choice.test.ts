@@ -41,8 +41,8 @@ describe("relay choice (Odoo's _find_mail_server)", () => {
     expect((await send({ ...text, from: '"Bea" <bea@B.EXAMPLE>' })).relay.id).toBe(first.id);
     const answer = await send({ ...text, from: `"The Team" <TEAM@${COMPANY}>` });
     expect(answer.relay.id).toBe(second.id);
-    // An address or domain match never rewrites the From.
-    expect(answer.from).toBe(`"The Team" <team@${COMPANY}>`);
+    // An address or domain match never rewrites the From, which goes out as written (only matching ignores case).
+    expect(answer.from).toBe(`"The Team" <TEAM@${COMPANY}>`);
   });
 
   it("does not match a subdomain to its parent domain", async () => {
@@ -80,8 +80,10 @@ describe("relay choice (Odoo's _find_mail_server)", () => {
     expect(answer.from).toBe(`"someone" <notifications@${COMPANY}>`);
     expect(answer.envelope_from).toMatch(new RegExp(`^bounce\\+[0-9a-z]{26}-[0-9a-f]{10}@${COMPANY.replace(".", "\\.")}$`));
     expect(answer.envelope_from).toContain(answer.id.slice(4).toLowerCase());
+    // The envelope sender travels in SMTP only: the delivering server writes Return-Path (RFC 5321 4.4).
     const parsed = await rawOf(answer.id);
-    expect(parsed.returnPath).toBe(answer.envelope_from);
+    expect(parsed.returnPath).toBeUndefined();
+    expect(parsed.headers.filter((h: { key: string }) => h.key === "return-path")).toEqual([]);
   });
 
   it("uses a relay without filter next, rewriting to the notifications address", async () => {

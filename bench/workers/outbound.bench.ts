@@ -11,8 +11,7 @@ import { api, ok, onlyRelays, runSendJobs, setupDomain } from "../../test/helper
 
 const mail = inject("mail");
 
-const raw = new TextEncoder().encode(
-  compose({
+const composed = compose({
     from: { name: "Bench", address: "bench@bench.example" },
     to: [{ name: "", address: "one@example.org" }],
     cc: [{ name: "", address: "two@example.org" }],
@@ -25,10 +24,10 @@ const raw = new TextEncoder().encode(
     messageId: "<bench@bench.example>",
     inReplyTo: null,
     references: [],
-    returnPath: null,
     date: new Date(),
-  }),
-);
+});
+if (!composed.ok) throw new Error(composed.reason);
+const raw = new TextEncoder().encode(composed.raw);
 
 describe("outbound benchmark (workerd)", () => {
   it("prints SMTP round trips and queue throughput", { timeout: 300_000 }, async () => {

@@ -3,14 +3,14 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { and, desc, eq, lt } from "drizzle-orm";
 import { type Db, isUniqueViolation } from "../db/client";
 import { ALIAS_CONTACT_POLICIES, aliases, type Destination, domains, type Mailbox, threads } from "../db/schema";
-import { checkWebhookUrl } from "../deliveries/webhook-url";
+import { allowsPrivateTargets, checkWebhookUrl } from "../deliveries/webhook-url";
 import { newWebhookSecret, rotateSecrets } from "../deliveries/signing";
 import type { Env } from "../env";
 import { newId } from "../ids";
 import { domainOf } from "../mail/address";
 import { MissingSecretsKey } from "../secrets";
 import { router } from "./context";
-import { FollowerInput } from "./threads";
+import { FollowerInput, refuseOwnAddresses } from "./threads";
 import { ApiError, notFound } from "./errors";
 import {
   conflictResponse,
@@ -32,7 +32,6 @@ import {
 
 type AliasRow = typeof aliases.$inferSelect;
 
-const allowPrivateWebhooks = (env: Env) => env.ALLOW_PRIVATE_WEBHOOKS === "true";
 
 /** Each thread an alias opens gets these followers in the same batch as the thread (D1 binds at most 100 values). */
 const MAX_ALIAS_FOLLOWERS = 20;
@@ -268,8 +267,9 @@ aliasesApi.openapi(
     const { name, address } = await validateAlias(
       db,
       { name: body.name, domain: body.domain, destinations, localPartOnly: body.local_part_only, threadId: body.thread_id ?? null },
-      allowPrivateWebhooks(c.env),
+      allowsPrivateTargets(c.env),
     );
+    await refuseOwnAddresses(db, body.followers.map((f) => f.email));
     const now = new Date();
     const webhook = await webhookSecretsFor(c.env, null, destinations, secret, now.getTime());
     try {
@@ -363,7 +363,8 @@ aliasesApi.openapi(
     const domain = body.domain === undefined ? current.domain : body.domain;
     const threadId = body.thread_id === undefined ? current.threadId : body.thread_id;
     const localPartOnly = body.local_part_only ?? current.localPartOnly;
-    const { name, address } = await validateAlias(db, { name: body.name ?? current.name, domain, destinations, localPartOnly, threadId }, allowPrivateWebhooks(c.env));
+    const { name, address } = await validateAlias(db, { name: body.name ?? current.name, domain, destinations, localPartOnly, threadId }, allowsPrivateTargets(c.env));
+    if (body.followers) await refuseOwnAddresses(db, body.followers.map((f) => f.email));
     const webhook = await webhookSecretsFor(c.env, current.webhookSecrets, destinations, secret, Date.now());
     const contact = body.contact ?? current.contact;
     // Odoo resets the status when what decides routing changes; the next message tests it again.

@@ -2,6 +2,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, asc, eq, gt, inArray } from "drizzle-orm";
 import { aliases, domains } from "../db/schema";
+import { normalizeAddress, parseAddressInput } from "../mail/address";
 import { router } from "./context";
 import { ApiError, notFound } from "./errors";
 import { conflictResponse, DomainName, EmailAddress, errorResponses, iso, json, jsonBody, ListQuery, listOf, LocalPart, page, security, Timestamp } from "./schemas";
@@ -58,7 +59,18 @@ const DomainBody = z.strictObject({
     .trim()
     .min(1)
     .max(320)
-    .refine((v) => !/\s/.test(v), "must be a local part or one address")
+    .transform((value, ctx) => {
+      if (!value.includes("@")) {
+        const local = LocalPart.safeParse(value);
+        if (local.success) return local.data;
+        ctx.addIssue({ code: "custom", message: `"${value.slice(0, 100)}" must be a local part (letters, digits and !#$%&'*+-/=?^_\`{|}~, dots between) or one address` });
+        return z.NEVER;
+      }
+      const checked = parseAddressInput(value);
+      if (checked.ok) return normalizeAddress(checked.mailbox.address)!;
+      ctx.addIssue({ code: "custom", message: `"${value.slice(0, 100)}" is not one e-mail address: ${checked.reason}` });
+      return z.NEVER;
+    })
     .optional()
     .openapi({ description: "A local part (`notifications`) or a full address" }),
   contact_email: EmailAddress.nullable().optional().openapi({ description: "Where people should write instead of the catchall" }),

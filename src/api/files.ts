@@ -6,17 +6,43 @@
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import { eq } from "drizzle-orm";
-import PostalMime from "postal-mime";
 import type { Db } from "../db/client";
 import { messages } from "../db/schema";
 import { verifySignedPath } from "../deliveries/signed-url";
 import { router } from "./context";
 import { ApiError, notFound } from "./errors";
-import { errorResponses } from "./schemas";
+import { parseMessage } from "../mail/parse";
+import { ErrorSchema, errorResponses, json } from "./schemas";
 
 const SignedQuery = z.object({ expires: z.string().optional(), signature: z.string().optional() });
 const IdParam = z.object({ id: z.string().openapi({ param: { name: "id", in: "path" } }) });
-const AttachmentParams = IdParam.extend({ index: z.coerce.number().int().min(0).openapi({ param: { name: "index", in: "path" } }) });
+/** Only the form the Worker writes (no `01`, `+1`, `0x1`, `1.0`, `-0`): a link names one thing, spelled one way. */
+const AttachmentParams = IdParam.extend({
+  index: z
+    .string()
+    .regex(/^(?:0|[1-9][0-9]{0,5})$/, "an attachment number as written in the link")
+    .openapi({ param: { name: "index", in: "path" }, example: "0" }),
+});
+
+/** Types a browser would render or run from our origin; downloads of these are plain bytes. */
+const ACTIVE_CONTENT = /^(?:text\/html|application\/xhtml\+xml|image\/svg\+xml|text\/xml|application\/xml|text\/javascript|application\/javascript|application\/ecmascript|text\/xsl)\b/i;
+
+/**
+ * Headers of a download: the type (active content as application/octet-stream),
+ * `nosniff`, and an RFC 6266 `Content-Disposition` whose `filename` is an
+ * ASCII stand-in and `filename*` the real name (RFC 5987), so no header ever
+ * carries raw non-ASCII bytes.
+ */
+export function downloadHeaders(filename: string, contentType: string, size?: number): Record<string, string> {
+  const fallback = filename.replace(/[^\x20-\x7e]|["\\]/g, "_");
+  const encoded = encodeURIComponent(filename).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+  return {
+    "Content-Type": ACTIVE_CONTENT.test(contentType) ? "application/octet-stream" : contentType,
+    "Content-Disposition": `attachment; filename="${fallback}"; filename*=UTF-8''${encoded}`,
+    "X-Content-Type-Options": "nosniff",
+    ...(size !== undefined && { "Content-Length": String(size) }),
+  };
+}
 
 export const filesApi = router();
 
@@ -40,13 +66,13 @@ filesApi.openapi(
     tags: ["files"],
     summary: "The raw MIME of a message, by signed link",
     request: { params: IdParam, query: SignedQuery },
-    responses: { 200: { content: { "message/rfc822": { schema: z.string() } }, description: "The raw message" }, ...errorResponses },
+    responses: { 200: { content: { "message/rfc822": { schema: z.string() } }, description: "The raw message" }, 403: json(ErrorSchema, "Invalid or expired link"), ...errorResponses },
   }),
   async (c) => {
     const { id } = c.req.valid("param");
     await authorize(c.env.SECRETS_KEY, `/files/${id}/raw`, c.req.valid("query"));
     const object = await rawOf(c.get("db"), c.env.RAW, id);
-    return new Response(object.body, { headers: { "Content-Type": "message/rfc822", "Content-Length": String(object.size) } });
+    return new Response(object.body, { headers: downloadHeaders(`${id}.eml`, "message/rfc822", object.size) });
   },
 );
 
@@ -57,17 +83,21 @@ filesApi.openapi(
     tags: ["files"],
     summary: "One attachment of a message, by signed link",
     request: { params: AttachmentParams, query: SignedQuery },
-    responses: { 200: { content: { "application/octet-stream": { schema: z.string() } }, description: "The attachment" }, ...errorResponses },
+    responses: {
+      200: { content: { "application/octet-stream": { schema: z.string() } }, description: "The attachment" },
+      403: json(ErrorSchema, "Invalid or expired link"),
+      422: json(ErrorSchema, "The stored message cannot be parsed"),
+      ...errorResponses,
+    },
   }),
   async (c) => {
     const { id, index } = c.req.valid("param");
     await authorize(c.env.SECRETS_KEY, `/files/${id}/attachments/${index}`, c.req.valid("query"));
-    const parsed = await PostalMime.parse(await (await rawOf(c.get("db"), c.env.RAW, id)).arrayBuffer());
-    const attachment = parsed.attachments[index];
+    const parsed = await parseMessage(await (await rawOf(c.get("db"), c.env.RAW, id)).arrayBuffer());
+    if (!parsed.ok) throw new ApiError("unprocessable", parsed.reason);
+    const attachment = parsed.email.attachments[Number(index)];
     if (!attachment) throw notFound(`attachment ${index} of message ${id}`);
-    const name = (attachment.filename ?? `attachment-${index}`).replace(/["\\\r\n]/g, "_");
-    return new Response(attachment.content as ArrayBuffer, {
-      headers: { "Content-Type": attachment.mimeType, "Content-Disposition": `attachment; filename="${name}"; filename*=UTF-8''${encodeURIComponent(name)}` },
-    });
+    const content = attachment.content as ArrayBuffer;
+    return new Response(content, { headers: downloadHeaders(attachment.filename ?? `attachment-${index}`, attachment.mimeType, content.byteLength) });
   },
 );

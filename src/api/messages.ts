@@ -5,6 +5,7 @@ import { chunks, type Db } from "../db/client";
 import { aliases, attempts, deliveries, deliveryAttempts, messageEvents, messages, outboundRecipients } from "../db/schema";
 import type { Principal } from "./auth";
 import { router } from "./context";
+import { downloadHeaders } from "./files";
 import { ApiError, notFound } from "./errors";
 import { newId } from "../ids";
 import { enqueue } from "../queue";
@@ -294,9 +295,7 @@ messagesApi.openapi(
     if (!row || !visibleTo(c.get("principal"), row)) throw notFound(`message ${id}`);
     const object = row.rawKey ? await c.env.RAW.get(row.rawKey) : null;
     if (!object) throw notFound(`raw MIME of message ${id}`);
-    return new Response(object.body, {
-      headers: { "Content-Type": "message/rfc822", "Content-Length": String(object.size), "Content-Disposition": `attachment; filename="${id}.eml"` },
-    });
+    return new Response(object.body, { headers: downloadHeaders(`${id}.eml`, "message/rfc822", object.size) });
   },
 );
 

@@ -13,7 +13,9 @@ import { DEFAULT_MAX_SIZE, type RelayRow, RELAY_TYPES, SECRET_FIELDS } from "../
 import { MissingSecretsKey, seal, unseal } from "../secrets";
 import { router } from "./context";
 import { ApiError, notFound } from "./errors";
-import { DOT_ATOM, DomainName, EmailAddress, errorResponses, iso, json, jsonBody, normalizeDomain, security, Timestamp } from "./schemas";
+import { DomainName, EmailAddress, errorResponses, iso, json, jsonBody, security, Timestamp } from "./schemas";
+import { checkDomain, normalizeAddress, parseAddressInput } from "../mail/address";
+import { allowsPrivateTargets, checkWebhookUrl } from "../deliveries/webhook-url";
 
 const Secret = z.string().min(1).max(4096);
 const BaseUrl = z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).max(500).transform((u) => u.replace(/\/+$/, ""));
@@ -38,7 +40,7 @@ const CONFIG_SCHEMAS = {
     security: z.enum(["tls", "starttls", "none"]).openapi({ description: "tls: implicit TLS (465); starttls: STARTTLS required (587, 2525); none: plaintext, for local testing only" }),
     username: z.string().min(1).max(320).optional(),
     password: Secret.optional(),
-    helo: z.string().min(1).max(253).optional().openapi({ description: "EHLO name (defaults to the first domain)" }),
+    helo: z.string().min(1).max(253).optional().openapi({ description: "EHLO name (defaults to the domain of the From being sent)" }),
     timeout_ms: z.number().int().min(1000).max(300_000).optional(),
   }),
   postmark: z.strictObject({ ...common, server_token: Secret, message_stream: z.string().min(1).max(100).optional(), base_url: BaseUrl.optional() }),
@@ -58,7 +60,8 @@ const CONFIG_SCHEMAS = {
 
 /**
  * Odoo's `from_filter`: comma-separated domains and addresses. Normalized:
- * lowercase, IDN domains in punycode, entries checked one by one.
+ * domains and addresses in canonical form (lowercase, IDN in punycode),
+ * entries checked one by one.
  */
 const FromFilter = z
   .string()
@@ -66,14 +69,17 @@ const FromFilter = z
   .transform((value, ctx) => {
     const parts: string[] = [];
     for (const raw of value.split(",").map((p) => p.trim()).filter(Boolean)) {
-      const at = raw.lastIndexOf("@");
-      const domain = normalizeDomain(at < 0 ? raw : raw.slice(at + 1));
-      const local = at < 0 ? null : raw.slice(0, at).toLowerCase();
-      if (!domain || (local !== null && !DOT_ATOM.test(local))) {
-        ctx.addIssue({ code: "custom", message: `"${raw}" is neither a domain nor an address` });
+      const checked = raw.includes("@") ? parseAddressInput(raw) : null;
+      const domain = raw.includes("@") ? null : checkDomain(raw);
+      if (checked && !checked.ok) {
+        ctx.addIssue({ code: "custom", message: `"${raw}" is not an address: ${checked.reason}` });
         return z.NEVER;
       }
-      parts.push(local === null ? domain : `${local}@${domain}`);
+      if (domain && !domain.ok) {
+        ctx.addIssue({ code: "custom", message: `"${raw}" is not a domain: ${domain.reason}` });
+        return z.NEVER;
+      }
+      parts.push(checked?.ok ? normalizeAddress(checked.mailbox.address)! : (domain as { domain: string }).domain);
     }
     return parts.length ? parts.join(",") : null;
   })
@@ -99,7 +105,10 @@ const PatchRelayBody = z.strictObject({
   stream: relayFields.stream,
   daily_limit: relayFields.daily_limit,
   enabled: relayFields.enabled,
-  config: z.record(z.string(), z.unknown()).optional().openapi({ description: "Replaces the settings; credentials left out keep their value" }),
+  config: z
+    .record(z.string(), z.unknown())
+    .optional()
+    .openapi({ description: "Merged into the settings (RFC 7396): a field given replaces, null removes, left out keeps; credentials must be given again when host, port, security or base_url change" }),
 });
 
 const RelaySchema = z
@@ -139,12 +148,13 @@ async function relayOut(env: Env, row: RelayRow): Promise<z.infer<typeof RelaySc
   };
 }
 
+/** Settings that say where a relay connects: stored credentials never follow a change of these. */
+const CONNECTION_FIELDS = ["host", "port", "security", "base_url"] as const;
+
 /** Validates a type's settings and splits them into what is stored plainly and what is sealed. */
-async function splitConfig(env: Env, type: RelayType, input: Record<string, unknown>, keep: Record<string, string> = {}) {
+async function splitConfig(env: Env, type: RelayType, input: Record<string, unknown>) {
   const secretNames = SECRET_FIELDS[type];
-  // Credentials already stored may be left out of a change.
-  const withKept = { ...Object.fromEntries(secretNames.filter((n) => n in keep).map((n) => [n, keep[n]])), ...input };
-  const parsed = CONFIG_SCHEMAS[type].safeParse(withKept);
+  const parsed = CONFIG_SCHEMAS[type].safeParse(input);
   if (!parsed.success) {
     const detail = parsed.error.issues.map((i) => `${["config", ...i.path].join(".")}: ${i.message}`).join("; ");
     throw new ApiError("invalid_request", `invalid body: ${detail}`);
@@ -157,12 +167,41 @@ async function splitConfig(env: Env, type: RelayType, input: Record<string, unkn
     else config[name] = value;
   }
   if (type === "smtp" && config.username && !secrets.password) throw new ApiError("invalid_request", "invalid body: config.password: required with config.username");
+  // A provider's API address gets the webhook rules: https, and never a private or internal host (SSRF).
+  if (typeof config.base_url === "string") {
+    const checked = checkWebhookUrl(config.base_url, allowsPrivateTargets(env));
+    if (!checked.ok) throw new ApiError("invalid_request", `invalid body: config.base_url: the URL ${checked.reason}`);
+  }
   try {
     return { config, secrets: Object.keys(secrets).length ? await seal(env.SECRETS_KEY, secrets) : null };
   } catch (error) {
     if (error instanceof MissingSecretsKey) throw new ApiError("internal_error", error.message);
     throw error;
   }
+}
+
+/**
+ * A PATCH's `config` over the stored settings, as a JSON merge patch (RFC
+ * 7396): a field given replaces, `null` removes, a field left out keeps its
+ * value, credentials included. When the relay would connect somewhere else
+ * (host, port, security, base_url), every stored credential must be given
+ * again (or removed with null): credentials are never sent to a new place.
+ */
+function mergeConfig(current: Record<string, unknown>, storedSecrets: Record<string, string>, patch: Record<string, unknown>): Record<string, unknown> {
+  const moved = CONNECTION_FIELDS.filter((field) => field in patch && JSON.stringify(patch[field]) !== JSON.stringify(current[field]));
+  const missing = Object.keys(storedSecrets).filter((name) => !(name in patch));
+  if (moved.length && missing.length) {
+    throw new ApiError(
+      "invalid_request",
+      `invalid body: ${missing.map((n) => `config.${n}`).join(", ")}: required again when ${moved.map((f) => `config.${f}`).join(", ")} changes (stored credentials are never sent to a new destination)`,
+    );
+  }
+  const merged: Record<string, unknown> = { ...current, ...storedSecrets };
+  for (const [name, value] of Object.entries(patch)) {
+    if (value === null) delete merged[name];
+    else merged[name] = value;
+  }
+  return merged;
 }
 
 const IdParam = z.object({ id: z.string().openapi({ param: { name: "id", in: "path" } }) });
@@ -253,7 +292,8 @@ relaysApi.openapi(
     const db = c.get("db");
     const current = await findRelay(db, c.req.valid("param").id);
     const body = c.req.valid("json");
-    const stored = body.config ? await splitConfig(c.env, current.type, body.config, current.secrets ? await unseal(c.env.SECRETS_KEY, current.secrets) : {}) : null;
+    const storedSecrets = current.secrets ? await unseal(c.env.SECRETS_KEY, current.secrets) : {};
+    const stored = body.config ? await splitConfig(c.env, current.type, mergeConfig(current.config, storedSecrets, body.config)) : null;
     const [row] = await db
       .update(relays)
       .set({

@@ -1,6 +1,6 @@
 /** Schemas shared by the API modules, and the pieces every route declares. */
 import { z } from "@hono/zod-openapi";
-import { parseSingleAddress } from "../mail/address";
+import { checkDomain, normalizeAddress, parseAddressInput } from "../mail/address";
 
 export const ErrorSchema = z
   .object({ error: z.object({ code: z.string(), message: z.string() }) })
@@ -28,19 +28,36 @@ export const security = [{ bearer: [] }];
 
 export const MailboxSchema = z.object({ name: z.string(), address: z.string() }).openapi("Mailbox");
 
-/** One e-mail address, `a@b` or `"Name" <a@b>`; normalized (Odoo's `email_normalize`). */
+/**
+ * One e-mail address, `a@b` or `"Name" <a@b>`, as its canonical lookup key
+ * (contacts, followers, allowed senders...): see src/mail/address.ts.
+ */
 export const EmailAddress = z
   .string()
-  .max(320)
+  .max(400)
   .transform((value, ctx) => {
-    const parsed = parseSingleAddress(value);
-    if (!parsed) {
-      ctx.addIssue({ code: "custom", message: `"${value}" is not one e-mail address` });
+    const checked = parseAddressInput(value);
+    if (!checked.ok) {
+      ctx.addIssue({ code: "custom", message: `"${value.slice(0, 100)}" is not one e-mail address: ${checked.reason}` });
       return z.NEVER;
     }
-    return parsed.address;
+    return normalizeAddress(checked.mailbox.address)!;
   })
   .openapi({ type: "string", example: "mary@example.com" });
+
+/** One address with its display name, as written (case kept; see src/mail/address.ts). */
+export const MailboxInput = z
+  .string()
+  .max(400)
+  .transform((value, ctx) => {
+    const checked = parseAddressInput(value);
+    if (!checked.ok) {
+      ctx.addIssue({ code: "custom", message: `"${value.slice(0, 100)}" is not one e-mail address: ${checked.reason}` });
+      return z.NEVER;
+    }
+    return checked.mailbox;
+  })
+  .openapi({ type: "string", example: '"Mary Major" <mary@example.com>' });
 
 /** A domain name, lowercased, internationalized names in punycode. */
 export const DomainName = z
@@ -48,28 +65,14 @@ export const DomainName = z
   .min(1)
   .max(253)
   .transform((value, ctx) => {
-    const name = normalizeDomain(value);
-    if (!name) {
-      ctx.addIssue({ code: "custom", message: `"${value}" is not a domain name` });
+    const checked = checkDomain(value);
+    if (!checked.ok) {
+      ctx.addIssue({ code: "custom", message: `"${value.slice(0, 100)}" is not a domain name: ${checked.reason}` });
       return z.NEVER;
     }
-    return name;
+    return checked.domain;
   })
   .openapi({ type: "string", example: "example.com" });
-
-export function normalizeDomain(value: string): string | null {
-  const trimmed = value.trim().toLowerCase().replace(/\.$/, "");
-  if (!trimmed || /[\s/@:?#[\]\\]/.test(trimmed)) return null;
-  let hostname: string;
-  try {
-    hostname = new URL(`http://${trimmed}`).hostname;
-  } catch {
-    return null;
-  }
-  const label = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
-  const labels = hostname.split(".");
-  return labels.length >= 2 && labels.every((l) => label.test(l)) ? hostname : null;
-}
 
 /** RFC 5322 dot-atom, as Odoo requires of alias names. */
 export const DOT_ATOM = /^[a-zA-Z0-9!#$%&'*+\-/=?^_`{|}~]+(\.[a-zA-Z0-9!#$%&'*+\-/=?^_`{|}~]+)*$/;
@@ -93,7 +96,8 @@ export function listOf<T extends z.ZodType>(item: T, name: string) {
 /** `{ items, next_cursor }` from a page fetched with one row more than the limit. */
 export function page<Row, Out>(rows: Row[], limit: number, cursorOf: (row: Row) => string, serialize: (row: Row) => Out) {
   const items = rows.slice(0, limit);
-  return { items: items.map(serialize), next_cursor: rows.length > limit ? cursorOf(items[items.length - 1]!) : null };
+  // One argument only: a serializer with optional parameters (aliasOut's new secret) must never get the index.
+  return { items: items.map((row) => serialize(row)), next_cursor: rows.length > limit ? cursorOf(items[items.length - 1]!) : null };
 }
 
 export const Timestamp = z.string().openapi({ example: "2026-11-21T10:00:00.000Z" });

@@ -1,30 +1,22 @@
 /** `POST /v1/messages`: the send API. */
 import { createRoute, z } from "@hono/zod-openapi";
-import { parseSingleAddress } from "../mail/address";
 import { acceptSend, type SendRequest } from "../outbound/send";
 import { sha256Hex } from "./auth";
 import { router } from "./context";
-import { conflictResponse, ErrorSchema, errorResponses, json, jsonBody, security, unprocessableResponse } from "./schemas";
+import { conflictResponse, ErrorSchema, errorResponses, json, jsonBody, MailboxInput, security, unprocessableResponse } from "./schemas";
 
 export const MAX_RECIPIENTS = 50;
 
 const NO_CRLF = /^[^\r\n]*$/;
 
-/** One address, bare or with a display name, as a Mailbox. */
-const Address = z
-  .string()
-  .max(400)
-  .transform((value, ctx) => {
-    const parsed = NO_CRLF.test(value) ? parseSingleAddress(value) : null;
-    if (!parsed) {
-      ctx.addIssue({ code: "custom", message: `"${value.slice(0, 100)}" is not one e-mail address` });
-      return z.NEVER;
-    }
-    return parsed;
-  })
-  .openapi({ type: "string", example: '"Mary Major" <mary@example.com>' });
-
-/** Headers that belong to fields of the request, or that relays and the platform set. */
+/**
+ * Headers that belong to fields of the request, or that relays, receiving
+ * servers and mailgate itself set: From, To, Cc, Bcc, Reply-To, Sender,
+ * Subject, Date, Message-ID, In-Reply-To, References, MIME-Version, every
+ * `Content-*`, Return-Path (the delivering server adds it, RFC 5321 4.4),
+ * Received, Authentication-Results, DKIM-Signature and every `X-Mailgate-*`.
+ * `Auto-Submitted` is allowed: RFC 3834 asks senders of automatic mail to set it.
+ */
 const RESERVED_HEADERS = new Set([
   "from",
   "to",
@@ -38,15 +30,17 @@ const RESERVED_HEADERS = new Set([
   "in-reply-to",
   "references",
   "mime-version",
-  "content-type",
-  "content-transfer-encoding",
-  "content-disposition",
-  "content-id",
   "return-path",
   "received",
+  "authentication-results",
   "dkim-signature",
-  "x-mailgate-message-id",
 ]);
+const RESERVED_PREFIXES = ["content-", "x-mailgate-"];
+
+export function isReservedHeader(name: string): boolean {
+  const lower = name.toLowerCase();
+  return RESERVED_HEADERS.has(lower) || RESERVED_PREFIXES.some((prefix) => lower.startsWith(prefix));
+}
 
 const HEADER_NAME = /^[!-9;-~]+$/;
 /** Base64, checked without a backtracking regex (attachments may be tens of megabytes). */
@@ -58,11 +52,11 @@ function isBase64(text: string): boolean {
 
 const SendBody = z
   .strictObject({
-    from: Address,
-    to: z.array(Address).max(MAX_RECIPIENTS).default([]),
-    cc: z.array(Address).max(MAX_RECIPIENTS).default([]),
-    bcc: z.array(Address).max(MAX_RECIPIENTS).default([]),
-    reply_to: Address.optional(),
+    from: MailboxInput,
+    to: z.array(MailboxInput).max(MAX_RECIPIENTS).default([]),
+    cc: z.array(MailboxInput).max(MAX_RECIPIENTS).default([]),
+    bcc: z.array(MailboxInput).max(MAX_RECIPIENTS).default([]),
+    reply_to: MailboxInput.optional(),
     subject: z.string().min(1).max(998).regex(NO_CRLF, "must not contain CR or LF (header injection)"),
     text: z.string().max(30 * 1024 * 1024).optional(),
     html: z.string().max(30 * 1024 * 1024).optional(),
@@ -90,7 +84,7 @@ const SendBody = z
       .default({})
       .superRefine((headers, ctx) => {
         for (const name of Object.keys(headers)) {
-          if (RESERVED_HEADERS.has(name.toLowerCase())) ctx.addIssue({ code: "custom", path: [name], message: `${name} is set by mailgate or by a field of the request` });
+          if (isReservedHeader(name)) ctx.addIssue({ code: "custom", path: [name], message: `${name} is set by mailgate or by a field of the request` });
         }
       }),
     thread_id: z.string().max(64).optional().openapi({ description: "Continue this thread (References and In-Reply-To are set); a new thread is opened otherwise" }),

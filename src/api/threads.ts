@@ -2,7 +2,9 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, asc, desc, eq, lt } from "drizzle-orm";
 import type { Db } from "../db/client";
-import { aliases, followers, threads } from "../db/schema";
+import { aliases, domains, followers, threads } from "../db/schema";
+import { ownAliasesQuery } from "../db/own-aliases";
+import { isOwnAddress } from "../mail/own-address";
 import { newId } from "../ids";
 import { router } from "./context";
 import { ApiError, notFound } from "./errors";
@@ -52,6 +54,19 @@ function threadOut(row: ThreadRow, followerRows: FollowerRow[]): z.infer<typeof 
 
 export const FollowerInput = z.strictObject({ email: EmailAddress, name: z.string().trim().min(1).max(200).nullable().optional() }).openapi("FollowerInput");
 
+/** Our own addresses never follow a thread (they would be mailed its notifications): 422 naming them. */
+export async function refuseOwnAddresses(db: Db, emails: string[]): Promise<void> {
+  if (!emails.length) return;
+  const [domainRows, aliasRows] = await db.batch([
+    db.select({ name: domains.name, catchall: domains.catchall, bounce: domains.bounce, defaultFrom: domains.defaultFrom }).from(domains),
+    ownAliasesQuery(db, emails),
+  ]);
+  const own = emails.filter((email) => isOwnAddress(email, domainRows, aliasRows));
+  if (own.length) {
+    throw new ApiError("unprocessable", `${own.join(", ")}: our own address (an alias, or a domain's catchall, bounce or notifications address) cannot follow a thread`);
+  }
+}
+
 const CreateThreadBody = z.strictObject({
   subject: z.string().max(998).nullable().optional(),
   alias_id: z.string().nullable().optional().openapi({ description: "The alias the thread belongs to (its replies use the alias's destinations)" }),
@@ -84,15 +99,14 @@ threadsApi.openapi(
   async (c) => {
     const body = c.req.valid("json");
     const db = c.get("db");
-    if (body.alias_id) {
-      const alias = await db.select({ id: aliases.id }).from(aliases).where(eq(aliases.id, body.alias_id)).get();
-      if (!alias) throw new ApiError("unprocessable", `alias ${body.alias_id} does not exist`);
-    }
+    const alias = body.alias_id ? await db.select({ id: aliases.id, domain: aliases.domain }).from(aliases).where(eq(aliases.id, body.alias_id)).get() : undefined;
+    if (body.alias_id && !alias) throw new ApiError("unprocessable", `alias ${body.alias_id} does not exist`);
     const now = new Date();
     const id = newId("thr");
     const unique = [...new Map((body.followers ?? []).map((f) => [f.email, f])).values()];
+    await refuseOwnAddresses(db, unique.map((f) => f.email));
     await db.batch([
-      db.insert(threads).values({ id, subject: body.subject ?? null, aliasId: body.alias_id ?? null, createdAt: now, updatedAt: now }),
+      db.insert(threads).values({ id, subject: body.subject ?? null, aliasId: body.alias_id ?? null, domain: alias?.domain ?? null, createdAt: now, updatedAt: now }),
       ...unique.map((f) => db.insert(followers).values({ threadId: id, email: f.email, name: f.name ?? null, createdAt: now })),
     ]);
     return c.json(await loadThread(db, id), 201);
@@ -179,6 +193,7 @@ threadsApi.openapi(
     const db = c.get("db");
     const thread = await db.select({ id: threads.id }).from(threads).where(eq(threads.id, id)).get();
     if (!thread) throw notFound(`thread ${id}`);
+    await refuseOwnAddresses(db, [email]);
     await db
       .insert(followers)
       .values({ threadId: id, email, name: name ?? null, createdAt: new Date() })

@@ -69,6 +69,8 @@ export const threads = sqliteTable("threads", {
   id: text("id").primaryKey(),
   subject: text("subject"),
   aliasId: text("alias_id").references(() => aliases.id, { onDelete: "set null" }),
+  /** The domain the conversation lives on (its alias's, or the one its first outbound message was sent from): notifications and replies use it. */
+  domain: text("domain"),
   createdAt: createdAt(),
   updatedAt: updatedAt(),
 });
@@ -165,8 +167,10 @@ export const messages = sqliteTable(
  * The threads a message belongs to, one row per route taken. `route_key` is
  * `alias:<id>` for mail that opened a thread on an alias, `thread:<id>` for
  * mail that joined an existing thread. The unique index on
- * (`message_key`, `route_key`) makes each route of a Message-ID happen once,
- * even when two deliveries of the same mail race.
+ * (`message_key`, `sender`, `route_key`) makes each route of a Message-ID
+ * from one sender happen once, even when two deliveries of the same mail
+ * race; the same Message-ID from another sender is another message (a
+ * collision, or a forgery sent first), which takes its own routes.
  */
 export const messageThreads = sqliteTable(
   "message_threads",
@@ -179,12 +183,14 @@ export const messageThreads = sqliteTable(
       .references(() => threads.id, { onDelete: "cascade" }),
     aliasId: text("alias_id"),
     messageKey: text("message_key").notNull(),
+    /** Who sent it (the loop guard's sender: From, else MAIL FROM; canonical), empty for our own mail. */
+    sender: text("sender").notNull().default(""),
     routeKey: text("route_key").notNull(),
     createdAt: createdAt(),
   },
   (t) => [
     primaryKey({ columns: [t.messageId, t.threadId] }),
-    uniqueIndex("message_threads_route").on(t.messageKey, t.routeKey),
+    uniqueIndex("message_threads_route").on(t.messageKey, t.sender, t.routeKey),
     index("message_threads_thread").on(t.threadId, t.messageId),
     index("message_threads_alias").on(t.aliasId, t.messageId),
   ],
@@ -368,4 +374,24 @@ export const attempts = sqliteTable(
     finishedAt: integer("finished_at", { mode: "timestamp_ms" }).notNull(),
   },
   (t) => [index("attempts_message").on(t.messageId, t.id)],
+);
+
+/**
+ * The sender loop guard's counter (Odoo's `_detect_loop_sender`): one row
+ * per accepted delivery and target (route key) within the window. Rows are
+ * added by one conditional INSERT that counts and inserts atomically
+ * (src/inbound/loop-guard.ts), so concurrent deliveries cannot all pass
+ * the threshold; the scheduled sweeper deletes rows older than the window.
+ */
+export const loopEntries = sqliteTable(
+  "loop_entries",
+  {
+    /** The canonical sender address. */
+    sender: text("sender").notNull(),
+    routeKey: text("route_key").notNull(),
+    /** The delivery (Message-ID and envelope recipient): its retry finds its own entries and is not counted twice. */
+    delivery: text("delivery").notNull(),
+    at: integer("at", { mode: "timestamp_ms" }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.sender, t.routeKey, t.delivery] }), index("loop_entries_at").on(t.at)],
 );

@@ -11,15 +11,17 @@
  */
 import { asc, eq } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
-import PostalMime, { type Email } from "postal-mime";
+import type { Email } from "postal-mime";
+import { parseMessage } from "../mail/parse";
 import type { Db } from "../db/client";
-import { aliases, contacts, followers, type Mailbox, messages, messageThreads, threads } from "../db/schema";
+import { contacts, followers, type Mailbox, messages } from "../db/schema";
+import { ownAliasesQuery } from "../db/own-aliases";
+import { isOwnAddress } from "../mail/own-address";
 import type { Env } from "../env";
 import { derivedId } from "../ids";
 import { enqueue } from "../queue";
-import { type DraftContent, draftMessage, draftStatements, type PlanningRows, planningQueries, storeDraftRaw } from "../outbound/draft";
+import { type DraftContent, draftMessage, draftStatements, type PlanningRows, planningQueries, planThreadOf, storeDraftRaw, threadQueries } from "../outbound/draft";
 import type { OutboundAttachment } from "../outbound/compose";
-import type { PlanThread } from "../outbound/plan";
 import type { DeliveryRow, Handled } from "./run";
 
 /** Exchange and Outlook: do not answer notifications with out-of-office replies (Odoo sets the same on channel mail). */
@@ -28,31 +30,29 @@ const NOTIFICATION_HEADERS = { "X-Auto-Response-Suppress": "OOF, AutoReply" };
 export async function notifyFollowers(env: Env, db: Db, delivery: DeliveryRow): Promise<Handled> {
   const threadId = delivery.threadId;
   if (!threadId) return { outcome: { result: "failed", statusCode: null, error: "the delivery names no thread" } };
-  const [messageRows, threadRows, threadKeys, followerRows, relayRows, domainRows] = await db.batch([
+  const [messageRows, threadRows, threadKeys, followerRows, ownAliases, relayRows, domainRows] = await db.batch([
     db
       .select({ id: messages.id, messageId: messages.messageId, fromAddress: messages.fromAddress, fromName: messages.fromName, to: messages.to, cc: messages.cc, subject: messages.subject, rawKey: messages.rawKey })
       .from(messages)
       .where(eq(messages.id, delivery.messageId)),
-    db
-      .select({ id: threads.id, subject: threads.subject, aliasAddress: aliases.address, aliasDomain: aliases.domain })
-      .from(threads)
-      .leftJoin(aliases, eq(aliases.id, threads.aliasId))
-      .where(eq(threads.id, threadId)),
-    db.select({ key: messageThreads.messageKey }).from(messageThreads).where(eq(messageThreads.threadId, threadId)).orderBy(asc(messageThreads.createdAt), asc(messageThreads.messageId)),
+    ...threadQueries(db, threadId),
     db
       .select({ email: followers.email, name: followers.name, suppressed: contacts.suppressed })
       .from(followers)
       .leftJoin(contacts, eq(contacts.email, followers.email))
       .where(eq(followers.threadId, threadId))
       .orderBy(asc(followers.createdAt), asc(followers.email)),
+    ownAliasesQuery(db, db.select({ email: followers.email }).from(followers).where(eq(followers.threadId, threadId))),
     ...planningQueries(db),
   ]);
   const message = messageRows[0];
-  const threadRow = threadRows[0];
-  if (!message || !threadRow) return { outcome: { result: "failed", statusCode: null, error: "the message or its thread no longer exists" } };
+  // The alias that routed this message speaks for the thread: its address is the Reply-To, its domain the From's.
+  const thread = planThreadOf(threadRows, threadKeys, delivery.aliasId);
+  if (!message || !thread) return { outcome: { result: "failed", statusCode: null, error: "the message or its thread no longer exists" } };
 
   const alreadyHaveIt = new Set([message.fromAddress, ...message.to.map((m) => m.address), ...message.cc.map((m) => m.address)]);
-  const recipients = followerRows.filter((f) => !alreadyHaveIt.has(f.email) && !f.suppressed);
+  // Our own addresses are never notified (a copy would come straight back to us).
+  const recipients = followerRows.filter((f) => !alreadyHaveIt.has(f.email) && !f.suppressed && !isOwnAddress(f.email, domainRows, ownAliases));
   const skippedSuppressed = followerRows.filter((f) => f.suppressed).map((f) => f.email);
   if (!recipients.length) {
     return { outcome: { result: "delivered", statusCode: null, error: null, detail: { notified: [], suppressed: skippedSuppressed } } };
@@ -62,14 +62,11 @@ export async function notifyFollowers(env: Env, db: Db, delivery: DeliveryRow): 
   if (!author.address) return { outcome: { result: "failed", statusCode: null, error: "the message has no From address to notify in the name of" } };
   const object = message.rawKey ? await env.RAW.get(message.rawKey) : null;
   if (!object) throw new Error(`message ${message.id}: raw MIME missing in R2`);
-  const parsed = await PostalMime.parse(await object.arrayBuffer(), { attachmentEncoding: "base64" });
-  const thread: PlanThread = {
-    id: threadRow.id,
-    subject: threadRow.subject,
-    aliasAddress: threadRow.aliasDomain ? threadRow.aliasAddress : null,
-    aliasDomain: threadRow.aliasDomain,
-    messageIds: threadUpTo([...new Set(threadKeys.map((t) => t.key))], message.messageId),
-  };
+  // A message that cannot be parsed or composed never will be: the delivery fails at once, with the reason.
+  const read = await parseMessage(await object.arrayBuffer(), { attachmentEncoding: "base64" });
+  if (!read.ok) return { outcome: { result: "failed", statusCode: null, error: read.reason } };
+  const parsed = read.email;
+  thread.messageIds = threadUpTo(thread.messageIds, message.messageId);
   const content = (to: Mailbox, attachments: OutboundAttachment[], note: string | null): DraftContent => ({
     author,
     to: [to],
@@ -102,8 +99,14 @@ export async function notifyFollowers(env: Env, db: Db, delivery: DeliveryRow): 
       drafted = await draftMessage(env, planning, { rowId, now, content: attempt, thread });
     }
     if (!drafted.ok) {
-      const error = drafted.reason === "no_relay" ? "no relay is enabled" : `the notification is ${drafted.size} bytes; relay "${drafted.relay}" takes at most ${drafted.limit}`;
-      return { outcome: { result: drafted.reason === "no_relay" ? "retry" : "failed", statusCode: null, error } };
+      switch (drafted.reason) {
+        case "no_relay":
+          return { outcome: { result: "retry", statusCode: null, error: "no relay is enabled" } };
+        case "too_large":
+          return { outcome: { result: "failed", statusCode: null, error: `the notification is ${drafted.size} bytes; relay "${drafted.relay}" takes at most ${drafted.limit}` } };
+        case "uncomposable":
+          return { outcome: { result: "failed", statusCode: null, error: drafted.error } };
+      }
     }
     await storeDraftRaw(env, drafted.draft);
     statements.push(...draftStatements(db, drafted.draft, { content: attempt, threadId, apiKeyId: null, at, decision: { reason: "notification", notification_of: message.id, delivery_id: delivery.id } }));

@@ -3,11 +3,11 @@
  * addresses with names, subject, text, html, the reply alone without the
  * quoted part (email-reply-parser), attachments with an expiring signed
  * link each (inlined as base64 up to the destination's limit), a link to
- * the raw MIME, the thread and the routing decision. One postal-mime parse
- * of the message; everything else is small beside it.
+ * the raw MIME, the thread and the routing decision. Built from one
+ * postal-mime parse of the message; everything else is small beside it.
  */
 import EmailReplyParser from "email-reply-parser";
-import PostalMime, { decodeWords, type Email } from "postal-mime";
+import { decodeWords, type Email } from "postal-mime";
 import type { Mailbox } from "../db/schema";
 import { mailboxes } from "../mail/address";
 import { toBase64 } from "../mail/base64";
@@ -73,7 +73,6 @@ export interface PayloadInput {
   message: { id: string; messageId: string; mailFrom: string; rcptTo: string; size: number; decision: Record<string, unknown>; createdAt: Date };
   threadId: string | null;
   aliasId: string | null;
-  raw: ArrayBuffer | Uint8Array;
   inlineMaxBytes: number;
   /** Where the Worker answers (PUBLIC_URL), for links; null leaves them out. */
   publicUrl: string | null;
@@ -87,12 +86,8 @@ export function strippedReply(text: string): string {
   return new EmailReplyParser().parseReply(head).trim();
 }
 
-export async function buildWebhookPayload(input: PayloadInput): Promise<WebhookPayload> {
-  return payloadOf(await PostalMime.parse(input.raw), input);
-}
-
-/** Everything after the parse (apart, so the benchmark can weigh it against the parse). */
-export async function payloadOf(parsed: Email, input: Omit<PayloadInput, "raw">): Promise<WebhookPayload> {
+/** The payload of a message parsed once (src/mail/parse.ts); the benchmark weighs this against the parse. */
+export async function payloadOf(parsed: Email, input: PayloadInput): Promise<WebhookPayload> {
   const expires = Math.floor(input.now / 1000) + LINK_LIFETIME_SECONDS;
   const link = (path: string) => (input.publicUrl ? signedUrl(input.publicUrl, input.secretsKey, path, expires) : Promise.resolve(null));
   const base = `/files/${input.message.id}`;

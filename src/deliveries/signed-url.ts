@@ -16,8 +16,14 @@ export async function signedUrl(publicUrl: string, secretsKey: string | undefine
   return `${publicUrl.replace(/\/+$/, "")}${path}?expires=${expires}&signature=${signature}`;
 }
 
+/**
+ * Whether a link is the one we signed, spelled exactly as we wrote it: the
+ * expiry as plain decimal seconds, the signature as 64 lowercase hex
+ * digits (so `0x…`, `+…`, `01`, `1.0` or `-0` never name the same link).
+ */
 export async function verifySignedPath(secretsKey: string | undefined, path: string, expires: string | undefined, signature: string | undefined, now: number): Promise<boolean> {
+  if (!expires || !/^[1-9][0-9]{0,15}$/.test(expires) || !signature || !/^[0-9a-f]{64}$/.test(signature)) return false;
   const seconds = Number(expires);
-  if (!Number.isInteger(seconds) || seconds * 1000 < now || !signature) return false;
-  return sameInConstantTime(await hmacHex(secretsKey, "signed-urls", message(path, seconds)), signature.toLowerCase());
+  if (seconds * 1000 < now) return false;
+  return sameInConstantTime(await hmacHex(secretsKey, "signed-urls", message(path, seconds)), signature);
 }

@@ -9,6 +9,11 @@
  * resolves to a private address is stopped by the platform, whose fetch
  * goes out to the internet, not into a private network.
  */
+/** `ALLOW_PRIVATE_WEBHOOKS=true`: local development may post to http and to private or loopback hosts. */
+export function allowsPrivateTargets(env: { ALLOW_PRIVATE_WEBHOOKS?: string }): boolean {
+  return env.ALLOW_PRIVATE_WEBHOOKS === "true";
+}
+
 export type UrlCheck = { ok: true; url: URL } | { ok: false; reason: string };
 
 /** IPv4 ranges that are not the public internet (RFC 6890 and kin), as [first address, prefix length]. */

@@ -9,10 +9,11 @@ import { eq } from "drizzle-orm";
 import type { Db } from "../db/client";
 import { aliases, messages } from "../db/schema";
 import type { Env } from "../env";
-import { buildWebhookPayload } from "./payload";
+import { parseMessage } from "../mail/parse";
+import { payloadOf } from "./payload";
 import type { DeliveryRow, Handled } from "./run";
 import { openSecrets, SIGNATURE_HEADER, signatureHeader } from "./signing";
-import { checkWebhookUrl } from "./webhook-url";
+import { allowsPrivateTargets, checkWebhookUrl } from "./webhook-url";
 
 const WEBHOOK_TIMEOUT_MS = 15_000;
 /** What is kept of a failing receiver's answer, for the attempt's error text. */
@@ -44,7 +45,7 @@ async function startOf(response: Response, bytes: number): Promise<string> {
 const failed = (error: string): Handled => ({ outcome: { result: "failed", statusCode: null, error } });
 
 export async function postWebhook(env: Env, db: Db, delivery: DeliveryRow, now: number): Promise<Handled> {
-  const checked = checkWebhookUrl(delivery.target ?? "", env.ALLOW_PRIVATE_WEBHOOKS === "true");
+  const checked = checkWebhookUrl(delivery.target ?? "", allowsPrivateTargets(env));
   if (!checked.ok) return failed(`the webhook URL ${checked.reason}`);
   const [messageRows, aliasRows] = await db.batch([
     db
@@ -65,13 +66,15 @@ export async function postWebhook(env: Env, db: Db, delivery: DeliveryRow, now: 
   if (!secrets.length) return { outcome: { result: "retry", statusCode: null, error: "the alias has no webhook secret: POST /v1/aliases/{id}/webhook-secret" } };
   const object = message.rawKey ? await env.RAW.get(message.rawKey) : null;
   if (!object) throw new Error(`message ${message.id}: raw MIME missing in R2`);
-  const payload = await buildWebhookPayload({
+  // A message that cannot be parsed never will be: failed at once, with the reason.
+  const parsed = await parseMessage(await object.arrayBuffer());
+  if (!parsed.ok) return failed(parsed.reason);
+  const payload = await payloadOf(parsed.email, {
     deliveryId: delivery.id,
     redeliveryOf: delivery.redeliveryOf,
     message,
     threadId: delivery.threadId,
     aliasId: delivery.aliasId,
-    raw: await object.arrayBuffer(),
     inlineMaxBytes: destination.inline_max_bytes ?? 0,
     publicUrl: env.PUBLIC_URL ?? null,
     secretsKey: env.SECRETS_KEY,

@@ -40,6 +40,8 @@ const BOUNCE_SPREAD_MS = 7 * 24 * 3600_000;
 
 export interface BounceProcessing {
   summary: BounceSummary;
+  /** Whether the report is about a recipient of mail we sent (else its sender is counted by the loop guard). */
+  tied: boolean;
   /** The rows that carry the effects out, written with the report's own record (one transaction). */
   statements: (reportRowId: string) => Statement[];
 }
@@ -88,7 +90,7 @@ export function summarize(report: BounceReport, verp: BounceSummary["verp"], ori
 export async function processBounce(env: Env, db: Db, mail: InboundMail, domains: DomainInfo[], rawKey: string, now: number): Promise<BounceProcessing> {
   const report = await readBounceReport(await reportBytes(env.RAW, rawKey));
   const { verp, verpId } = await checkVerp(env.SECRETS_KEY, mail, domains);
-  const nothing = (original: { id: string; messageId: string } | null = null): BounceProcessing => ({ summary: summarize(report, verp, original), statements: () => [] });
+  const nothing = (original: { id: string; messageId: string } | null = null): BounceProcessing => ({ summary: summarize(report, verp, original), tied: false, statements: () => [] });
   if (verp === "invalid" || report.kind === null) return nothing();
 
   // The message it is about: the VERP one, else the newest of ours among the ids it names.
@@ -122,7 +124,7 @@ export async function processBounce(env: Env, db: Db, mail: InboundMail, domains
     if (address && !matched.has(address)) matched.set(address, { ...r, recipient: address });
   }
   const summary = summarize(report, verp, original);
-  if (!matched.size) return { summary, statements: () => [] };
+  if (!matched.size) return { summary, tied: false, statements: () => [] };
   const at = new Date(now);
 
   const effects = summary.effects;
@@ -177,6 +179,6 @@ export async function processBounce(env: Env, db: Db, mail: InboundMail, domains
     }
   }
   if (effects.bounced.length) build.push(() => [db.update(messages).set({ status: "bounced", updatedAt: at }).where(eq(messages.id, original.id))]);
-  return { summary, statements: (reportRowId) => build.flatMap((b) => b(reportRowId)) };
+  return { summary, tied: true, statements: (reportRowId) => build.flatMap((b) => b(reportRowId)) };
 }
 

@@ -1,13 +1,14 @@
 /**
  * Everything the routing decision needs, read in one D1 batch (one round
- * trip) and one KV read, in parallel.
+ * trip): settings, domains, aliases, earlier deliveries of the Message-ID,
+ * the replied-to thread, followers, the sender's standing and its loop counts.
  */
 import { and, desc, eq, or, sql } from "drizzle-orm";
 import { type Db, inJson } from "../db/client";
 import { aliases, allowedSenders, contacts, deliveries, domains, followers, messages, messageThreads, settings, threads } from "../db/schema";
-import { localPartOf } from "../mail/address";
+import { localPartOf, normalizeAddress } from "../mail/address";
 import type { InboundMail } from "./inbound-mail";
-import { countLoops, type LoopState, readLoopState } from "./loop-counter";
+import { countsByRoute, loopCountsQuery, loopDelivery } from "./loop-guard";
 import type { PendingForward } from "./record";
 import type { AliasInfo, RoutingData, RoutingSettings } from "./route";
 
@@ -16,9 +17,13 @@ export const DEFAULT_SETTINGS: RoutingSettings = { loopMinutes: 120, loopThresho
 
 export interface Lookup {
   data: RoutingData;
-  loopState: LoopState | null;
-  /** Forwards earlier deliveries of this Message-ID left pending (forward() only exists during an email event). */
+  /** Forwards earlier deliveries of this Message-ID from this sender left pending (forward() only exists during an email event). */
   undone: PendingForward[];
+}
+
+/** Who sent a stored inbound message, as `InboundMail.sender` says it (From, else MAIL FROM). */
+function senderOf(row: { fromAddress: string | null; mailFrom: string }): string | null {
+  return row.fromAddress ?? normalizeAddress(row.mailFrom);
 }
 
 const aliasColumns = {
@@ -36,25 +41,31 @@ const aliasColumns = {
   destinations: aliases.destinations,
 };
 
-export async function lookup(db: Db, kv: KVNamespace, mail: InboundMail, now: number): Promise<Lookup> {
+export async function lookup(db: Db, mail: InboundMail, now: number): Promise<Lookup> {
   const sender = mail.sender;
   const senderAddress = mail.from?.address ?? "";
-  const localParts = mail.recipients.map(localPartOf);
-  const aliasMatch = or(inJson(aliases.address, mail.recipients), and(eq(aliases.localPartOnly, true), inJson(aliases.name, localParts)))!;
+  // The sender too: an alias writing to us is not a follower (src/mail/own-address.ts).
+  const addresses = senderAddress ? [...mail.recipients, senderAddress] : mail.recipients;
+  const aliasMatch = or(inJson(aliases.address, addresses), and(eq(aliases.localPartOnly, true), inJson(aliases.name, addresses.map(localPartOf))))!;
   const messageKeys = [mail.messageId, ...(mail.ownMessageId ? [mail.ownMessageId] : [])];
 
-  const batch = db.batch([
+  // The loop window is the stored setting's, read in the same statement.
+  const loopWindow = sql<number>`coalesce((select ${settings.loopMinutes} from ${settings} where ${settings.id} = 1), ${DEFAULT_SETTINGS.loopMinutes})`;
+  const results = await db.batch([
     db.select().from(settings).where(eq(settings.id, 1)),
     db
-      .select({ name: domains.name, companyName: domains.companyName, catchall: domains.catchall, bounce: domains.bounce, contactEmail: domains.contactEmail })
+      .select({ name: domains.name, companyName: domains.companyName, catchall: domains.catchall, bounce: domains.bounce, defaultFrom: domains.defaultFrom, contactEmail: domains.contactEmail })
       .from(domains)
       .orderBy(domains.sequence, domains.name),
     db.select(aliasColumns).from(aliases).where(aliasMatch),
     db
-      .select({ id: messages.id, direction: messages.direction, status: messages.status, rcptTo: messages.rcptTo })
+      .select({ id: messages.id, direction: messages.direction, status: messages.status, rcptTo: messages.rcptTo, fromAddress: messages.fromAddress, mailFrom: messages.mailFrom })
       .from(messages)
       .where(inJson(messages.messageId, messageKeys)),
-    db.select({ routeKey: messageThreads.routeKey }).from(messageThreads).where(eq(messageThreads.messageKey, mail.messageId)),
+    db
+      .select({ routeKey: messageThreads.routeKey })
+      .from(messageThreads)
+      .where(and(eq(messageThreads.messageKey, mail.messageId), eq(messageThreads.sender, sender ?? ""))),
     db
       .select({ threadId: messageThreads.threadId, aliasId: threads.aliasId, destinations: aliases.destinations })
       .from(messageThreads)
@@ -89,13 +100,15 @@ export async function lookup(db: Db, kv: KVNamespace, mail: InboundMail, now: nu
         aliasId: deliveries.aliasId,
         threadId: deliveries.threadId,
         attempts: deliveries.attempts,
+        fromAddress: messages.fromAddress,
+        mailFrom: messages.mailFrom,
       })
       .from(deliveries)
       .innerJoin(messages, eq(messages.id, deliveries.messageId))
       .where(and(eq(messages.messageId, mail.messageId), eq(messages.direction, "in"), eq(deliveries.type, "forward"), eq(deliveries.status, "pending"))),
+    loopCountsQuery(db, sender ?? "", await loopDelivery(mail.messageId, mail.envelope.to), loopWindow, now),
   ]);
-  const [results, loopState] = await Promise.all([batch, sender ? readLoopState(kv, sender) : Promise.resolve(null)]);
-  const [settingsRows, domainRows, aliasRows, priorRows, claimedRows, replyRows, followerRows, allowedRows, contactRows, undoneRows] = results;
+  const [settingsRows, domainRows, aliasRows, priorRows, claimedRows, replyRows, followerRows, allowedRows, contactRows, undoneRows, loopRows] = results;
 
   const row = settingsRows[0];
   const routingSettings: RoutingSettings = row
@@ -106,13 +119,15 @@ export async function lookup(db: Db, kv: KVNamespace, mail: InboundMail, now: nu
     settings: routingSettings,
     domains: domainRows,
     aliases: aliasRows satisfies AliasInfo[],
-    priorMessages: priorRows,
+    priorMessages: priorRows.map((m) => ({ id: m.id, direction: m.direction, status: m.status, rcptTo: m.rcptTo, sender: m.direction === "in" ? senderOf(m) : null })),
     claimedRoutes: claimedRows.map((r) => r.routeKey),
     replyTarget: reply ? { threadId: reply.threadId, aliasId: reply.aliasId, destinations: reply.destinations ?? [] } : null,
     followers: followerRows.map((f) => ({ threadId: f.threadId, count: Number(f.count), senderFollows: Number(f.senderFollows) === 1 })),
     senderAllowed: allowedRows.length > 0,
     senderKnown: contactRows.length > 0,
-    loopCounts: loopState ? countLoops(loopState, routingSettings.loopMinutes, now) : {},
+    loopCounts: countsByRoute(loopRows),
   };
-  return { data, loopState, undone: undoneRows };
+  // A forward left undone by another sender's message with this Message-ID is that message's business.
+  const undone = undoneRows.filter((u) => senderOf(u) === sender).map(({ fromAddress: _, mailFrom: __, ...forward }) => forward);
+  return { data, undone };
 }

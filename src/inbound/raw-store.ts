@@ -6,12 +6,13 @@
 import type { SplitMessage } from "../mail/header-block";
 
 /**
- * The key depends only on the delivery (Message-ID and recipient), so the
- * sender retrying a delivery we failed overwrites the same object instead
- * of leaving an orphan.
+ * The key depends only on the delivery (Message-ID, recipient and sender),
+ * so the sender retrying a delivery we failed overwrites the same object
+ * instead of leaving an orphan, while another sender's message with the
+ * same Message-ID never overwrites this one.
  */
-export async function rawKeyFor(messageId: string, rcptTo: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(`${messageId}\n${rcptTo}`));
+export async function rawKeyFor(messageId: string, rcptTo: string, sender: string | null): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(`${messageId}\n${rcptTo}\n${sender ?? ""}`));
   const hex = [...new Uint8Array(digest).slice(0, 16)].map((b) => b.toString(16).padStart(2, "0")).join("");
   return `raw/${hex}.eml`;
 }

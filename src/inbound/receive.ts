@@ -11,9 +11,9 @@
  * | our fault (D1, R2, KV, a forward to retry, a bug) | throw: temporary 4xx, the sender retries |
  *
  * Effects run in an order that makes the sender's retry safe: the loop
- * counter (idempotent per delivery), then the raw mail in R2 (same key on a
- * retry), then one D1 batch that records everything, and only then the
- * forwards, whose outcome is recorded last.
+ * guard's claim (keyed by the delivery), then the raw mail in R2 (same key
+ * on a retry), then one D1 batch that records everything, and only then
+ * the forwards, whose outcome is recorded last.
  */
 import { type Db, database, isUniqueViolation } from "../db/client";
 import type { Env } from "../env";
@@ -23,11 +23,11 @@ import { messageIdOf, syntheticMessageId } from "../mail/message-id";
 import { type BounceProcessing, processBounce } from "./bounce";
 import { attemptForwards, recordForwardResults } from "./deliver";
 import { type InboundMail, toInboundMail } from "./inbound-mail";
-import { type Lookup, lookup } from "./lookup";
-import { countLoops, isKvRateLimited, readLoopState, writeLoopEntry } from "./loop-counter";
+import { lookup } from "./lookup";
+import { claimLoopSlots, loopDelivery } from "./loop-guard";
 import { rawKeyFor, storeRaw } from "./raw-store";
 import { recordDecision } from "./record";
-import { type Decision, decide, refusalText } from "./route";
+import { type Decision, decide, loopRefusal, refusalText, type RoutingData } from "./route";
 
 /** Thrown so the sender's server retries later; the message says why. */
 export class TemporaryFailure extends Error {
@@ -36,8 +36,10 @@ export class TemporaryFailure extends Error {
 
 /** Routing attempts when a concurrent delivery of the same Message-ID took a route first. */
 const MAX_ROUTING_ATTEMPTS = 3;
-/** Attempts to write the loop counter when KV rate-limits the sender's key. */
-const MAX_LOOP_WRITES = 3;
+/** Claims of loop-guard slots when concurrent deliveries of the sender keep taking the last one. */
+const MAX_LOOP_CLAIMS = 3;
+/** The loop guard's target for reports that tie to nothing we sent. */
+export const UNTIED_BOUNCE_ROUTE = "bounce";
 
 export async function readInboundMail(message: Pick<ForwardableEmailMessage, "raw" | "from" | "to" | "rawSize">): Promise<{ mail: InboundMail; split: SplitMessage }> {
   const split = await readHeaderBlock(message.raw);
@@ -69,16 +71,25 @@ export async function receive(message: ForwardableEmailMessage, env: Env, now = 
 }
 
 async function handle(message: ForwardableEmailMessage, mail: InboundMail, db: Db, env: Env, raw: RawUpload, now: number): Promise<Decision> {
-  const found = await lookup(db, env.LOOP_KV, mail, now);
+  const found = await lookup(db, mail, now);
   let decision = decide(mail, found.data);
-  if (decision.outcome === "accepted" && decision.reason === "routed") decision = await countIntoLoopGuard(env.LOOP_KV, mail, found, decision, now);
+  if (decision.outcome === "accepted" && decision.reason === "routed") {
+    decision = await countIntoLoopGuard(db, mail, found.data, decision.routes.map((r) => r.route_key), decision, now);
+  }
 
-  const rawKey = decision.outcome === "accepted" ? await raw.store(mail) : null;
+  let rawKey = decision.outcome === "accepted" ? await raw.store(mail) : null;
   // A bounce is read from what was just stored, and its effects are recorded with it.
   let bounce: BounceProcessing | null = null;
   if (decision.outcome === "accepted" && decision.reason === "bounce" && rawKey) {
     bounce = await processBounce(env, db, mail, found.data.domains, rawKey, now);
     decision = { ...decision, bounce: bounce.summary };
+    // A report about nothing we sent is mail like any other: its sender is counted, and refused past the threshold.
+    if (!bounce.tied) decision = await countIntoLoopGuard(db, mail, found.data, [UNTIED_BOUNCE_ROUTE], decision, now);
+    if (decision.outcome === "refused") {
+      await raw.discard();
+      rawKey = null;
+      bounce = null;
+    }
   }
   const recorded = await recordDecision(db, { mail, decision, data: found.data, rawKey, now, ...(bounce && { effects: bounce.statements }) });
   // Webhooks and notifications run in the queue; recorded as due, so the sweeper catches a failed enqueue.
@@ -103,29 +114,31 @@ async function handle(message: ForwardableEmailMessage, mail: InboundMail, db: D
 }
 
 /**
- * Counts the accepted routes into the sender's loop counter before anything
- * is stored. When KV rate-limits the write (a concurrent message of the
- * same sender wrote first), read the counter again and decide again.
+ * Counts an accepted message into the sender loop guard's targets before
+ * anything is stored (src/inbound/loop-guard.ts). When concurrent messages
+ * of the same sender took the last slots, the message is decided again
+ * with the counts as they now are: refused, for a looping sender.
  */
-async function countIntoLoopGuard(kv: KVNamespace, mail: InboundMail, found: Lookup, decision: Decision & { reason: "routed" }, now: number): Promise<Decision> {
-  const { data } = found;
+async function countIntoLoopGuard(db: Db, mail: InboundMail, data: RoutingData, routeKeys: string[], decision: Decision, now: number): Promise<Decision> {
   const { sender } = mail;
-  // Allowed senders are counted too (Odoo counts their records); they are just never refused.
   if (!sender) return decision;
-  let state = found.loopState ?? { entries: [] };
-  let current: Decision = decision;
-  for (let attempt = 1; ; attempt++) {
-    if (current.outcome !== "accepted" || current.reason !== "routed") return current;
-    try {
-      await writeLoopEntry(kv, sender, state, { messageId: mail.messageId, rcptTo: mail.envelope.to }, current.routes, data.settings.loopMinutes, now);
-      return current;
-    } catch (error) {
-      if (!isKvRateLimited(error) || attempt >= MAX_LOOP_WRITES) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 1000 + Math.random() * 500));
-      state = await readLoopState(kv, sender);
-      current = decide(mail, { ...data, loopCounts: countLoops(state, data.settings.loopMinutes, now) });
-    }
+  const delivery = await loopDelivery(mail.messageId, mail.envelope.to);
+  for (let attempt = 1; attempt <= MAX_LOOP_CLAIMS; attempt++) {
+    const claim = await claimLoopSlots(db, {
+      sender,
+      routeKeys,
+      delivery,
+      threshold: data.settings.loopThreshold,
+      windowMinutes: data.settings.loopMinutes,
+      allowed: data.senderAllowed,
+      now,
+    });
+    if (claim.counted) return decision;
+    const looping = loopRefusal(mail, { ...data, loopCounts: claim.counts }, routeKeys);
+    if (looping) return { outcome: "refused", ...looping };
+    // The slot that held us back expired meanwhile: claim again.
   }
+  throw new TemporaryFailure(`the loop guard could not count ${sender}; will retry`);
 }
 
 /** Uploads the raw message once, however many times routing is attempted. */
@@ -144,10 +157,17 @@ class RawUpload {
 
   store(mail: InboundMail): Promise<string> {
     this.key ??= (async () => {
-      const key = await rawKeyFor(mail.messageId, mail.envelope.to);
+      const key = await rawKeyFor(mail.messageId, mail.envelope.to, mail.sender);
       await storeRaw(this.bucket, key, this.split, this.size);
       return key;
     })();
     return this.key;
+  }
+
+  /** Deletes what was stored for a message that ends up refused (best effort: an orphan costs only space). */
+  async discard(): Promise<void> {
+    if (!this.key) return;
+    const key = await this.key;
+    await this.bucket.delete(key).catch((error) => console.error("mailgate: could not delete a refused message's raw copy", { key, error: String(error) }));
   }
 }

@@ -10,7 +10,8 @@ import type { Db } from "../db/client";
 import { aliases, contacts, deliveries, type Destination, followers, messageEvents, messages, messageThreads, threads } from "../db/schema";
 import { newId } from "../ids";
 import type { InboundMail } from "./inbound-mail";
-import type { Decision, Route, RoutingData } from "./route";
+import { domainOf } from "../mail/address";
+import { type Decision, isOwnAddress, type Route, type RoutingData } from "./route";
 
 /** A forward the handler must attempt after the record commits. */
 export interface PendingForward {
@@ -70,19 +71,26 @@ export async function recordDecision(
   const dependents: Statement[] = [];
   if (decision.outcome === "accepted" && decision.reason === "routed") {
     const routes = decision.routes.map((route) => (route.thread_id ? route : { ...route, thread_id: newId("thr", input.now) }));
+    // The domain the mail came in on, when we serve it: the thread lives there (its notifications go out from it).
+    const rcptDomain = data.domains.find((d) => d.name === domainOf(mail.envelope.to))?.name ?? null;
     for (const [i, route] of routes.entries()) {
       const threadId = route.thread_id!;
       const opensThread = decision.routes[i]!.thread_id === null;
+      const alias = route.kind === "alias" ? data.aliases.find((a) => a.id === route.alias_id) : undefined;
       threadStatements.push(
         opensThread
-          ? db.insert(threads).values({ id: threadId, subject: mail.subject, aliasId: route.alias_id, createdAt: now, updatedAt: now })
+          ? db.insert(threads).values({ id: threadId, subject: mail.subject, aliasId: route.alias_id, domain: alias?.domain ?? rcptDomain, createdAt: now, updatedAt: now })
           : db.update(threads).set({ updatedAt: now }).where(eq(threads.id, threadId)),
       );
       dependents.push(
-        db.insert(messageThreads).values({ messageId: rowId, threadId, aliasId: route.alias_id, messageKey: mail.messageId, routeKey: route.route_key, createdAt: now }),
+        db
+          .insert(messageThreads)
+          .values({ messageId: rowId, threadId, aliasId: route.alias_id, messageKey: mail.messageId, sender: mail.sender ?? "", routeKey: route.route_key, createdAt: now }),
       );
-      const alias = route.kind === "alias" ? data.aliases.find((a) => a.id === route.alias_id) : undefined;
-      const newFollowers = [...(opensThread ? (alias?.followers ?? []) : []), ...(alias?.addSenderAsFollower && mail.from ? [mail.from] : [])];
+      // Our own addresses (aliases, catchall, bounce, notifications) never follow a thread: they would be mailed its notifications.
+      const newFollowers = [...(opensThread ? (alias?.followers ?? []) : []), ...(alias?.addSenderAsFollower && mail.from ? [mail.from] : [])].filter(
+        (f) => !isOwnAddress(f.address, data),
+      );
       if (newFollowers.length) {
         dependents.push(
           db

@@ -5,7 +5,8 @@
  * in this order:
  *
  * 1. hop limit (RFC 5321 6.3, beyond Odoo);
- * 2. duplicate Message-ID;
+ * 2. duplicate Message-ID from the same sender (another sender's message
+ *    with the same id is a collision: routed as a message of its own);
  * 3. reply to one of Odoo's loop-detection bounces;
  * 4. bounce detection;
  * 5. reply detection, unless the mail is really a forward to an alias of
@@ -22,6 +23,7 @@
  */
 import type { AliasContactPolicy, Destination, Mailbox } from "../db/schema";
 import { domainOf, localPartOf } from "../mail/address";
+import { isOwnAddress as isOwn } from "../mail/own-address";
 import type { InboundMail } from "./inbound-mail";
 
 /** RFC 5321 6.3 suggests counting Received fields to break loops; the issue sets 50. */
@@ -38,6 +40,7 @@ export interface DomainInfo {
   companyName: string | null;
   catchall: string;
   bounce: string;
+  defaultFrom: string;
   contactEmail: string | null;
 }
 
@@ -62,6 +65,8 @@ export interface PriorMessage {
   direction: "in" | "out";
   status: string;
   rcptTo: string;
+  /** Inbound: who sent it (see `InboundMail.sender`). */
+  sender: string | null;
 }
 
 export interface ReplyTarget {
@@ -75,7 +80,7 @@ export interface RoutingData {
   settings: RoutingSettings;
   /** Every domain we serve. */
   domains: DomainInfo[];
-  /** The aliases any recipient could match (by address or by local part). */
+  /** The aliases any recipient, or the sender, could match (by address or by local part). */
   aliases: AliasInfo[];
   /** Stored messages with this Message-ID or our own message-id header. */
   priorMessages: PriorMessage[];
@@ -143,7 +148,15 @@ export const UNREAD_BOUNCE: BounceSummary = {
 };
 
 export type Decision =
-  | { outcome: "accepted"; reason: "routed"; routes: Route[]; refused: Refusal[]; skipped: { route_key: string; why: "duplicate" | "automatic" }[] }
+  | {
+      outcome: "accepted";
+      reason: "routed";
+      routes: Route[];
+      refused: Refusal[];
+      skipped: { route_key: string; why: "duplicate" | "automatic" }[];
+      /** Earlier messages with this Message-ID from other senders: a collision (or a forgery sent first), which blocks nothing. */
+      message_id_collision?: string[];
+    }
   | { outcome: "accepted"; reason: "bounce"; signal: BounceSignal; bounce: BounceSummary }
   | ({ outcome: "refused" } & Refusal)
   /**
@@ -155,6 +168,11 @@ export type Decision =
   | { outcome: "dropped"; reason: "duplicate"; duplicate_of: string | null; same_delivery: boolean }
   | { outcome: "dropped"; reason: "loop_reply" }
   | { outcome: "dropped"; reason: "automatic"; marker: string };
+
+/** Whether an address (canonical) is one of ours: see src/mail/own-address.ts. */
+export function isOwnAddress(address: string, data: Pick<RoutingData, "domains" | "aliases">): boolean {
+  return isOwn(address, data.domains, data.aliases);
+}
 
 export function companyOf(domain: DomainInfo | undefined): string {
   return domain?.companyName || domain?.name || "us";
@@ -188,8 +206,12 @@ export function decide(mail: InboundMail, data: RoutingData): Decision {
   // 1. Hop limit: a message that went round this many relays is looping.
   if (mail.receivedCount > MAX_RECEIVED_HEADERS) return { outcome: "refused", reason: "hop_limit", received: mail.receivedCount };
 
-  // 2. Duplicates. The same delivery seen before is resumed; a copy of mail we sent is dropped.
-  const sameDelivery = data.priorMessages.find((m) => m.direction === "in" && m.status === "accepted" && m.rcptTo === mail.envelope.to);
+  // 2. Duplicates. Senders choose Message-IDs, so only the same sender's earlier copy is the same
+  // message: the same delivery seen before is resumed. A copy of mail we sent is dropped whoever
+  // sends it back (Odoo's loop rule). Another sender's message with this id blocks nothing.
+  const accepted = data.priorMessages.filter((m) => m.direction === "in" && m.status === "accepted");
+  const sameSender = accepted.filter((m) => m.sender === mail.sender);
+  const sameDelivery = sameSender.find((m) => m.rcptTo === mail.envelope.to);
   if (sameDelivery) return { outcome: "dropped", reason: "duplicate", duplicate_of: sameDelivery.id, same_delivery: true };
   const ours = data.priorMessages.find((m) => m.direction === "out");
   if (ours) return { outcome: "dropped", reason: "duplicate", duplicate_of: ours.id, same_delivery: false };
@@ -199,7 +221,7 @@ export function decide(mail: InboundMail, data: RoutingData): Decision {
 
   // 4. Bounces never create or join a thread, and are read once whatever recipient they came to.
   const signal = detectBounce(mail, data.domains);
-  const earlier = data.priorMessages.find((m) => m.direction === "in" && m.status === "accepted");
+  const earlier = sameSender[0];
   if (signal && earlier) return { outcome: "dropped", reason: "duplicate", duplicate_of: earlier.id, same_delivery: false };
   if (signal) {
     return { outcome: "accepted", reason: "bounce", signal, bounce: UNREAD_BOUNCE };
@@ -208,7 +230,26 @@ export function decide(mail: InboundMail, data: RoutingData): Decision {
   const router = new Router(mail, data);
   const found = router.route();
   if (found.outcome !== "routes") return found.decision;
-  return router.finish(found.routes, found.refused);
+  const decision = router.finish(found.routes, found.refused);
+  const collisions = accepted.filter((m) => m.sender !== mail.sender).map((m) => m.id);
+  return decision.outcome === "accepted" && decision.reason === "routed" && collisions.length ? { ...decision, message_id_collision: collisions } : decision;
+}
+
+/**
+ * The sender loop guard's verdict on some targets (route keys), from the
+ * counts read for this sender: a refusal when one of them already holds
+ * `loop_threshold` of its messages within `loop_minutes`. Allowed senders
+ * and mail with no sender are never refused.
+ */
+export function loopRefusal(mail: InboundMail, data: RoutingData, routeKeys: string[]): Extract<Refusal, { reason: "sender_loop" }> | null {
+  if (!mail.sender || data.senderAllowed) return null;
+  for (const routeKey of routeKeys) {
+    const count = data.loopCounts[routeKey] ?? 0;
+    if (count >= data.settings.loopThreshold) {
+      return { reason: "sender_loop", recipient: mail.envelope.to, route_key: routeKey, count, minutes: data.settings.loopMinutes };
+    }
+  }
+  return null;
 }
 
 type Found = { outcome: "routes"; routes: Route[]; refused: Refusal[] } | { outcome: "decided"; decision: Decision };
@@ -373,19 +414,13 @@ class Router {
       const refusal = refused.find((r) => "address" in r && r.address === mail.envelope.to) ?? refused[0];
       if (refusal) return { outcome: "refused", ...refusal };
       if (skipped.some((s) => s.why === "automatic")) return { outcome: "dropped", reason: "automatic", marker: mail.automatic! };
-      const original = data.priorMessages.find((m) => m.direction === "in" && m.status === "accepted");
+      const original = data.priorMessages.find((m) => m.direction === "in" && m.status === "accepted" && m.sender === mail.sender);
       return { outcome: "dropped", reason: "duplicate", duplicate_of: original?.id ?? null, same_delivery: false };
     }
 
     // Sender loop guard (Odoo's `_detect_loop_sender`): one looping route blocks the whole message.
-    if (mail.sender && !data.senderAllowed) {
-      for (const route of routes) {
-        const count = data.loopCounts[route.route_key] ?? 0;
-        if (count >= data.settings.loopThreshold) {
-          return { outcome: "refused", reason: "sender_loop", recipient: mail.envelope.to, route_key: route.route_key, count, minutes: data.settings.loopMinutes };
-        }
-      }
-    }
+    const looping = loopRefusal(mail, data, routes.map((r) => r.route_key));
+    if (looping) return { outcome: "refused", ...looping };
     return { outcome: "accepted", reason: "routed", routes, refused, skipped };
   }
 }

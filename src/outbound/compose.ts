@@ -6,11 +6,11 @@
  * its own always base64-encode names and never fold, which breaks long or
  * non-ASCII subjects.
  */
-import { createMimeMessage, Mailbox as MimeMailbox } from "mimetext/browser";
+import { createMimeMessage, Mailbox as MimeMailbox, MIMETextError } from "mimetext/browser";
 import type { Mailbox } from "../db/schema";
 import { toBase64 } from "../mail/base64";
 import { OWN_MESSAGE_ID_HEADER } from "../mail/message-id";
-import { encodeText, encodeWords, fold, formatMailbox, isAsciiPrintable } from "../mail/mime-header";
+import { encodeText, fold, formatMailbox, isAsciiPrintable } from "../mail/mime-header";
 
 export interface OutboundAttachment {
   filename: string;
@@ -39,7 +39,6 @@ export interface OutboundContent extends WrittenContent {
   messageId: string;
   inReplyTo: string | null;
   references: string[];
-  returnPath: string | null;
   date: Date;
 }
 
@@ -70,9 +69,34 @@ function textPart(text: string): { data: string; encoding: "7bit" | "base64" } {
   return sevenBit ? { data: crlf, encoding: "7bit" } : { data: wrap(toBase64(crlf)), encoding: "base64" };
 }
 
-/** A filename safe inside `name="..."`: encoded words when it is not plain ASCII or holds quotes. */
-function quotedFilename(filename: string): string {
-  return isAsciiPrintable(filename) && !/["\\]/.test(filename) ? filename : encodeWords(filename);
+/** RFC 2231 `attribute-char`: what may stand unencoded in an extended parameter value. */
+const ATTRIBUTE_CHAR = /[A-Za-z0-9!#$&+\-.^_`|~]/;
+/** Characters of an extended value per line: with `filename*12*=` and the indent, lines stay within 78. */
+const EXTENDED_CHUNK = 60;
+
+/**
+ * A MIME parameter (`name`, `filename`): a quoted string when the value is
+ * printable ASCII without quotes or backslashes and short, else RFC 2231
+ * `name*=utf-8''<percent-encoded>`, split into `name*0*`, `name*1*`, ...
+ * continuations when long. Never an encoded word inside a quoted string
+ * (RFC 2047 5: not allowed there; strict parsers report a defect).
+ */
+export function mimeParameter(name: string, value: string): string {
+  if (isAsciiPrintable(value) && !/["\\]/.test(value) && value.length <= EXTENDED_CHUNK) return `${name}="${value}"`;
+  const pieces: string[] = [];
+  let piece = "";
+  for (const byte of new TextEncoder().encode(value)) {
+    const char = String.fromCharCode(byte);
+    const encoded = byte < 0x80 && ATTRIBUTE_CHAR.test(char) ? char : `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
+    if (piece.length + encoded.length > EXTENDED_CHUNK) {
+      pieces.push(piece);
+      piece = "";
+    }
+    piece += encoded;
+  }
+  pieces.push(piece);
+  if (pieces.length === 1) return `${name}*=utf-8''${pieces[0]}`;
+  return pieces.map((p, i) => `${name}*${i}*=${i === 0 ? "utf-8''" : ""}${p}`).join(";\r\n ");
 }
 
 /** References, oldest first, kept within one line: the first id and as many of the last as fit (RFC 5322 3.6.4). */
@@ -82,7 +106,19 @@ function referencesLine(ids: string[]): string {
   return kept.join(" ");
 }
 
-export function compose(content: OutboundContent): string {
+/** Content the composer cannot write (mimetext's refusal, named): it never will be, so the work fails at once. */
+export type Composed = { ok: true; raw: string } | { ok: false; reason: string };
+
+export function compose(content: OutboundContent): Composed {
+  try {
+    return { ok: true, raw: composeMime(content) };
+  } catch (error) {
+    if (error instanceof MIMETextError) return { ok: false, reason: `the message cannot be composed: ${error.message}` };
+    throw error;
+  }
+}
+
+function composeMime(content: OutboundContent): string {
   const message = createMimeMessage();
   const field = (name: string) => message.headers.fields.find((f) => f.name === name)!;
   const dumpAs = (name: string, value: string) => {
@@ -114,21 +150,25 @@ export function compose(content: OutboundContent): string {
   message.setHeader(OWN_MESSAGE_ID_HEADER, content.messageId);
   if (content.inReplyTo) message.setHeader("In-Reply-To", content.inReplyTo);
   if (content.references.length) message.setHeader("References", referencesLine(content.references));
-  if (content.returnPath) message.setHeader("Return-Path", `<${content.returnPath}>`);
   for (const [name, value] of Object.entries(content.headers)) {
     message.setHeader(name, fold(name, encodeText(value)).slice(name.length + 2));
   }
 
-  if (content.text !== null) message.addMessage({ contentType: "text/plain", ...textPart(content.text) });
+  // Mail of attachments alone (a scanner's PDF) still needs a body part: an empty text.
+  const text = content.text ?? (content.html === null ? "" : null);
+  if (text !== null) message.addMessage({ contentType: "text/plain", ...textPart(text) });
   if (content.html !== null) message.addMessage({ contentType: "text/html", ...textPart(content.html) });
   for (const attachment of content.attachments) {
-    message.addAttachment({
-      filename: quotedFilename(attachment.filename),
+    const part = message.addAttachment({
+      filename: "attachment",
       contentType: attachment.contentType,
       data: wrap(attachment.content),
       encoding: "base64",
       ...(attachment.contentId && { inline: true, headers: { "Content-ID": attachment.contentId } }),
     });
+    // mimetext writes `name="<filename>"` as given; the names are written here, by RFC 2231.
+    part.setHeader("Content-Type", `${attachment.contentType};\r\n ${mimeParameter("name", attachment.filename)}`);
+    part.setHeader("Content-Disposition", `${attachment.contentId ? "inline" : "attachment"};\r\n ${mimeParameter("filename", attachment.filename)}`);
   }
   return `${message.asRaw()}\r\n`;
 }

@@ -8,11 +8,11 @@
  * one session (one SMTP connection per batch).
  */
 import { and, asc, eq, inArray, isNull, lt, or, sql } from "drizzle-orm";
-import PostalMime, { type Email } from "postal-mime";
+import { type Parsed, parseMessage } from "../mail/parse";
 import { type Db, database, inJson } from "../db/client";
-import { attempts, domains, messageEvents, messages, outboundRecipients, relays, relayUsage } from "../db/schema";
+import { attempts, messageEvents, messages, outboundRecipients, relays, relayUsage } from "../db/schema";
 import type { Env } from "../env";
-import { normalizeAddress } from "../mail/address";
+import { domainOf, normalizeAddress } from "../mail/address";
 import { failoverRelays, matchFromFilter, relaysForStream } from "./select-relay";
 import { envelopeIsFrom, fixedSenderOf, instantiate, type RelayRow } from "./relays";
 import { type OutgoingMessage, RelayError, type RelaySession, type SendOutcome } from "./relays/types";
@@ -94,26 +94,28 @@ export async function dispatchSends(env: Env, batch: readonly Message<SendJob>[]
   }
   if (!claimed.size) return;
 
-  const [relayRows, pendingRows, domainRows] = await db.batch([
+  const [relayRows, pendingRows] = await db.batch([
     db.select().from(relays).where(eq(relays.enabled, true)).orderBy(asc(relays.sequence), asc(relays.id)),
     db
       .select({ messageId: outboundRecipients.messageId, address: outboundRecipients.address })
       .from(outboundRecipients)
       .where(and(inArray(outboundRecipients.messageId, [...claimed.keys()]), eq(outboundRecipients.status, "pending"))),
-    db.select({ name: domains.name }).from(domains).orderBy(asc(domains.sequence), asc(domains.name)).limit(1),
   ]);
-  const helo = domainRows[0]?.name ?? "localhost";
+  // One session per relay and EHLO name: the relay's configured name, else the message's From domain.
   const sessions = new Map<string, Promise<RelaySession>>();
   const exhausted = new Set<string>();
-
-  const openSession = (relay: RelayRow) => {
-    let session = sessions.get(relay.id);
-    if (!session) {
-      session = instantiate(relay, env, helo).then((r) => r.open());
-      sessions.set(relay.id, session);
-    }
-    return session;
-  };
+  const sessionKey = (relay: RelayRow, helo: string) => `${relay.id} ${helo}`;
+  const sessionsFor = (helo: string): SessionPool => ({
+    open(relay) {
+      let session = sessions.get(sessionKey(relay, helo));
+      if (!session) {
+        session = instantiate(relay, env, helo).then((r) => r.open());
+        sessions.set(sessionKey(relay, helo), session);
+      }
+      return session;
+    },
+    drop: (relay) => sessions.delete(sessionKey(relay, helo)),
+  });
 
   try {
     // Messages of one relay one after the other, so they share its session.
@@ -121,13 +123,21 @@ export async function dispatchSends(env: Env, batch: readonly Message<SendJob>[]
     for (const message of ordered) {
       const job = batch.find((m) => m.body.id === message.id)!;
       const recipients = pendingRows.filter((r) => r.messageId === message.id).map((r) => r.address);
-      const settlement = await sendOne(db, env, message, recipients, relayRows, exhausted, openSession, (relayId) => sessions.delete(relayId), now);
+      const helo = message.fromAddress ? domainOf(message.fromAddress) : "localhost";
+      const settlement = await sendOne(db, env, message, recipients, relayRows, exhausted, sessionsFor(helo), now);
       if (settlement.retryAfterSeconds === null) job.ack();
       else job.retry({ delaySeconds: settlement.retryAfterSeconds });
     }
   } finally {
     for (const session of sessions.values()) await session.then((s) => s.close()).catch(() => {});
   }
+}
+
+/** Open relay sessions, shared by the messages of a batch. */
+interface SessionPool {
+  open(relay: RelayRow): Promise<RelaySession>;
+  /** Forgets a session that failed, so the next message opens a new one. */
+  drop(relay: RelayRow): void;
 }
 
 async function sendOne(
@@ -137,8 +147,7 @@ async function sendOne(
   recipients: string[],
   relayRows: RelayRow[],
   exhausted: Set<string>,
-  openSession: (relay: RelayRow) => Promise<RelaySession>,
-  dropSession: (relayId: string) => void,
+  sessions: SessionPool,
   now: number,
 ): Promise<Settlement> {
   const stream = message.stream ?? "transactional";
@@ -152,7 +161,7 @@ async function sendOne(
   const object = message.rawKey ? await env.RAW.get(message.rawKey) : null;
   if (!object) throw new Error(`outbound message ${message.id}: raw MIME missing in R2`);
   const raw = new Uint8Array(await object.arrayBuffer());
-  let parsed: Promise<Email> | null = null;
+  let parsed: Promise<Parsed> | null = null;
 
   const log: (typeof attempts.$inferInsert)[] = [];
   let outcome: Extract<SendOutcome, { kind: "sent" }> | null = null;
@@ -175,14 +184,14 @@ async function sendOne(
       bounceAddress: typeof message.decision.bounce_address === "string" ? message.decision.bounce_address : null,
       recipients,
       raw,
-      parsed: () => (parsed ??= PostalMime.parse(raw)),
+      parsed: () => (parsed ??= parseMessage(raw)),
     };
     const startedAt = new Date();
     let result: SendOutcome;
     try {
-      result = await (await openSession(relay)).send(outgoing);
+      result = await (await sessions.open(relay)).send(outgoing);
     } catch (error) {
-      dropSession(relay.id);
+      sessions.drop(relay);
       if (!(error instanceof RelayError)) throw error;
       result = { kind: "relay_error", code: error.code, message: error.message };
     }
@@ -202,7 +211,7 @@ async function sendOne(
       break;
     }
     // The relay itself failed: its session is no use any more; the slot goes back.
-    dropSession(relay.id);
+    sessions.drop(relay);
     if (relay.dailyLimit !== null) await release(db, relay.id, now);
   }
 

@@ -4,12 +4,12 @@
  * headers), compose its MIME, then store it (R2, then rows for one D1
  * batch) and queue its id.
  */
-import { asc, eq } from "drizzle-orm";
+import { asc, eq, or, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { chunks, type Db } from "../db/client";
-import { domains, type Mailbox, messages, messageThreads, outboundRecipients, type RecipientKind, relays, type Stream } from "../db/schema";
+import { aliases, domains, type Mailbox, messages, messageThreads, outboundRecipients, type RecipientKind, relays, type Stream, threads } from "../db/schema";
 import type { Env } from "../env";
-import { asciiDomain } from "../mail/mime-header";
+import { normalizeAddress } from "../mail/address";
 import { verpAddress } from "../mail/verp";
 import { compose, type WrittenContent } from "./compose";
 import { domainFor, type PlanDomain, planMessage, type PlanRelay, type PlanThread, type SendPlan } from "./plan";
@@ -39,7 +39,11 @@ export interface Draft {
   recipients: DraftRecipient[];
 }
 
-export type DraftResult = { ok: true; draft: Draft } | { ok: false; reason: "no_relay" } | { ok: false; reason: "too_large"; size: number; limit: number; relay: string };
+export type DraftResult =
+  | { ok: true; draft: Draft }
+  | { ok: false; reason: "no_relay" }
+  | { ok: false; reason: "too_large"; size: number; limit: number; relay: string }
+  | { ok: false; reason: "uncomposable"; error: string };
 
 /** What planning needs from D1: the enabled relays and the domains, as two statements of the caller's batch. */
 export function planningQueries(db: Db) {
@@ -58,7 +62,59 @@ export function planningQueries(db: Db) {
 
 export type PlanningRows = [Omit<PlanRelay, "fixedSender">[], PlanDomain[]];
 
-/** Recipients once each, in the header they first appear in (To, then Cc, then Bcc); envelope form (IDN in punycode). */
+/**
+ * What planning needs to know of a thread: the thread with each alias that
+ * may speak for it (its own alias, or one pinned to it), and its messages'
+ * ids, oldest first: two statements of the caller's batch.
+ */
+export function threadQueries(db: Db, threadId: string) {
+  return [
+    db
+      // Named apart: D1 answers a batch's rows as objects, where same-named columns (id, domain) would collapse.
+      .select({
+        id: threads.id,
+        subject: threads.subject,
+        domain: threads.domain,
+        ownAliasId: threads.aliasId,
+        aliasId: sql<string | null>`${aliases.id}`.as("speaker_alias_id"),
+        aliasAddress: aliases.address,
+        aliasDomain: sql<string | null>`${aliases.domain}`.as("speaker_alias_domain"),
+      })
+      .from(threads)
+      .leftJoin(aliases, or(eq(aliases.id, threads.aliasId), eq(aliases.threadId, threads.id)))
+      .where(eq(threads.id, threadId)),
+    db
+      .select({ key: messageThreads.messageKey })
+      .from(messageThreads)
+      .where(eq(messageThreads.threadId, threadId))
+      .orderBy(asc(messageThreads.createdAt), asc(messageThreads.messageId)),
+  ] as const;
+}
+
+type ThreadRow = { id: string; subject: string | null; domain: string | null; ownAliasId: string | null; aliasId: string | null; aliasAddress: string | null; aliasDomain: string | null };
+
+/**
+ * The thread as planning sees it, or null when it does not exist. Its alias
+ * is the one that routed the message being answered when given, else the
+ * thread's own, else one pinned to it: its address is the Reply-To, its
+ * domain the message's.
+ */
+export function planThreadOf(rows: ThreadRow[], keys: { key: string }[], preferredAliasId: string | null = null): PlanThread | null {
+  const first = rows[0];
+  if (!first) return null;
+  const withDomain = rows.filter((r) => r.aliasDomain);
+  const alias = withDomain.find((r) => r.aliasId === preferredAliasId) ?? withDomain.find((r) => r.aliasId === r.ownAliasId) ?? withDomain[0];
+  return {
+    id: first.id,
+    subject: first.subject,
+    aliasAddress: alias?.aliasAddress ?? null,
+    aliasDomain: alias?.aliasDomain ?? null,
+    domain: first.domain,
+    messageIds: [...new Set(keys.map((k) => k.key))],
+  };
+}
+
+/** Recipients once each, in the header they first appear in (To, then Cc, then Bcc), in canonical form. */
 export function recipientsOf(content: Pick<DraftContent, "to" | "cc" | "bcc">): DraftRecipient[] {
   const seen = new Set<string>();
   const out: DraftRecipient[] = [];
@@ -68,7 +124,8 @@ export function recipientsOf(content: Pick<DraftContent, "to" | "cc" | "bcc">): 
     ["bcc", content.bcc],
   ] as const) {
     for (const m of list) {
-      const address = asciiDomain(m.address);
+      // The envelope and every lookup (suppression, bounces) use the canonical form.
+      const address = normalizeAddress(m.address) ?? m.address;
       if (seen.has(address)) continue;
       seen.add(address);
       out.push({ address, name: m.name, kind });
@@ -98,8 +155,7 @@ export async function draftMessage(
   });
   if (!plan) return { ok: false, reason: "no_relay" };
 
-  const raw = new TextEncoder().encode(
-    compose({
+  const composed = compose({
       from: plan.sender.from,
       to: content.to,
       cc: content.cc,
@@ -112,10 +168,10 @@ export async function draftMessage(
       messageId: plan.messageId,
       inReplyTo: plan.inReplyTo,
       references: plan.references,
-      returnPath: bounceAddress,
       date: new Date(input.now),
-    }),
-  );
+  });
+  if (!composed.ok) return { ok: false, reason: "uncomposable", error: composed.reason };
+  const raw = new TextEncoder().encode(composed.raw);
   const limit = maxSizeOf(plan.relay);
   if (raw.byteLength > limit) return { ok: false, reason: "too_large", size: raw.byteLength, limit, relay: plan.relay.name };
   return { ok: true, draft: { rowId, plan, raw, bounceAddress, recipients: recipientsOf(content) } };

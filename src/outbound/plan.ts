@@ -27,9 +27,11 @@ export interface PlanRelay extends RelayCandidate {
 export interface PlanThread {
   id: string;
   subject: string | null;
-  /** The address of the thread's alias, when it has one on a domain. */
+  /** The address of the thread's alias (or the alias pinned to it), when it has one on a domain. */
   aliasAddress: string | null;
   aliasDomain: string | null;
+  /** The domain the thread lives on (threads.domain). */
+  domain: string | null;
   /** Message-IDs of the thread's messages, oldest first. */
   messageIds: string[];
 }
@@ -51,12 +53,14 @@ export function notificationsAddress(domain: PlanDomain): string {
 }
 
 /**
- * The domain a message belongs to: the thread's alias domain, else the
- * From's domain when we serve it, else the first domain (Odoo: the company's).
+ * The domain a message belongs to, wherever it can be known: the thread's
+ * alias domain, else the thread's own domain, else the From's domain when
+ * we serve it; only when none of them says (an outside author starting a
+ * conversation) the first domain (Odoo: the company's alias domain).
  */
 export function domainFor(domains: PlanDomain[], author: Mailbox, thread: PlanThread | null): PlanDomain | null {
-  const byName = (name: string | null) => (name ? domains.find((d) => d.name === name) : undefined);
-  return byName(thread?.aliasDomain ?? null) ?? byName(domainOf(author.address)) ?? domains[0] ?? null;
+  const byName = (name: string | null | undefined) => (name ? domains.find((d) => d.name === name) : undefined);
+  return byName(thread?.aliasDomain) ?? byName(thread?.domain) ?? byName(domainOf(author.address)) ?? domains[0] ?? null;
 }
 
 /** Keep the thread's last references (the first id too, per RFC 5322 3.6.4) to a sane count. */

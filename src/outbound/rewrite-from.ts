@@ -56,7 +56,7 @@ export function planSender(input: SenderInput): SenderPlan {
   // The From changes only when the relay was chosen for the notifications address and the
   // author is someone else; an address or domain match never changes it.
   const notifications = input.notificationsEmail ? normalizeAddress(input.notificationsEmail) : null;
-  const rewritten = notifications !== null && normalizeAddress(input.smtpFrom) === notifications && author.address !== notifications;
+  const rewritten = notifications !== null && normalizeAddress(input.smtpFrom) === notifications && normalizeAddress(author.address) !== notifications;
   const from = rewritten ? encapsulate(author, notifications) : author;
   // Envelope: the bounce address when the relay may send as it (no filter allows everything).
   const envelope = input.bounceAddress && !relay.envelopeIsFrom && matchFromFilter(input.bounceAddress, relay.fromFilter) ? input.bounceAddress : from.address;

@@ -4,17 +4,18 @@
  * one D1 batch), and queue its id. Nothing is stored or queued for a
  * request that is refused.
  */
-import { and, asc, eq, gte, lt } from "drizzle-orm";
+import { and, eq, gte, lt } from "drizzle-orm";
 import { ApiError } from "../api/errors";
 import { chunks, type Db, inJson, isUniqueViolation } from "../db/client";
-import { aliases, contacts, followers, idempotencyKeys, type Mailbox, messageThreads, threads } from "../db/schema";
+import { contacts, followers, idempotencyKeys, messages, messageThreads, threads } from "../db/schema";
+import { ownAliasesQuery } from "../db/own-aliases";
+import { isOwnAddress } from "../mail/own-address";
 import type { Env } from "../env";
 import { newId } from "../ids";
 import { enqueue } from "../queue";
-import { domainOf } from "../mail/address";
+import { domainOf, normalizeAddress } from "../mail/address";
 import { formatMailbox } from "../mail/mime-header";
-import { type DraftContent, draftMessage, draftStatements, type PlanningRows, planningQueries, recipientsOf, storeDraftRaw } from "./draft";
-import type { PlanThread } from "./plan";
+import { type DraftContent, draftMessage, draftStatements, type PlanningRows, planningQueries, planThreadOf, recipientsOf, storeDraftRaw, threadQueries } from "./draft";
 
 export interface SendRequest extends DraftContent {
   threadId: string | null;
@@ -70,48 +71,49 @@ export async function acceptSend(
   }
   const recipients = recipientsOf(request);
 
-  const threadQueries = request.threadId
+  // Recipients (and the author) follow the thread, so replies reach them (Odoo's partners on the
+  // record), except our own addresses: they would be mailed the thread's notifications.
+  const followerCandidates = [request.author, ...request.to, ...request.cc].map((m) => ({ email: normalizeAddress(m.address) ?? m.address, name: m.name }));
+  const threadStatements = request.threadId
     ? ([
+        ...threadQueries(db, request.threadId),
+        // An API key may only continue threads it has sent into (threads hold other people's mail).
         db
-          .select({ id: threads.id, subject: threads.subject, aliasAddress: aliases.address, aliasDomain: aliases.domain })
-          .from(threads)
-          .leftJoin(aliases, eq(aliases.id, threads.aliasId))
-          .where(eq(threads.id, request.threadId)),
-        db
-          .select({ key: messageThreads.messageKey })
+          .select({ id: messages.id })
           .from(messageThreads)
-          .where(eq(messageThreads.threadId, request.threadId))
-          .orderBy(asc(messageThreads.createdAt), asc(messageThreads.messageId)),
+          .innerJoin(messages, eq(messages.id, messageThreads.messageId))
+          .where(and(eq(messageThreads.threadId, request.threadId), eq(messages.apiKeyId, requester.apiKeyId ?? "")))
+          .limit(1),
       ] as const)
     : ([] as const);
-  const [relayRows, domainRows, suppressed, threadRows = [], threadIds = []] = await db.batch([
+  const [relayRows, domainRows, suppressed, ownAliases, threadRows = [], threadIds = [], ownMessages = []] = await db.batch([
     ...planningQueries(db),
     db
       .select({ email: contacts.email })
       .from(contacts)
       .where(and(eq(contacts.suppressed, true), inJson(contacts.email, recipients.map((r) => r.address)))),
-    ...threadQueries,
+    ownAliasesQuery(db, followerCandidates.map((f) => f.email)),
+    ...threadStatements,
   ]);
 
   if (suppressed.length) {
     throw new ApiError("unprocessable", `suppressed recipients (they bounced or complained; remove the suppression first): ${suppressed.map((s) => s.email).join(", ")}`);
   }
-  const threadRow = threadRows[0];
-  if (request.threadId && !threadRow) throw new ApiError("unprocessable", `thread ${request.threadId} does not exist`);
-  const thread: PlanThread | null = threadRow
-    ? {
-        id: threadRow.id,
-        subject: threadRow.subject,
-        aliasAddress: threadRow.aliasDomain ? threadRow.aliasAddress : null,
-        aliasDomain: threadRow.aliasDomain,
-        messageIds: [...new Set(threadIds.map((t) => t.key))],
-      }
-    : null;
+  // A key is told the same whether the thread does not exist or is someone else's.
+  if (request.threadId && requester.apiKeyId && !ownMessages.length) throw new ApiError("not_found", `thread ${request.threadId} not found`);
+  const thread = planThreadOf(threadRows, threadIds);
+  if (request.threadId && !thread) throw new ApiError("unprocessable", `thread ${request.threadId} does not exist`);
 
   const drafted = await draftMessage(env, [relayRows, domainRows] as PlanningRows, { rowId: newId("msg", now), now, content: request, thread });
   if (!drafted.ok) {
-    if (drafted.reason === "no_relay") throw new ApiError("unprocessable", "no relay is enabled: create one with POST /v1/relays");
-    throw new ApiError("payload_too_large", `the message is ${drafted.size} bytes once composed; relay "${drafted.relay}" takes at most ${drafted.limit}`);
+    switch (drafted.reason) {
+      case "no_relay":
+        throw new ApiError("unprocessable", "no relay is enabled: create one with POST /v1/relays");
+      case "too_large":
+        throw new ApiError("payload_too_large", `the message is ${drafted.size} bytes once composed; relay "${drafted.relay}" takes at most ${drafted.limit}`);
+      case "uncomposable":
+        throw new ApiError("unprocessable", drafted.error);
+    }
   }
   const { draft } = drafted;
   const { plan } = draft;
@@ -129,18 +131,19 @@ export async function acceptSend(
   };
   const rawKey = await storeDraftRaw(env, draft);
 
-  // Recipients (and the author) follow the thread: replies will reach them (Odoo's partners on the record).
-  const followerList: Mailbox[] = [request.author, ...request.to, ...request.cc];
+  const followerList = followerCandidates.filter((f) => !isOwnAddress(f.email, domainRows, ownAliases));
   try {
     await db.batch([
       ...(idempotency
         ? [db.delete(idempotencyKeys).where(and(eq(idempotencyKeys.scope, scope), eq(idempotencyKeys.key, idempotency.key), lt(idempotencyKeys.createdAt, since)))]
         : []),
-      ...(thread ? [db.update(threads).set({ updatedAt: at }).where(eq(threads.id, threadId))] : [db.insert(threads).values({ id: threadId, subject: request.subject, createdAt: at, updatedAt: at })]),
+      ...(thread
+        ? [db.update(threads).set({ updatedAt: at }).where(eq(threads.id, threadId))]
+        : [db.insert(threads).values({ id: threadId, subject: request.subject, domain: plan.domain?.name ?? null, createdAt: at, updatedAt: at })]),
       ...chunks(followerList, 20).map((list) =>
         db
           .insert(followers)
-          .values(list.map((f) => ({ threadId, email: f.address, name: f.name || null, createdAt: at })))
+          .values(list.map((f) => ({ threadId, email: f.email, name: f.name || null, createdAt: at })))
           .onConflictDoNothing(),
       ),
       ...draftStatements(db, draft, { content: request, threadId, apiKeyId: requester.apiKeyId, at, decision: { reason: "send" } }),

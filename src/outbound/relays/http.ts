@@ -3,7 +3,7 @@
  * fields their APIs take, and one mapping of HTTP answers to outcomes.
  */
 import { decodeWords, type Email } from "postal-mime";
-import { mailboxes } from "../../mail/address";
+import { mailboxes, normalizeAddress } from "../../mail/address";
 import type { Mailbox } from "../../db/schema";
 import { toBase64 } from "../../mail/base64";
 import { allRecipients, type OutgoingMessage, type Relay, type SendOutcome, statelessSession } from "./types";
@@ -42,14 +42,16 @@ export interface MessageFields {
 
 /**
  * A relay for a provider that takes fields instead of MIME: each message is
- * read back once into its fields; one without a From fails for every
- * recipient, since no provider would take it.
+ * read back once into its fields; one that cannot be read back or has no
+ * From fails for every recipient, since no provider would take it.
  */
 export function fieldsRelay(send: (message: OutgoingMessage, fields: MessageFields) => Promise<SendOutcome>): Relay {
   return {
     async open() {
       return statelessSession(async (message) => {
-        const parsed = await message.parsed();
+        const read = await message.parsed();
+        if (!read.ok) return { kind: "sent", providerMessageId: null, recipients: allRecipients(message.recipients, "failed", null, read.reason) };
+        const parsed = read.email;
         const from = mailboxes(parsed.from)[0];
         if (!from) return { kind: "sent", providerMessageId: null, recipients: allRecipients(message.recipients, "failed", null, "no From") };
         return send(message, { parsed, from, ...recipientFields(parsed, message.recipients), replyTo: mailboxes(parsed.replyTo), ...bodies(parsed) });
@@ -60,10 +62,12 @@ export function fieldsRelay(send: (message: OutgoingMessage, fields: MessageFiel
 
 /** The recipients still to deliver to, in the header they were written in; the rest were Bcc. */
 export function recipientFields(parsed: Email, pending: string[]) {
+  // Pending recipients are canonical; the headers keep the addresses as written.
   const wanted = new Set(pending);
-  const to = mailboxes(parsed.to).filter((m) => wanted.has(m.address));
-  const cc = mailboxes(parsed.cc).filter((m) => wanted.has(m.address));
-  const shown = new Set([...to, ...cc].map((m) => m.address));
+  const isWanted = (m: Mailbox) => wanted.has(normalizeAddress(m.address) ?? "");
+  const to = mailboxes(parsed.to).filter(isWanted);
+  const cc = mailboxes(parsed.cc).filter(isWanted);
+  const shown = new Set([...to, ...cc].map((m) => normalizeAddress(m.address)));
   const bcc = pending.filter((a) => !shown.has(a)).map((address) => ({ name: "", address }));
   return { to, cc, bcc };
 }

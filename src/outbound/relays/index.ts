@@ -14,7 +14,8 @@ import { sendgridRelay } from "./sendgrid";
 import { sesRelay } from "./ses";
 import type { SmtpSecurity } from "./smtp-client";
 import { smtpRelay } from "./smtp";
-import type { Relay } from "./types";
+import { type Relay, RelayError } from "./types";
+import { allowsPrivateTargets, checkWebhookUrl } from "../../deliveries/webhook-url";
 
 export type RelayRow = typeof relays.$inferSelect;
 
@@ -67,6 +68,11 @@ const optional = (value: unknown): string | null => (typeof value === "string" &
 /** Builds the relay; `helo` is the EHLO name SMTP relays use unless configured. */
 export async function instantiate(row: RelayRow, env: Env, helo: string): Promise<Relay> {
   const config = row.config;
+  // Checked when the relay was saved, and again here: a provider's API address is never private or plain http.
+  if (typeof config.base_url === "string") {
+    const checked = checkWebhookUrl(config.base_url, allowsPrivateTargets(env));
+    if (!checked.ok) throw new RelayError(`config.base_url: the URL ${checked.reason}`, "config");
+  }
   const secrets = row.secrets ? await unseal(env.SECRETS_KEY, row.secrets) : {};
   switch (row.type) {
     case "cloudflare":

@@ -4,7 +4,7 @@
  * it, and reports per recipient, or reports that the relay itself failed
  * (so the dispatcher can fail over to the next relay).
  */
-import type { Email } from "postal-mime";
+import type { Parsed } from "../../mail/parse";
 
 export interface OutgoingMessage {
   /** Our message id: providers that take an idempotency key get it. */
@@ -18,7 +18,7 @@ export interface OutgoingMessage {
   /** The composed MIME, CRLF line ends. */
   raw: Uint8Array;
   /** The composed MIME read back (postal-mime), for providers that take fields instead of MIME. */
-  parsed(): Promise<Email>;
+  parsed(): Promise<Parsed>;
 }
 
 export type RecipientStatus = "sent" | "deferred" | "failed";
