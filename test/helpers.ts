@@ -238,3 +238,19 @@ export async function send(body: Record<string, unknown>, token: string | null =
 export async function smtpReceived(to: string): Promise<any[]> {
   return (await fetch(`${inject("mail").control}/smtp?python&to=${encodeURIComponent(to)}`)).json();
 }
+
+/** What the real Postfix on loopback delivered for this address (test/node/postfix.ts), waiting up to `wait` ms for the first copy. */
+export async function postfixDelivered(to: string, wait = 5000): Promise<any[]> {
+  return (await fetch(`${inject("postfix").control}/delivered?to=${encodeURIComponent(to)}&wait=${wait}`)).json();
+}
+
+/** Every value of a header in a message Postfix delivered. */
+export function headerValues(message: { headers: [string, string][] }, name: string): string[] {
+  return message.headers.filter(([n]) => n.toLowerCase() === name.toLowerCase()).map(([, v]) => v);
+}
+
+/** An `smtp` relay to the real Postfix on loopback: `plain` (no TLS), `starttls`, `tls`, `untrusted`, `wrongname`, `implicit_untrusted`. */
+export function postfixRelay(service: keyof ReturnType<typeof inject<"postfix">>["ports"], fields: Record<string, unknown> = {}, config: Record<string, unknown> = {}) {
+  const security = service === "plain" ? "none" : service === "tls" || service === "implicit_untrusted" ? "tls" : "starttls";
+  return { name: `postfix ${service} ${unique()}`, type: "smtp", ...fields, config: { host: "127.0.0.1", port: inject("postfix").ports[service], security, ...config } };
+}

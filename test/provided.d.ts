@@ -17,6 +17,18 @@ declare module "vitest" {
       smtpUser: string;
       smtpPassword: string;
     };
+    /** A real Postfix on loopback (test/node/postfix.ts). */
+    postfix: {
+      /**
+       * SMTP services by name: plain and starttls (STARTTLS offered, trusted certificate), tls (implicit TLS),
+       * untrusted (STARTTLS, self-signed), wrongname (STARTTLS, trusted CA, other.example only), implicit_untrusted.
+       */
+      ports: Record<"plain" | "starttls" | "tls" | "untrusted" | "wrongname" | "implicit_untrusted", number>;
+      /** GET /delivered?to=<address>[&wait=<ms>] (or ?all), GET /log, GET /queue. */
+      control: string;
+      /** The instance's temp dir (etc/, queue/, mail/maildir/, maillog). */
+      dir: string;
+    };
   }
 }
 export {};

@@ -165,6 +165,11 @@ export function domainOf(address: string): string {
   return address.slice(address.lastIndexOf("@") + 1);
 }
 
+/** The local part as text: its quoting undone (`"a b"@x` → `a b`). */
+export function localPartText(address: string): string {
+  return unquoted(localPartOf(address));
+}
+
 export function localPartOf(address: string): string {
   const at = address.lastIndexOf("@");
   return at < 0 ? address : address.slice(0, at);

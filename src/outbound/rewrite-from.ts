@@ -4,7 +4,7 @@
  * plus relays that only accept one fixed sender. Pure.
  */
 import type { Mailbox } from "../db/schema";
-import { localPartOf, normalizeAddress } from "../mail/address";
+import { localPartText, normalizeAddress } from "../mail/address";
 import { asciiDomain, formatMailbox } from "../mail/mime-header";
 import { matchFromFilter } from "./select-relay";
 
@@ -34,9 +34,9 @@ export interface SenderInput {
   threadReplyTo: Mailbox | null;
 }
 
-/** Odoo's `encapsulate_email` (17+): the old display name, else its local part, on the new address. */
+/** Odoo's `encapsulate_email` (17+): the old display name, else its local part (as text, unquoted), on the new address. */
 export function encapsulate(author: Mailbox, address: string): Mailbox {
-  return { name: author.name || localPartOf(author.address), address };
+  return { name: author.name || localPartText(author.address), address };
 }
 
 export function planSender(input: SenderInput): SenderPlan {

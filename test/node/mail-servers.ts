@@ -135,9 +135,12 @@ def addrs(name):
     h = msg[name]
     return [] if h is None else [{"name": a.display_name, "address": a.addr_spec} for a in h.addresses]
 parts = []
+# Every defect: the message's, each part's, and each header's (policy.SMTP parses headers into objects that carry their own).
 defects = [type(d).__name__ for d in msg.defects]
 for p in msg.walk():
     defects += [type(d).__name__ for d in p.defects]
+    for k, v in p.items():
+        defects += [f"{k}: {type(d).__name__}" for d in getattr(v, "defects", ())]
     if p.is_multipart():
         continue
     payload = p.get_payload(decode=True) or b""

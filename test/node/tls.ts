@@ -6,13 +6,15 @@
  */
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import selfsigned from "selfsigned";
 
 export interface TestTls {
   caPath: string;
   certPath: string;
   keyPath: string;
+  /** The CA's private key, for tests that sign more certificates with it (test/node/postfix.ts). */
+  caKeyPath: string;
 }
 
 /**
@@ -21,7 +23,9 @@ export interface TestTls {
  */
 export async function createTestTls(): Promise<TestTls> {
   const { NODE_EXTRA_CA_CERTS: caPath, MAILGATE_TEST_TLS_CERT: certPath, MAILGATE_TEST_TLS_KEY: keyPath } = process.env;
-  if (caPath && certPath && keyPath && [caPath, certPath, keyPath].every((p) => existsSync(p)) && certPath.includes("mailgate-tls-")) return { caPath, certPath, keyPath };
+  if (caPath && certPath && keyPath && [caPath, certPath, keyPath].every((p) => existsSync(p)) && certPath.includes("mailgate-tls-")) {
+    return { caPath, certPath, keyPath, caKeyPath: join(dirname(caPath), "ca-key.pem") };
+  }
   const dir = mkdtempSync(join(tmpdir(), "mailgate-tls-"));
   const notAfterDate = new Date(Date.now() + 7 * 24 * 3600_000);
   const ca = await selfsigned.generate([{ name: "commonName", value: "mailgate test CA" }], {
@@ -51,8 +55,9 @@ export async function createTestTls(): Promise<TestTls> {
       },
     ],
   });
-  const paths = { caPath: join(dir, "ca.pem"), certPath: join(dir, "cert.pem"), keyPath: join(dir, "key.pem") };
+  const paths = { caPath: join(dir, "ca.pem"), certPath: join(dir, "cert.pem"), keyPath: join(dir, "key.pem"), caKeyPath: join(dir, "ca-key.pem") };
   writeFileSync(paths.caPath, ca.cert);
+  writeFileSync(paths.caKeyPath, ca.private);
   writeFileSync(paths.certPath, leaf.cert);
   writeFileSync(paths.keyPath, leaf.private);
   return paths;
@@ -68,6 +73,7 @@ export async function loadWorkersPlugin(root: string) {
   process.env.NODE_EXTRA_CA_CERTS = tls.caPath;
   process.env.MAILGATE_TEST_TLS_CERT = tls.certPath;
   process.env.MAILGATE_TEST_TLS_KEY = tls.keyPath;
+  process.env.MAILGATE_TEST_TLS_CA_KEY = tls.caKeyPath;
   const { cloudflareTest, readD1Migrations } = await import("@cloudflare/vitest-plugin");
   return { cloudflareTest, migrations: await readD1Migrations(`${root}/migrations`) };
 }

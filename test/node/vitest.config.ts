@@ -32,7 +32,7 @@ export default defineConfig(async () => {
             name: "workers",
             include: ["test/*.test.ts"],
             setupFiles: ["test/setup.ts"],
-            globalSetup: ["test/node/corpus-server.ts", "test/node/mail-servers.ts"],
+            globalSetup: ["test/node/corpus-server.ts", "test/node/mail-servers.ts", "test/node/postfix.ts"],
           },
         },
         {
@@ -47,7 +47,7 @@ export default defineConfig(async () => {
           // The bounce reader against sisimai's curated expectations (npm run corpus prints the report).
           test: {
             name: "corpus",
-            include: ["test/node/bounce-corpus.test.ts"],
+            include: ["test/node/bounce-corpus.test.ts", "test/node/bounce-fixtures.test.ts"],
             environment: "node",
             testTimeout: 120_000,
           },
