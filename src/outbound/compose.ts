@@ -70,9 +70,9 @@ function textPart(text: string): { data: string; encoding: "7bit" | "base64" } {
 }
 
 /** RFC 2231 `attribute-char`: what may stand unencoded in an extended parameter value. */
-const ATTRIBUTE_CHAR = /[A-Za-z0-9!#$&+\-.^_`|~]/;
-/** Characters of an extended value per line: with `filename*12*=` and the indent, lines stay within 78. */
-const EXTENDED_CHUNK = 60;
+const ATTRIBUTE_CHAR = /^[A-Za-z0-9!#$&+\-.^_`|~]$/;
+/** Characters of an extended value per line: with ` filename*12*=utf-8''` before it, lines stay within 78. */
+const EXTENDED_CHUNK = 50;
 
 /**
  * A MIME parameter (`name`, `filename`): a quoted string when the value is
@@ -85,10 +85,11 @@ export function mimeParameter(name: string, value: string): string {
   if (isAsciiPrintable(value) && !/["\\]/.test(value) && value.length <= EXTENDED_CHUNK) return `${name}="${value}"`;
   const pieces: string[] = [];
   let piece = "";
-  for (const byte of new TextEncoder().encode(value)) {
-    const char = String.fromCharCode(byte);
-    const encoded = byte < 0x80 && ATTRIBUTE_CHAR.test(char) ? char : `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
-    if (piece.length + encoded.length > EXTENDED_CHUNK) {
+  const encoder = new TextEncoder();
+  // Split between characters, never inside one: strict readers decode each piece on its own.
+  for (const char of value) {
+    const encoded = ATTRIBUTE_CHAR.test(char) ? char : [...encoder.encode(char)].map((byte) => `%${byte.toString(16).toUpperCase().padStart(2, "0")}`).join("");
+    if (piece.length + encoded.length > EXTENDED_CHUNK && piece) {
       pieces.push(piece);
       piece = "";
     }
@@ -127,10 +128,11 @@ function composeMime(content: OutboundContent): string {
   };
 
   message.setSender({ addr: content.from.address, name: content.from.name });
-  dumpAs("From", formatMailbox(content.from));
+  // Encoded words start beside the field name: each encoder is told how much of the line that takes.
+  dumpAs("From", formatMailbox(content.from, "From: ".length));
   if (content.replyTo) {
     message.setHeader("Reply-To", new MimeMailbox({ addr: content.replyTo.address, name: content.replyTo.name }));
-    dumpAs("Reply-To", formatMailbox(content.replyTo));
+    dumpAs("Reply-To", formatMailbox(content.replyTo, "Reply-To: ".length));
   }
   for (const [name, list] of [
     ["To", content.to],
@@ -138,11 +140,11 @@ function composeMime(content: OutboundContent): string {
   ] as const) {
     if (!list.length) continue;
     message.setHeader(name, list.map((m) => new MimeMailbox({ addr: m.address, name: m.name })));
-    dumpAs(name, list.map(formatMailbox).join(", "));
+    dumpAs(name, list.map((m, i) => formatMailbox(m, i === 0 ? name.length + 2 : 0)).join(", "));
   }
   if (!content.to.length && !content.cc.length) message.setHeader("To", "undisclosed-recipients:;");
   message.setSubject(content.subject);
-  dumpAs("Subject", encodeText(content.subject));
+  dumpAs("Subject", encodeText(content.subject, "Subject: ".length));
   message.setHeader("Message-ID", content.messageId);
   message.setHeader("Date", content.date.toUTCString().replace(/GMT$/, "+0000"));
 
@@ -151,7 +153,7 @@ function composeMime(content: OutboundContent): string {
   if (content.inReplyTo) message.setHeader("In-Reply-To", content.inReplyTo);
   if (content.references.length) message.setHeader("References", referencesLine(content.references));
   for (const [name, value] of Object.entries(content.headers)) {
-    message.setHeader(name, fold(name, encodeText(value)).slice(name.length + 2));
+    message.setHeader(name, fold(name, encodeText(value, name.length + 2)).slice(name.length + 2));
   }
 
   // Mail of attachments alone (a scanner's PDF) still needs a body part: an empty text.

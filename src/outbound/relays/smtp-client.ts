@@ -12,10 +12,14 @@
  * - PIPELINING (RFC 2920) when offered: MAIL, every RCPT and DATA in one
  *   round trip, the body in a second; several messages per session;
  * - dot-stuffing, a timeout on every reply, QUIT;
- * - port 25 refused (Cloudflare blocks it).
+ * - port 25 refused (Cloudflare blocks it);
+ * - a TLS failure named (untrusted issuer, name mismatch, expired, handshake
+ *   failure, plaintext port...) by src/outbound/relays/tls-diagnosis.ts, since
+ *   the platform's own error says only "internal error".
  */
 import { connect } from "cloudflare:sockets";
 import { toBase64 } from "../../mail/base64";
+import { diagnoseTls } from "./tls-diagnosis";
 import { allRecipients, RelayError, type RecipientResult, type SendOutcome } from "./types";
 
 export type SmtpSecurity = "tls" | "starttls" | "none";
@@ -122,13 +126,26 @@ class ReplyReader {
   }
 }
 
+/** Resolves as `promise` does, or rejects with a RelayError after `ms`. */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new RelayError(`${what} took longer than ${ms} ms`, "timeout")), ms)));
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    if (timer !== null) clearTimeout(timer);
+  }
+}
+
 export class SmtpClient {
   /** Replies waited for in one go: the number a latency-bound link pays for. */
   roundTrips = 0;
+  /** True from the moment TLS is asked for until the server has answered through it. */
+  private tlsPending = false;
   private extensions = new Map<string, string>();
   private reader!: ReplyReader;
   private writer!: WritableStreamDefaultWriter<Uint8Array>;
-  private readonly timeoutMs: number;
+  readonly timeoutMs: number;
 
   private constructor(
     private socket: Socket,
@@ -154,6 +171,12 @@ export class SmtpClient {
       return client;
     } catch (error) {
       client.abort();
+      // The platform says only "internal error" about TLS: ask the server what went wrong.
+      if (client.tlsPending) {
+        const mode = options.security === "tls" ? "tls" : "starttls";
+        const { cause, detail } = await diagnoseTls({ host: options.host, port: options.port, mode, helo: options.helo, timeoutMs: Math.min(client.timeoutMs, 10_000) });
+        throw new RelayError(`TLS with ${options.host}:${options.port} (${mode === "tls" ? "implicit TLS" : "STARTTLS"}) failed: ${detail}`, `tls_${cause}`);
+      }
       if (error instanceof RelayError) throw error;
       throw new RelayError(`SMTP session with ${options.host}:${options.port} failed: ${error instanceof Error ? error.message : String(error)}`, "connect");
     }
@@ -165,7 +188,11 @@ export class SmtpClient {
   }
 
   private async handshake(): Promise<void> {
+    // With implicit TLS, the socket opens once the TLS handshake is done; a silent peer never opens it.
+    this.tlsPending = this.options.security === "tls";
+    await within(this.socket.opened, this.timeoutMs, `connecting to ${this.options.host}:${this.options.port}`);
     const greeting = await this.reader.next(this.timeoutMs);
+    this.tlsPending = false;
     this.roundTrips++;
     if (greeting.code !== 220) throw new RelayError(`the SMTP server refused the connection: ${greeting.code} ${greeting.text}`, String(greeting.code));
     await this.ehlo();
@@ -175,9 +202,12 @@ export class SmtpClient {
       if (ready!.code !== 220) throw new RelayError(`STARTTLS refused: ${ready!.code} ${ready!.text}`, String(ready!.code));
       this.reader.release();
       this.writer.releaseLock();
+      this.tlsPending = true;
       this.socket = this.socket.startTls();
       this.attach();
+      await within(this.socket.opened, this.timeoutMs, "the TLS handshake");
       await this.ehlo();
+      this.tlsPending = false;
     }
     if (this.options.username) await this.authenticate(this.options.username, this.options.password ?? "");
   }
