@@ -3,8 +3,8 @@
  * retry, or another of our recipients), forwards that fail and are retried,
  * and bounces, which never open a thread.
  */
-import { describe, expect, it } from "vitest";
-import { api, createAlias, deliver, findMessage, messageIdOf, messagesFor, mime, ok, setupDomain, smtpOutcome } from "./helpers";
+import { describe, expect, inject, it } from "vitest";
+import { api, createAlias, deliver, findMessage, messageIdOf, messagesFor, mime, ok, setupDomain, smtpOutcome, unique } from "./helpers";
 
 describe("duplicates", () => {
   it("drop the same delivery seen twice without routing it again", async () => {
@@ -126,10 +126,12 @@ describe("forward destinations", () => {
 
   it("record webhook destinations as pending", async () => {
     const domain = await setupDomain();
-    await createAlias({ name: "hook", domain, destinations: [{ type: "webhook", url: "https://hooks.example/mail" }] });
+    // A receiver on loopback that nobody configured (tests never post to the internet).
+    const url = `${inject("mail").control}/hooks/${unique("nobody")}`;
+    await createAlias({ name: "hook", domain, destinations: [{ type: "webhook", url }] });
     const raw = mime({ From: "mary@customer.example", To: `hook@${domain}` });
     expect(smtpOutcome(await deliver({ to: `hook@${domain}`, raw }))).toBe("accepted");
-    expect((await findMessage(messageIdOf(raw))).deliveries).toMatchObject([{ type: "webhook", target: "https://hooks.example/mail", status: "pending" }]);
+    expect((await findMessage(messageIdOf(raw))).deliveries).toMatchObject([{ type: "webhook", target: url, status: "pending" }]);
   });
 });
 

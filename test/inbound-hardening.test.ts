@@ -5,7 +5,7 @@
  * sent are counted like other mail, and a delivery that can never succeed
  * fails at once with its reason.
  */
-import { describe, expect, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import { api, createAlias, deliver, findMessage, messageIdOf, messagesFor, mime, ok, runJobs, setupDomain, smtpOutcome, unique, withSettings } from "./helpers";
 
 describe("the loop guard is exact under concurrency (item 12)", () => {
@@ -133,7 +133,7 @@ describe("deliveries that can never succeed fail at once (item 14)", () => {
   it("a message nested beyond the MIME parser's limit: its webhook and notification fail on the first run, with the reason", async () => {
     const domain = await setupDomain();
     const follower = `${unique("f")}@example.org`;
-    const alias = await createAlias({ name: "deep", domain, followers: [{ email: follower }], destinations: [{ type: "store" }, { type: "webhook", url: "https://hooks.example.org/in" }] });
+    const alias = await createAlias({ name: "deep", domain, followers: [{ email: follower }], destinations: [{ type: "store" }, { type: "webhook", url: `${inject("mail").control}/hooks/${unique("deep")}` }] });
     let body = "innermost\r\n";
     for (let depth = 300; depth > 0; depth--) body = `--b${depth}\r\nContent-Type: multipart/mixed; boundary=b${depth + 1}\r\n\r\n${body}--b${depth}--\r\n`;
     const raw = mime({ From: "nester@example.net", To: alias.address, "Content-Type": "multipart/mixed; boundary=b1" }, body);

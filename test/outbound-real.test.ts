@@ -145,7 +145,7 @@ describe("mail with only an attachment (item 13)", () => {
     const raw = mime({ From: "scanner@office.example", To: alias.address, Subject: "Scan", "Content-Type": "multipart/mixed; boundary=b" }, body);
     expect(smtpOutcome(await deliver({ to: alias.address, raw }))).toBe("accepted");
     const message = await runDeliveriesOf(messageIdOf(raw));
-    expect(message.deliveries).toMatchObject([{ type: "store" }, { type: "notify", status: "delivered", attempts: 1 }]);
+    expect(message.deliveries.find((d: any) => d.type === "notify")).toMatchObject({ status: "delivered", attempts: 1 });
     const [copy] = await postfixDelivered(follower);
     expect(copy.python.defects).toEqual([]);
     expect(copy.python.parts.map((p: any) => [p.content_type, p.filename])).toEqual([

@@ -9,6 +9,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { Validator } from "@seriousme/openapi-schema-validator";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
@@ -62,8 +63,12 @@ async function send(from: string, to: string, raw: string) {
   return (await response.json()) as { outcome: string; rejectReason?: string; forwards: { recipient: string; headers: [string, string][] }[] };
 }
 
-async function api(path: string) {
-  const response = await fetch(`${server.base}${path}`, { headers: { Authorization: `Bearer ${token()}` } });
+async function api(path: string, method = "GET", body?: unknown) {
+  const response = await fetch(`${server.base}${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${token()}`, ...(body !== undefined && { "Content-Type": "application/json" }) },
+    ...(body !== undefined && { body: JSON.stringify(body) }),
+  });
   expect(response.status).toBe(200);
   return (await response.json()) as any;
 }
@@ -155,6 +160,31 @@ describe("npm start and wrangler dev", () => {
     }
     expect(copy).toMatchObject({ status: "sent", from: { name: "Mary Major", address: "notifications@demo.example" }, thread_id: inbound.thread_id });
   }, 150_000);
+
+  it("counts a burst exactly under wrangler dev: of 20 concurrent messages from one sender to one alias, threshold 5, 5 get in", async () => {
+    const previous = await api("/v1/settings");
+    await api("/v1/settings", "PUT", { loop_threshold: 5 });
+    try {
+      const results = await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          send("burst@robots.example", "sales@demo.example", message({ From: "burst@robots.example", To: "sales@demo.example", "Message-ID": `<e2e-burst-${i}@robots.example>`, Subject: `Burst ${i}` })),
+        ),
+      );
+      expect(results.filter((r) => r.outcome === "ok" && r.rejectReason === undefined)).toHaveLength(5);
+      expect(results.filter((r) => r.rejectReason?.includes("contacted it too many times"))).toHaveLength(15);
+    } finally {
+      await api("/v1/settings", "PUT", { loop_threshold: previous.loop_threshold });
+    }
+  }, 120_000);
+
+  it("serves an OpenAPI 3.1 document that a maintained validator accepts", async () => {
+    const document = await (await fetch(`${server.base}/v1/openapi.json`)).json();
+    const validator = new Validator();
+    const result = await validator.validate(document as object);
+    expect(result.errors ?? [], JSON.stringify(result.errors, null, 2)?.slice(0, 4000)).toEqual([]);
+    expect(result.valid).toBe(true);
+    expect(validator.version).toBe("3.1");
+  });
 
   it("seeds idempotently: a second start keeps the data and adds nothing", async () => {
     await stop(server);
