@@ -4,16 +4,23 @@
  *
  * Sources, strongest first:
  * - ARF feedback reports (RFC 5965) and Amazon SES notifications;
- * - RFC 3464 delivery status notifications (`message/delivery-status`);
+ * - RFC 3464 delivery status notifications (`message/delivery-status`),
+ *   and X-Failed-Recipients (Exim, Gmail), which outrank the text;
  * - the plain-text bounces of MTAs that send no RFC 3464 part (qmail, Exim,
  *   old Sendmail and Postfix, Exchange 2003, Notes, Gmail, Yahoo, ...),
  *   read with a small table of line patterns;
- * - RFC 3834 auto-replies (vacation messages), which are not bounces.
+ * - RFC 3834 auto-replies (vacation messages), which are not bounces;
+ * - a bounce that a person forwards, inline or attached, read as the
+ *   report it carries.
  *
  * Text is only searched for recipients when the headers show that a mail
  * system wrote the message (a daemon sender or the null reverse-path, with
  * a bounce subject or a report content type for the looser patterns), so
- * that human mail reads as no report.
+ * that human mail reads as no report. A failed or delayed recipient's
+ * status is never a 2.x.x code, whatever transcript the text quotes.
+ *
+ * The work is bounded whatever the input (see MAX_REPORT_BYTES and the
+ * limits below it): a few milliseconds of CPU at most.
  *
  * Pure and runtime-neutral (postal-mime and web APIs only), so it runs in
  * Node and in workerd alike. Never throws: unreadable input reads as "not a
@@ -56,25 +63,74 @@ export interface BounceReport {
   originalMessageIds: string[];
 }
 
-/** Only this much of a message is parsed: reports are small, and the work stays bounded. */
-export const MAX_REPORT_BYTES = 512 * 1024;
+/**
+ * The work is bounded by design, not by the input: whatever arrives, only its
+ * start is read, and every pass below sees a bounded number of bounded lines.
+ * What a report needs sits near its start (the report's own text, the DSN
+ * fields, the headers of the returned original); what follows is the
+ * returned message's body and attachments, which no pass reads.
+ *
+ * Only this many bytes of a message are parsed (src/inbound/bounce.ts reads
+ * no more from R2). The largest real report in the corpus is 72 KiB, most of
+ * it the returned message.
+ */
+export const MAX_REPORT_BYTES = 128 * 1024;
+/**
+ * Only this many lines are parsed: the MIME parser's work grows with lines
+ * more than with bytes (each line is a step of its own), so 128 KiB of empty
+ * lines must not cost what 128 KiB of 76-character lines do.
+ */
+const MAX_PARSE_LINES = 2000;
+/**
+ * Top header fields handed to the parser: those the reader looks at, each
+ * cut to this many bytes. The parser decodes every field it is given and
+ * parses every address field in full (To, Cc, ... however long and many),
+ * which the reader never reads; real bounces carry a hundred Received and
+ * ARC lines.
+ */
+const MAX_READ_FIELD_BYTES = 4096;
+const MAX_READ_FIELDS = 32;
+/**
+ * Lines starting with "--" parsed (each may start a MIME part): a report has
+ * three or four parts, and the returned message some of its own.
+ */
+const MAX_BOUNDARY_LINES = 64;
+/** MIME parts nested deeper than this make the message unreadable (no report): real reports nest three or four deep. */
+const MAX_MIME_DEPTH = 16;
 const MAX_DIAGNOSTIC_CHARS = 1000;
-/** Lines are cut to this length before any pattern runs, so no regex sees a long input. */
-const MAX_LINE_CHARS = 2000;
+/** Lines are cut to this length before any pattern runs (RFC 5322 allows 998), so no regex sees a long input. */
+const MAX_LINE_CHARS = 1000;
 /** Lines of a text bounce read after a recipient for its diagnostic. */
 const MAX_BLOCK_LINES = 15;
 /** Lines of that block kept as the diagnostic when it quotes no SMTP reply. */
 const MAX_PROSE_LINES = 3;
-/** Lines of a text bounce searched for recipients: its report comes first, and is short. */
-const MAX_REPORT_LINES = 1000;
-/** Recipients read from one report; real ones list a handful, so more is only cost. */
-const MAX_RECIPIENTS = 500;
+/**
+ * Lines of a report's text that the pattern passes read (recipients, the
+ * start of the returned copy): its report comes first, and is short. The
+ * longest in the corpus names its recipients within 60 lines.
+ */
+const MAX_REPORT_LINES = 300;
+/** Characters of those lines read in all: the longest report in the corpus has 6.4 K before its returned copy. */
+const MAX_REPORT_CHARS = 32 * 1024;
+/** Lines of header fields read in one place: a DSN part, a returned message's header block (quoted or in a part). */
+const MAX_FIELD_LINES = 1000;
+/** A field's value is cut to this length (a folded To of a thousand addresses is read no further). */
+const MAX_FIELD_CHARS = 4000;
+/** Bytes of a returned message read for its header block; its body is never read. */
+const MAX_ORIGINAL_HEADER_BYTES = 32 * 1024;
+/** MIME parts looked at: a report has three, one whose DSN lists recipients one part each has a few more. */
+const MAX_PARTS = 50;
+/**
+ * Recipients read from one report: a report is about one message, and lists
+ * the recipients it failed for at one MTA, a handful; more is only cost.
+ */
+const MAX_RECIPIENTS = 100;
 /** Distinct blocks read for one recipient named several times. */
 const MAX_BLOCKS_PER_RECIPIENT = 3;
 
 export async function readBounceReport(raw: Uint8Array | string): Promise<BounceReport> {
   try {
-    return await read(raw);
+    return await read(raw, true);
   } catch {
     return reportOf(null);
   }
@@ -96,9 +152,9 @@ interface Parts {
    * The body as it is, after the header block. Read when the text names
    * nobody: a broken MIME structure (a multipart/report without boundaries,
    * or with boundaries that do not match its header, a garbled
-   * Content-Type) can hide the report from the parser.
+   * Content-Type) can hide the report from the parser. Decoded when first read.
    */
-  rawBody: string;
+  readonly rawBody: string;
   /** Whether there is a message/delivery-status part (RFC 3464, RFC 6533). */
   hasDeliveryStatus: boolean;
   /** The per-recipient blocks of those parts. */
@@ -107,8 +163,10 @@ interface Parts {
   feedbackReports: string[];
   /** The returned original: message/rfc822 or text/rfc822-headers parts and kin. */
   originals: Attachment[];
-  /** The header fields of the returned original, from its part or as quoted in the text. */
-  returnedHeaders: Field[];
+  /** The header fields of the returned original, from its part or as quoted in the text. Read when first asked for. */
+  readonly returnedHeaders: Field[];
+  /** The addresses X-Failed-Recipients lists. */
+  failedRecipients: string[];
 }
 
 const DELIVERY_STATUS_TYPES = new Set(["message/delivery-status", "message/global-delivery-status"]);
@@ -121,55 +179,151 @@ const ORIGINAL_MESSAGE_TYPES = new Set([
   "message/global-headers",
 ]);
 
-async function read(raw: Uint8Array | string): Promise<BounceReport> {
-  const bytes = (typeof raw === "string" ? new TextEncoder().encode(raw) : raw).subarray(0, MAX_REPORT_BYTES);
+/** Reads one message; `outer`: it may be a person's forward of a bounce, which is read in turn (once). */
+async function read(raw: Uint8Array | string, outer: boolean): Promise<BounceReport> {
+  const message = typeof raw === "string" ? new TextEncoder().encode(raw.slice(0, MAX_REPORT_BYTES)) : raw;
+  // A forwarded bounce is read within the forward's own budget: its lines count twice at most.
+  const bytes = reportPrefix(message, outer ? MAX_PARSE_LINES : MAX_FORWARDED_LINES);
   const email = await PostalMime.parse(bytes, {
     // A returned message is evidence, not content: keep it out of `text` so
     // the addresses in its headers and body are never read as the report's.
     forceRfc822Attachments: true,
     attachmentEncoding: "arraybuffer",
+    maxNestingDepth: MAX_MIME_DEPTH,
+    maxRfc822NestingDepth: 0,
   });
   const parts = splitParts(email, bytes);
-  const report =
-    readFeedbackReport(parts) ??
-    readSesNotification(parts) ??
-    readDeliveryReport(parts) ??
-    readAutoReply(parts) ??
-    reportOf(null);
-  return { ...report, originalMessageIds: report.kind ? originalMessageIds(parts.returnedHeaders) : [] };
+  const report = readFeedbackReport(parts) ?? readSesNotification(parts) ?? readDeliveryReport(parts) ?? readAutoReply(parts);
+  if (report) return { ...report, originalMessageIds: originalMessageIds(parts.returnedHeaders) };
+  return (outer ? await readForwardedBounce(parts) : null) ?? reportOf(null);
 }
 
 function splitParts(email: Email, bytes: Uint8Array): Parts {
   const from = email.from && !email.from.group ? email.from : null;
+  // Human mail and most reports never need these two: they are worked out when first read.
+  let rawBody: string | undefined;
+  let returned: Field[] | undefined;
   const parts: Parts = {
     headers: email.headers,
     subject: email.subject ?? "",
     fromName: from?.name ?? "",
     fromAddress: from?.address ?? "",
     text: email.text ?? "",
-    rawBody: bodyOf(decodeText(bytes)),
+    get rawBody() {
+      return (rawBody ??= bodyOf(decodeText(bytes)));
+    },
     hasDeliveryStatus: false,
     dsnBlocks: [],
     feedbackReports: [],
     originals: [],
-    returnedHeaders: [],
+    get returnedHeaders() {
+      return (returned ??= returnedHeaders(parts));
+    },
+    failedRecipients: failedRecipientsOf(email.headers),
   };
-  for (const attachment of email.attachments) {
+  for (const attachment of email.attachments.slice(0, MAX_PARTS)) {
     const type = attachment.mimeType.toLowerCase();
     if (DELIVERY_STATUS_TYPES.has(type)) {
       parts.hasDeliveryStatus = true;
-      parts.dsnBlocks.push(...readDsnFields(decodeText(attachment.content)));
+      if (parts.dsnBlocks.length < MAX_RECIPIENTS) parts.dsnBlocks.push(...readDsnFields(decodeText(attachment.content)));
     } else if (FEEDBACK_REPORT_TYPES.has(type)) parts.feedbackReports.push(decodeText(attachment.content));
     else if (ORIGINAL_MESSAGE_TYPES.has(type)) parts.originals.push(attachment);
   }
-  parts.returnedHeaders = returnedHeaders(parts);
   return parts;
+}
+
+const LF = 0x0a;
+const CR = 0x0d;
+
+/**
+ * The start of a message that is parsed: at most MAX_REPORT_BYTES and
+ * MAX_PARSE_LINES lines. A message whose lines end in bare CRs (old Mac
+ * mail) has them made LF first: the parser splits lines on LF only, and
+ * would otherwise see one line of the whole message.
+ */
+function reportPrefix(message: Uint8Array, maxLines: number): Uint8Array {
+  let bytes = message.subarray(0, MAX_REPORT_BYTES);
+  const firstCr = bytes.indexOf(CR);
+  if (firstCr >= 0 && bytes[firstCr + 1] !== LF) bytes = withBareCrsAsLf(bytes);
+  let end = -1;
+  let boundaries = 0;
+  for (let line = 0; line < maxLines && end < bytes.length && boundaries < MAX_BOUNDARY_LINES; line++) {
+    const next = bytes.indexOf(LF, end + 1);
+    // A line starting with "--" may start a MIME part: the parser's work per part is far more than per line.
+    if (bytes[end + 1] === DASH && bytes[end + 2] === DASH) boundaries++;
+    end = next < 0 ? bytes.length : next;
+  }
+  return readFieldsOnly(bytes.subarray(0, end + 1));
+}
+
+/** A copy with every CR that no LF follows made an LF. */
+function withBareCrsAsLf(bytes: Uint8Array): Uint8Array {
+  const copy = bytes.slice();
+  for (let at = copy.indexOf(CR); at >= 0; at = copy.indexOf(CR, at + 1)) if (copy[at + 1] !== LF) copy[at] = LF;
+  return copy;
+}
+
+/**
+ * The message with its top header block cut down to READ_FIELDS, each
+ * field (with its folded lines) at most MAX_READ_FIELD_BYTES, and at most
+ * MAX_READ_FIELDS of them. The body is left as it is.
+ */
+function readFieldsOnly(bytes: Uint8Array): Uint8Array {
+  const kept: Uint8Array[] = [];
+  let fields = 0;
+  let keep = false;
+  let size = 0;
+  let at = 0;
+  while (at < bytes.length) {
+    const next = bytes.indexOf(LF, at);
+    const end = next < 0 ? bytes.length : next + 1;
+    const line = bytes.subarray(at, end);
+    if (line[0] === LF || (line[0] === CR && line[1] === LF)) break;
+    if (line[0] !== SP && line[0] !== TAB) {
+      keep = READ_FIELD_NAMES.has(fieldNameOf(line)) && fields++ < MAX_READ_FIELDS;
+      size = 0;
+    }
+    if (keep && size < MAX_READ_FIELD_BYTES) {
+      const piece = line.length <= MAX_READ_FIELD_BYTES - size ? line : line.subarray(0, MAX_READ_FIELD_BYTES - size);
+      kept.push(piece);
+      if (piece !== line) kept.push(NEWLINE);
+      size += piece.length;
+    }
+    at = end;
+  }
+  kept.push(bytes.subarray(at));
+  const out = new Uint8Array(kept.reduce((sum, piece) => sum + piece.length, 0));
+  kept.reduce((offset, piece) => (out.set(piece, offset), offset + piece.length), 0);
+  return out;
+}
+
+const SP = 0x20;
+const DASH = 0x2d;
+const TAB = 0x09;
+const COLON = 0x3a;
+const NEWLINE = new Uint8Array([LF]);
+/** Longer than any field name the reader looks at: a longer one is none of them. */
+const MAX_FIELD_NAME = 40;
+
+/** The lowercase name of the header field that starts this line ("" when none). */
+function fieldNameOf(line: Uint8Array): string {
+  const colon = line.subarray(0, MAX_FIELD_NAME).indexOf(COLON);
+  if (colon <= 0) return "";
+  let name = "";
+  for (const byte of line.subarray(0, colon)) name += String.fromCharCode(byte);
+  return name.trimEnd().toLowerCase();
 }
 
 /** What follows the header block (the first blank line). */
 function bodyOf(message: string): string {
   const end = /\r?\n\r?\n|\r\r/.exec(message);
   return end ? message.slice(end.index + end[0].length) : "";
+}
+
+/** The first `bytes` of a part's content. */
+function prefixOf(content: ArrayBuffer | Uint8Array | string, bytes: number): ArrayBuffer | Uint8Array | string {
+  if (typeof content === "string") return content.slice(0, bytes);
+  return content instanceof Uint8Array ? content.subarray(0, bytes) : new Uint8Array(content, 0, Math.min(bytes, content.byteLength));
 }
 
 function decodeText(content: ArrayBuffer | Uint8Array | string): string {
@@ -180,17 +334,60 @@ function reportOf(kind: ReportKind | null, recipients: ReportedRecipient[] = [],
   return { kind, recipients, feedbackType, originalMessageIds: [] };
 }
 
-function headerValue(headers: Header[], key: string): string | undefined {
+/**
+ * The top header fields the reader looks at; the parser is handed no others
+ * (readFieldsOnly). A lookup of any other name does not compile.
+ */
+const READ_FIELDS = [
+  "from",
+  "subject",
+  "return-path",
+  "reply-to",
+  "content-type",
+  "content-transfer-encoding",
+  "mime-version",
+  "auto-submitted",
+  "precedence",
+  "x-failed-recipients",
+  "x-ms-exchange-message-is-ndr",
+  "x-autoreply",
+  "x-autorespond",
+  "x-apple-action",
+  "x-apple-unsubscribe",
+  "x-mlserver",
+] as const;
+type ReadField = (typeof READ_FIELDS)[number];
+const READ_FIELD_NAMES = new Set<string>(READ_FIELDS);
+
+function headerValue(headers: Header[], key: ReadField): string | undefined {
   return headers.find((header) => header.key === key)?.value;
 }
 
-function headerValues(headers: Header[], key: string): string[] {
+function headerValues(headers: Header[], key: ReadField): string[] {
   return headers.filter((header) => header.key === key).map((header) => header.value);
 }
 
-/** Cuts text into lines of bounded length (any line ending: LF, CRLF or bare CR). */
-function linesOf(text: string): string[] {
-  return text.split(/\r\n|\r|\n/).map((line) => line.slice(0, MAX_LINE_CHARS));
+/**
+ * The first lines of a text (any line ending: LF, CRLF or bare CR): at most
+ * `maxLines`, each cut to MAX_LINE_CHARS, and at most `maxChars` in all.
+ */
+function linesOf(text: string, maxLines: number, maxChars = Infinity): string[] {
+  const lines: string[] = [];
+  let chars = 0;
+  // Scanned up to the budget only (no split of the whole text): callers cut the same text several times.
+  for (let at = 0; at <= text.length && lines.length < maxLines && chars < maxChars; ) {
+    const lf = text.indexOf("\n", at);
+    const end = lf < 0 ? text.length : lf;
+    const line = text.slice(at, lf > at && text[lf - 1] === "\r" ? lf - 1 : end);
+    for (const piece of line.includes("\r") ? line.split("\r") : [line]) {
+      if (lines.length >= maxLines || chars >= maxChars) break;
+      const cut = piece.slice(0, Math.min(MAX_LINE_CHARS, maxChars - chars));
+      lines.push(cut);
+      chars += cut.length;
+    }
+    at = end + 1;
+  }
+  return lines;
 }
 
 // ---------------------------------------------------------------------------
@@ -210,8 +407,14 @@ const EVERY_ADDRESS = new RegExp(ADDRESS, "gu");
  * longer dotted number (an IP address or a version).
  */
 const ENHANCED_STATUS = /(?<![\d.])([245])\.([0-7])\.(\d{1,3})(?!\d|\.\d)/;
-/** The same, right after an SMTP reply code ("550 5.1.1", "550-'5.2.2", "550 #5.1.0"): the remote server's own words. */
-const REPLY_STATUS = /(?<!\d)[245]\d\d[ -]['"#]?([245])\.([0-7])\.(\d{1,3})(?!\d|\.\d)/;
+/**
+ * The same, right after an SMTP reply code ("550 5.1.1", "550-'5.2.2", "550 #5.1.0",
+ * or "550" at the end of a line that a text bounce wrapped): the remote server's own words.
+ */
+const REPLY_STATUS = /(?<!\d)[245]\d\d(?:-|\s{1,12})['"#]?([245])\.([0-7])\.(\d{1,3})(?!\d|\.\d)/;
+/** The two above for failures only (4.x.x and 5.x.x). */
+const FAILURE_STATUS = /(?<![\d.])([45])\.([0-7])\.(\d{1,3})(?!\d|\.\d)/;
+const FAILURE_REPLY_STATUS = /(?<!\d)[45]\d\d(?:-|\s{1,12})['"#]?([45])\.([0-7])\.(\d{1,3})(?!\d|\.\d)/;
 
 /**
  * The enhanced code of a reply or diagnostic, preferring one that follows a
@@ -219,7 +422,20 @@ const REPLY_STATUS = /(?<!\d)[245]\d\d[ -]['"#]?([245])\.([0-7])\.(\d{1,3})(?!\d
  * SES: "5.1.0 - Unknown address error 550-'5.2.2 ... Mailbox Full'").
  */
 function enhancedStatusIn(text: string | null | undefined): string | null {
-  const match = text ? (REPLY_STATUS.exec(text) ?? ENHANCED_STATUS.exec(text)) : null;
+  return statusOf(text ? (REPLY_STATUS.exec(text) ?? ENHANCED_STATUS.exec(text)) : null);
+}
+
+/**
+ * The same for a failure or a delay: a 2.x.x code is never its status. SMTP
+ * transcripts quote the successes before the failing reply ("<<< 250 2.1.5
+ * Ok" for RCPT, then "<<< 554 5.7.1" after DATA), and a relay's diagnostic
+ * may carry the last positive reply it logged.
+ */
+function failureStatusIn(text: string | null | undefined): string | null {
+  return statusOf(text ? (FAILURE_REPLY_STATUS.exec(text) ?? FAILURE_STATUS.exec(text)) : null);
+}
+
+function statusOf(match: RegExpExecArray | null): string | null {
   return match ? `${match[1]}.${match[2]}.${Number(match[3])}` : null;
 }
 
@@ -250,8 +466,25 @@ function addressFromTypedValue(value: string): string | null {
 /** The address of a field value: the value itself, else the first address in it. */
 function cleanAddress(value: string): string | null {
   const address = (ADDRESS_ALONE.exec(value) ?? ADDRESS_IN_TEXT.exec(value))?.[1];
-  return address ? normalizeAddress(address) : null;
+  return address ? canonical(address) : null;
 }
+
+/**
+ * normalizeAddress, remembered: a report names its recipients again and
+ * again (block after block, line after line), and each costs a URL parse.
+ */
+function canonical(address: string): string | null {
+  let known = canonicalAddresses.get(address);
+  if (known === undefined) {
+    if (canonicalAddresses.size >= MAX_REMEMBERED_ADDRESSES) canonicalAddresses.clear();
+    known = normalizeAddress(address);
+    canonicalAddresses.set(address, known);
+  }
+  return known;
+}
+
+const canonicalAddresses = new Map<string, string | null>();
+const MAX_REMEMBERED_ADDRESSES = 1000;
 
 /** The text after the type of a typed field (`smtp; 550 ...`, `dns; mx.example`). */
 function typedText(value: string): string {
@@ -269,10 +502,10 @@ interface Field {
  * into blocks by blank lines, continuation lines folded in. Lines that are
  * not fields are skipped.
  */
-function fieldBlocks(text: string): Field[][] {
+function fieldBlocks(text: string, maxLines: number): Field[][] {
   const blocks: Field[][] = [];
   let block: Field[] = [];
-  for (const line of linesOf(text)) {
+  for (const line of linesOf(text, maxLines)) {
     if (line.trim() === "") {
       if (block.length) blocks.push(block);
       block = [];
@@ -280,7 +513,7 @@ function fieldBlocks(text: string): Field[][] {
     }
     const last = block[block.length - 1];
     if (/^[ \t]/.test(line) && last) {
-      last.value = `${last.value} ${line.trim()}`;
+      if (last.value.length < MAX_FIELD_CHARS) last.value = `${last.value} ${line.trim()}`.slice(0, MAX_FIELD_CHARS);
       continue;
     }
     const field = /^([A-Za-z][A-Za-z0-9-]*)[ \t]*:[ \t]*(.*)$/.exec(line);
@@ -365,11 +598,12 @@ function readFeedbackReport(parts: Parts): BounceReport | null {
   if (isArf) return arfReport(parts);
   if (headerValue(parts.headers, "x-apple-unsubscribe")?.trim().toLowerCase() === "true") {
     // Apple Mail's "unsubscribe" button sends a mail from the subscriber.
-    const from = normalizeAddress(parts.fromAddress);
+    const from = canonical(parts.fromAddress);
     return reportOf("feedback", from ? [recipientOf(from, null, null, null, null)] : [], "opt-out");
   }
   // Microsoft's JMRP complaints are no ARF: the reported message comes with the complaining recipient in a header of its own.
-  const complainant = parts.returnedHeaders.find((field) => field.name === "x-hmxmroriginalrecipient");
+  // (They come with the reported message attached: no need to look for its headers in the text.)
+  const complainant = parts.originals.length ? parts.returnedHeaders.find((field) => field.name === "x-hmxmroriginalrecipient") : undefined;
   if (complainant) {
     const address = cleanAddress(complainant.value);
     return reportOf("feedback", address ? [recipientOf(address, null, null, null, null)] : [], "abuse");
@@ -383,9 +617,13 @@ function readFeedbackReport(parts: Parts): BounceReport | null {
  * reported message.
  */
 function arfReport(parts: Parts): BounceReport {
-  const fields = parts.feedbackReports.flatMap((text) => fieldBlocks(text).flat());
+  const fields = parts.feedbackReports.flatMap((text) => fieldBlocks(text, MAX_FIELD_LINES).flat());
   const feedbackType = fields.find((field) => field.name === "feedback-type")?.value.toLowerCase().split(/[\s;]/)[0] || null;
-  const named = (name: string) => fields.filter((field) => field.name === name).map((field) => cleanAddress(field.value));
+  const named = (name: string) =>
+    fields
+      .filter((field) => field.name === name)
+      .slice(0, MAX_RECIPIENTS)
+      .map((field) => cleanAddress(field.value));
   let addresses = named("original-rcpt-to");
   if (!addresses.some(Boolean)) addresses = named("removal-recipient");
   const recipients = unique(addresses.filter((address): address is string => address !== null));
@@ -399,8 +637,30 @@ function arfReport(parts: Parts): BounceReport {
 
 /** The To addresses of the returned (or reported) message. */
 function returnedRecipients(parts: Parts): string[] {
-  const to = parts.returnedHeaders.filter((field) => field.name === "to");
-  return unique(to.flatMap((field) => [...field.value.matchAll(EVERY_ADDRESS)].flatMap((match) => normalizeAddress(match[0]) ?? [])));
+  return returnedAddresses(parts, RETURNED_TO);
+}
+
+/** The addresses of these fields of the returned message. */
+function returnedAddresses(parts: Parts, names: ReadonlySet<string>): string[] {
+  const fields = parts.returnedHeaders.filter((field) => names.has(field.name));
+  return unique(fields.flatMap((field) => [...field.value.matchAll(EVERY_ADDRESS)].flatMap((match) => canonical(match[0]) ?? [])));
+}
+
+const RETURNED_TO = new Set(["to"]);
+const RETURNED_SENDER = new Set(["from", "sender", "return-path"]);
+
+/**
+ * The text's findings without the returned message's own sender, when the
+ * text names someone else too and the sender was not also a recipient: a
+ * bounce names the sender in passing ("A message sent by <x>", "Delivery
+ * Status Notification for x"), and the sender is who the bounce goes back
+ * to, not who it failed for. An only finding is kept (mail to oneself).
+ */
+function notTheSender(findings: TextFinding[], parts: Parts, returnedTo: string[]): TextFinding[] {
+  if (findings.length < 2) return findings;
+  const senders = returnedAddresses(parts, RETURNED_SENDER).filter((address) => !returnedTo.includes(address));
+  const others = findings.filter((found) => !senders.includes(found.address));
+  return others.length ? others : findings;
 }
 
 function unique(values: string[]): string[] {
@@ -432,20 +692,20 @@ function readSesNotification(parts: Parts): BounceReport | null {
 
 function sesBounce(bounce: Json): BounceReport {
   const transient = String(bounce.bounceType ?? "").toLowerCase() === "transient";
-  const recipients = sesRecipients(arrayAt(bounce, "bouncedRecipients")).flatMap((entry) => {
+  const recipients = sesRecipients(arrayAt(bounce, "bouncedRecipients").slice(0, MAX_RECIPIENTS)).flatMap((entry) => {
     const address = sesAddress(entry);
     if (!address) return [];
     const diagnosticCode = stringAt(entry, "diagnosticCode");
     const diagnostic = diagnosticCode ? clip(typedText(diagnosticCode)) : null;
-    const status = enhancedStatusIn(stringAt(entry, "status")) ?? enhancedStatusIn(diagnostic);
     const action = actionOf(stringAt(entry, "action")) ?? (transient ? "delayed" : "failed");
+    const status = action === "delivered" ? enhancedStatusIn(stringAt(entry, "status")) : (failureStatusIn(stringAt(entry, "status")) ?? failureStatusIn(diagnostic));
     return [recipientOf(address, action, status, diagnostic, null)];
   });
   return reportOf(kindOf(recipients), recipients);
 }
 
 function sesComplaint(complaint: Json): BounceReport {
-  const recipients = sesRecipients(arrayAt(complaint, "complainedRecipients")).flatMap((entry) => {
+  const recipients = sesRecipients(arrayAt(complaint, "complainedRecipients").slice(0, MAX_RECIPIENTS)).flatMap((entry) => {
     const address = sesAddress(entry);
     return address ? [recipientOf(address, null, null, null, null)] : [];
   });
@@ -454,7 +714,7 @@ function sesComplaint(complaint: Json): BounceReport {
 
 function sesDelivery(delivery: Json): BounceReport {
   const response = stringAt(delivery, "smtpResponse");
-  const recipients = arrayAt(delivery, "recipients").flatMap((entry) => {
+  const recipients = arrayAt(delivery, "recipients").slice(0, MAX_RECIPIENTS).flatMap((entry) => {
     const address = typeof entry === "string" ? cleanAddress(entry) : null;
     return address ? [recipientOf(address, "delivered", enhancedStatusIn(response), clip(response), clip(stringAt(delivery, "remoteMtaIp")))] : [];
   });
@@ -560,7 +820,8 @@ function readDeliveryReport(parts: Parts): BounceReport | null {
  * recipients. Null when none can be read.
  */
 function recipientsIn(parts: Parts, text: string, evidence: Evidence): ReportedRecipient[] | null {
-  const fromText = readTextBounce(text, evidence);
+  const returnedTo = returnedRecipients(parts);
+  const fromText = listedFirst(notTheSender(readTextBounce(text, evidence), parts, returnedTo), parts.failedRecipients, returnedTo);
   const blocks = parts.hasDeliveryStatus ? parts.dsnBlocks : readDsnFields(text);
   const named = blocks.filter((block): block is DsnBlock & { recipient: string } => block.recipient !== null);
   if (named.length) {
@@ -572,15 +833,38 @@ function recipientsIn(parts: Parts, text: string, evidence: Evidence): ReportedR
 }
 
 /**
- * When the report itself names nobody: X-Failed-Recipients (Exim, Google
- * Groups), else the one address the returned message was sent To.
+ * X-Failed-Recipients (Exim, Gmail, Google Groups) lists the failed
+ * addresses: structured evidence, which outranks the text. The text of a
+ * bounce names other addresses too (Exim's "A message sent by <sender>", a
+ * postmaster to write to), and may not name a listed one it failed to
+ * route. The details the text gives for its one address go to the one
+ * address listed; unless the returned message was sent To the text's
+ * address and not to the listed one (the same mailbox spelled two ways),
+ * where the text is taken at its word.
+ */
+function listedFirst(findings: TextFinding[], listed: string[], returnedTo: string[]): TextFinding[] {
+  if (!listed.length) return findings;
+  const byAddress = new Map(findings.map((found) => [found.address, found]));
+  const only = listed.length === 1 && findings.length === 1 ? findings[0] : undefined;
+  if (only && !byAddress.has(listed[0]!) && returnedTo.includes(only.address) && !returnedTo.includes(listed[0]!)) return findings;
+  const unnamed: Omit<TextFinding, "address"> = { action: findings[0]?.action ?? "failed", status: null, diagnostic: null };
+  return listed.map((address) => ({ ...(byAddress.get(address) ?? only ?? unnamed), address }));
+}
+
+/**
+ * When the report itself names nobody: X-Failed-Recipients, else the one
+ * address the returned message was sent To.
  */
 function listedRecipients(parts: Parts): ReportedRecipient[] {
-  const failed = unique(headerValues(parts.headers, "x-failed-recipients").flatMap((value) => value.split(",").flatMap((part) => cleanAddress(part) ?? [])));
   const returnedTo = returnedRecipients(parts);
-  const listed = failed.length ? failed : returnedTo.length === 1 ? returnedTo : [];
-  const findings = listed.map((address): TextFinding => ({ address, action: "failed", status: null, diagnostic: null }));
-  return withUnnamedBlock(findings, parts.dsnBlocks);
+  const listed = parts.failedRecipients.length ? parts.failedRecipients : returnedTo.length === 1 ? returnedTo : [];
+  return withUnnamedBlock(listedFirst([], listed, []), parts.dsnBlocks);
+}
+
+/** The addresses of X-Failed-Recipients (Exim starts a new field every 50), at most MAX_RECIPIENTS. */
+function failedRecipientsOf(headers: Header[]): string[] {
+  const values = headerValues(headers, "x-failed-recipients").flatMap((value) => value.slice(0, MAX_FIELD_CHARS).split(","));
+  return unique(values.slice(0, MAX_RECIPIENTS).flatMap((part) => cleanAddress(part) ?? []));
 }
 
 /**
@@ -604,15 +888,16 @@ interface DsnBlock {
   remoteMta: string | null;
 }
 
-/** Per-recipient blocks of a DSN (RFC 3464 §2.3), in order. */
+/** Per-recipient blocks of a DSN (RFC 3464 §2.3), in order; at most MAX_RECIPIENTS. */
 function readDsnFields(text: string): DsnBlock[] {
   const out: DsnBlock[] = [];
-  for (const block of fieldBlocks(text)) {
+  for (const block of fieldBlocks(text, MAX_FIELD_LINES)) {
+    if (out.length >= MAX_RECIPIENTS) break;
     let current: Partial<Record<string, string>> = {};
     const flush = () => {
       const final = current["final-recipient"];
       const original = current["original-recipient"];
-      if (final !== undefined || original !== undefined) {
+      if ((final !== undefined || original !== undefined) && out.length < MAX_RECIPIENTS) {
         const address = (final && addressFromTypedValue(final)) || (original && addressFromTypedValue(original)) || null;
         out.push(dsnBlock(address, current));
       }
@@ -628,17 +913,28 @@ function readDsnFields(text: string): DsnBlock[] {
   return out.slice(0, MAX_RECIPIENTS);
 }
 
+/**
+ * One recipient's fields. A failed or delayed recipient's status is never a
+ * 2.x.x code, neither the Status field's (broken MTAs) nor one its
+ * Diagnostic-Code quotes (a relay's last positive reply, "smtp; 250 2.1.5 Ok").
+ */
 function dsnBlock(address: string | null, fields: Partial<Record<string, string>>): DsnBlock {
   const diagnostic = fields["diagnostic-code"] ? clip(typedText(fields["diagnostic-code"])) : null;
-  const status = moreSpecificStatus(enhancedStatusIn(fields.status), enhancedStatusIn(diagnostic));
-  const action = actionOf(fields.action) ?? actionFromStatus(status);
+  const statusField = enhancedStatusIn(fields.status);
+  const stated = actionOf(fields.action) ?? actionFromStatus(statusField);
+  const failure = stated !== "delivered";
+  const status = failure
+    ? moreSpecificStatus(statusField?.startsWith("2.") ? null : statusField, failureStatusIn(diagnostic))
+    : moreSpecificStatus(statusField, enhancedStatusIn(diagnostic));
+  const action = stated ?? actionFromStatus(status);
   const remoteMta = fields["remote-mta"] ? clip(typedText(fields["remote-mta"])) : null;
   return { recipient: address, action, status, diagnostic, remoteMta };
 }
 
 /** Fills what the DSN leaves out (no diagnostic, a generic status) from the text part's words about the same address. */
 function withTextDetails(block: DsnBlock & { recipient: string }, found: TextFinding | undefined): ReportedRecipient {
-  const status = isGenericStatus(block.status) && found?.status ? found.status : block.status;
+  // The text's codes are failures' (failureStatusIn): they never refine a delivered recipient's 2.0.0.
+  const status = isGenericStatus(block.status) && block.action !== "delivered" && found?.status ? found.status : block.status;
   const diagnostic = block.diagnostic ?? found?.diagnostic ?? null;
   return recipientOf(block.recipient, block.action ?? found?.action ?? null, status, diagnostic, block.remoteMta);
 }
@@ -675,7 +971,23 @@ const BOUNCE_SUBJECT = phrases([
   "mail failure",
   "not delivered",
   "bounce notification",
+  String.raw`non[- ]?deliverable`,
+  "not deliverable",
+  "unable to deliver",
+  "returned to sender",
+  "failed delivery",
+  String.raw`delivery (?:error|report: failed)`,
+  // Exchange's NDR subjects in other languages
+  "unzustellbar",
+  "non remis",
+  "onbestelbaar",
+  "non recapitabile",
+  "no se puede entregar",
+  "olevererbart",
 ]);
+
+/** Auto-Submitted with the comment of a failure notice (Sendmail: "auto-generated (failure)"). */
+const FAILURE_SUBMISSION = /^\s*auto-(?:generated|replied)\s*\(\s*(?:failure|delay|warning)/i;
 
 /** Subject prefixes of replies and forwards (English, German, French, ...). */
 const REPLY_OR_FORWARD = /^\s*(?:re|fwd?|aw|wg|tr|sv|vs|antw)\s*:/i;
@@ -685,7 +997,7 @@ const REPLY_OR_FORWARD = /^\s*(?:re|fwd?|aw|wg|tr|sv|vs|antw)\s*:/i;
  * a header of theirs (and the subject of their notices, where the header
  * alone does not tell); some name the recipient their own way.
  */
-const NOTICE_SIGNATURES: { header: string; value: RegExp; subject?: RegExp; recipient?: RegExp }[] = [
+const NOTICE_SIGNATURES: { header: ReadField; value: RegExp; subject?: RegExp; recipient?: RegExp }[] = [
   // fml, the mailing-list manager: "You x@y are not member" (of <list@x>), "Loop Alert: Duplicated Message-ID in <list@x>"
   {
     header: "x-mlserver",
@@ -706,7 +1018,11 @@ function deliveryEvidence(parts: Parts): Evidence {
   // A person replying to or forwarding a bounce writes about it: that is no report.
   const bounceSubject = BOUNCE_SUBJECT.test(parts.subject) && !REPLY_OR_FORWARD.test(parts.subject);
   const report = DELIVERY_REPORT_TYPE.test(headerValue(headers, "content-type") ?? "") || parts.hasDeliveryStatus;
-  const failedHeader = headerValue(headers, "x-failed-recipients") !== undefined;
+  // Headers that only bounces carry: Exim's and Gmail's list of failed addresses, Exchange's NDR mark, Sendmail's "(failure)".
+  const failedHeader =
+    headerValue(headers, "x-failed-recipients") !== undefined ||
+    headerValue(headers, "x-ms-exchange-message-is-ndr") !== undefined ||
+    FAILURE_SUBMISSION.test(headerValue(headers, "auto-submitted") ?? "");
   const signature = NOTICE_SIGNATURES.find((sig) => sig.value.test(headerValue(headers, sig.header) ?? "") && (sig.subject?.test(parts.subject) ?? true));
   const strong = ((daemon || nullSender) && bounceSubject) || report || failedHeader || signature !== undefined;
   return { any: strong || daemon || nullSender, strong, recipient: signature?.recipient ?? null };
@@ -755,6 +1071,27 @@ const RECIPIENT_LABEL = /\b(?:recipients?|rcpt|address(?:es)?|user(?:id)?|mailbo
  */
 const ADDRESS_LINE = new RegExp(String.raw`^\s*(?:[*-]{1,2}\s+)?["<]?(?<address>${ADDRESS})[">]?:?\s*$`, "u");
 
+/** An SMTP failure reply (4xx, 5xx) or a failure's enhanced status code (regex source). */
+const FAILURE_REPLY_SOURCE = String.raw`(?:^|[\s:'"\[(<])[45]\d\d(?:[ -]|$)|(?<![\d.])[45]\.[0-7]\.\d{1,3}(?!\d)`;
+
+/** Words saying that delivery failed (regex sources). */
+const FAILURE_WORD_SOURCES = [
+  String.raw`undeliver\w*`,
+  String.raw`not (?:be )?delivered`,
+  String.raw`(?:could|can)(?:not|n't) be delivered`,
+  String.raw`(?:wasn't|was not|were not) delivered`,
+  "unable to deliver",
+  "did not reach",
+  "failure",
+  "failed",
+  "rejected",
+  "refused",
+  "unknown user",
+  "user unknown",
+  "no such user",
+  "returned",
+];
+
 /**
  * Other ways text bounces name a failed recipient. Each pattern captures the
  * address and, when the reason is on the same line, the rest.
@@ -785,19 +1122,32 @@ const RECIPIENT_LINES: RegExp[] = [
   new RegExp(String.raw`\brecipients?\b[^:<>@]{0,60}:\s*<?(?<address>${ADDRESS})>?[.,;]?\s+(?<rest>\S.*)$`, "iu"),
 ];
 
+/**
+ * Prose: "Your message could not be delivered to a@b", "was undeliverable to
+ * a@b: 550 ...", "Delivery to 'a@b' failed", "For a@b the server said: 550
+ * ...": a bare or quoted address after "to" or "for", on a line that speaks
+ * of delivery, says that it failed or quotes a failure reply (PROSE_LINE,
+ * tested only on lines that fit). A role address there is someone to write
+ * to ("if the failure persists, write to postmaster@..."), not a recipient.
+ */
+const PROSE_RECIPIENT = new RegExp(
+  String.raw`^(?<rest>.*?\b(?:to|for)\s+['"]?(?!(?:postmaster|mailer-daemon|abuse|hostmaster|webmaster)@)(?<address>${ADDRESS})(?![\p{L}\p{N}_@-]|\.[\p{L}\p{N}]).*)$`,
+  "iu",
+);
+const PROSE_LINE = new RegExp(String.raw`\b(?:deliver\w*|${FAILURE_WORD_SOURCES.join("|")})\b|${FAILURE_REPLY_SOURCE}`, "i");
+
+/** A way to name a recipient: the pattern of its line, and what else the line must say. */
+interface LinePattern {
+  pattern: RegExp;
+  when?: RegExp;
+}
+
+/** The patterns tried on a line, in order; on strong evidence, the address alone on its line first. */
+const LINE_PATTERNS: LinePattern[] = [...RECIPIENT_LINES.map((pattern) => ({ pattern })), { pattern: PROSE_RECIPIENT, when: PROSE_LINE }];
+const STRONG_LINE_PATTERNS: LinePattern[] = [{ pattern: ADDRESS_LINE }, ...LINE_PATTERNS];
+
 /** Words saying that delivery failed, in the text of a report. */
-const FAILURE_WORDS = phrases([
-  String.raw`undeliver\w*`,
-  String.raw`not (?:be )?delivered`,
-  "did not reach",
-  "failure",
-  "failed",
-  "rejected",
-  "unknown user",
-  "user unknown",
-  "no such user",
-  "returned",
-]);
+const FAILURE_WORDS = phrases(FAILURE_WORD_SOURCES);
 
 /** Words of a delay warning (RFC 3464's "delayed"): the message is still queued. */
 const DELAY_WARNING = phrases([
@@ -812,8 +1162,16 @@ const DELAY_WARNING = phrases([
   "delivery attempts will continue",
 ]);
 
-/** Lines quoting an SMTP failure reply (4xx, 5xx) or an enhanced status code: what the remote server said. */
-const SMTP_REPLY = /(?:^|[\s:'"\[(<])[45]\d\d(?:[ -]|$)|(?<![\d.])[245]\.[0-7]\.\d{1,3}(?!\d)/;
+/**
+ * Lines quoting an SMTP failure reply (4xx, 5xx) or a failure's enhanced status code: what the remote server
+ * said. A transcript's successes ("<<< 250 2.1.5 Ok") are no part of why delivery failed.
+ */
+const SMTP_REPLY = new RegExp(FAILURE_REPLY_SOURCE);
+/**
+ * A line that introduces the sender, whose address comes alone on the next line: Exim's bounce and delay
+ * warning to an errors_to address ("A message sent by\n\n  <sender@x>\n\ncould not be delivered ...").
+ */
+const SENDER_INTRO = /\b(?:sent|submitted) by\s*:?\s*$/i;
 /** A MIME boundary line: where a broken multipart's next part starts. */
 const BOUNDARY_LINE = /^--\S*[A-Za-z0-9]\S*$/;
 
@@ -831,7 +1189,7 @@ function readTextBounce(text: string, evidence: Evidence): TextFinding[] {
   const lines = reportLines(text);
   // On weak evidence (a postmaster sender, a bounce-like subject) the report must also say that something failed.
   if (!evidence.strong && !lines.some((line) => FAILURE_WORDS.test(line) || SMTP_REPLY.test(line))) return [];
-  const patterns = evidence.recipient ? [evidence.recipient] : evidence.strong ? [ADDRESS_LINE, ...RECIPIENT_LINES] : RECIPIENT_LINES;
+  const patterns = evidence.recipient ? [{ pattern: evidence.recipient }] : evidence.strong ? STRONG_LINE_PATTERNS : LINE_PATTERNS;
   const anchors = recipientAnchors(lines, patterns);
   const action: ReportedAction = DELAY_WARNING.test(lines.join("\n")) ? "delayed" : "failed";
   // A recipient's block: its line's rest and the lines up to the next recipient. Some
@@ -862,7 +1220,7 @@ function finding(address: string, action: ReportedAction, block: string[]): Text
   return {
     address,
     action,
-    status: enhancedStatusIn(replies.join("\n")) ?? enhancedStatusIn(block.join("\n")),
+    status: failureStatusIn(replies.join("\n")) ?? failureStatusIn(block.join("\n")),
     diagnostic: clip((quotesReply ? replies : proseLines(block)).join(" ")),
     quotesReply,
   };
@@ -874,17 +1232,30 @@ function proseLines(block: string[]): string[] {
   return (end < 0 ? block : block.slice(0, end)).filter((line) => line.trim()).slice(0, MAX_PROSE_LINES);
 }
 
-/** The report's own lines: up to where the copy of the returned message starts. */
+/** The report's own lines: its first MAX_REPORT_LINES, up to where the copy of the returned message starts. */
 function reportLines(text: string): string[] {
-  const lines = linesOf(text);
-  const end = lines.findIndex((line) => RETURNED_MESSAGE_STARTS.some((pattern) => pattern.test(line)));
-  return lines.slice(0, Math.min(end < 0 ? lines.length : end, MAX_REPORT_LINES));
+  const lines = linesOf(text, MAX_REPORT_LINES, MAX_REPORT_CHARS);
+  const end = copyStart(lines);
+  return end < 0 ? lines : lines.slice(0, end);
 }
 
-/** The lines that name a recipient, each read by the first pattern that fits it. */
-function recipientAnchors(lines: string[], patterns: RegExp[]): Anchor[] {
+/** Where the copy of the returned message starts, or -1. */
+function copyStart(lines: string[]): number {
+  return lines.findIndex((line) => RETURNED_MESSAGE_STARTS.some((pattern) => pattern.test(line)));
+}
+
+/**
+ * The lines that name a recipient, each read by the first pattern that fits
+ * it; not the address on the line after a sender's introduction.
+ */
+function recipientAnchors(lines: string[], patterns: LinePattern[]): Anchor[] {
   const anchors: Anchor[] = [];
+  let previous = "";
   for (const [index, line] of lines.entries()) {
+    const afterSenderIntro = SENDER_INTRO.test(previous);
+    if (line.trim()) previous = line;
+    // Every pattern needs an address, and every address an @: most lines are skipped at the cost of one scan.
+    if (!line.includes("@") || afterSenderIntro) continue;
     for (const pattern of patterns) {
       const anchor = anchorIn(line, pattern);
       if (anchor) {
@@ -896,12 +1267,97 @@ function recipientAnchors(lines: string[], patterns: RegExp[]): Anchor[] {
   return anchors;
 }
 
-function anchorIn(line: string, pattern: RegExp): Omit<Anchor, "line"> | null {
+function anchorIn(line: string, { pattern, when }: LinePattern): Omit<Anchor, "line"> | null {
   const groups = pattern.exec(line)?.groups;
   const label = groups?.label?.trim();
   if (!groups?.address || (label !== undefined && (NOT_A_RECIPIENT_LABEL.test(label) || !RECIPIENT_LABEL.test(label)))) return null;
-  const address = normalizeAddress(groups.address);
+  if (when && !when.test(line)) return null;
+  const address = canonical(groups.address);
   return address ? { address, rest: groups.rest ?? "" } : null;
+}
+
+// ---------------------------------------------------------------------------
+// Bounces forwarded by a person
+
+/**
+ * A person who forwards a bounce ("Fwd: Returned mail: see transcript for
+ * details") passes the report on: attached whole (message/rfc822, "forward
+ * as attachment"), or inline under the mail client's marker with the
+ * bounce's own From, Date, Subject and To. Such mail, which reads as no
+ * report itself, is read as the delivery report it carries, with the same
+ * rules as any other (the forwarded From and Subject must show a mail
+ * system), one level deep. A forwarded message that is no bounce (a
+ * person's mail, a vacation reply) leaves the forward what it is: human mail.
+ * A reply is not read so: Outlook quotes the mail replied to under the same
+ * marker as a forward, and a person who answers a bounce writes about it.
+ */
+async function readForwardedBounce(parts: Parts): Promise<BounceReport | null> {
+  if (REPLY_PREFIX.test(parts.subject)) return null;
+  const attached = parts.originals.filter((part) => FORWARDABLE_TYPES.has(part.mimeType.toLowerCase())).slice(0, MAX_FORWARDED);
+  const inline = forwardedInline(parts.text);
+  for (const message of [...attached.map((part) => part.content), ...(inline ? [inline] : [])]) {
+    const report = await read(typeof message === "string" ? message : new Uint8Array(message), false);
+    if (report.kind === "bounce" || report.kind === "delayed" || report.kind === "delivered") return report;
+  }
+  return null;
+}
+
+/** Subject prefixes of replies (English, German, Scandinavian, Dutch, Polish, Italian); forwards have others. */
+const REPLY_PREFIX = /^\s*(?:re|aw|sv|antw|odp|r)\s*(?:\[\d+\])?\s*:/i;
+/** Whole messages among the returned parts (not a copy of headers only). */
+const FORWARDABLE_TYPES = new Set(["message/rfc822", "message/global"]);
+/** Attached messages tried: a forward attaches one. */
+const MAX_FORWARDED = 1;
+/** Lines of a forwarded message parsed: its report, its DSN fields, the returned headers. */
+const MAX_FORWARDED_LINES = 400;
+
+/**
+ * The line mail clients put above a message forwarded inline: Gmail's
+ * "---------- Forwarded message ---------", Outlook's "-----Original
+ * Message-----" or a line of underscores, Apple Mail's "Begin forwarded
+ * message:", Thunderbird's "-------- Forwarded Message --------", and their
+ * translations.
+ */
+const FORWARD_MARKER =
+  /^\s*(?:-{2,}\s*(?:forwarded message|original message|weitergeleitete nachricht|urspr\u00fcngliche nachricht|message transf\u00e9r\u00e9|message d'origine|mensaje (?:original|reenviado)|messaggio (?:originale|inoltrato)|doorgestuurd bericht|oorspronkelijk bericht|vidarebefordrat meddelande)\s*-{2,}|begin forwarded message:|_{10,})\s*$/i;
+/** The forwarded header fields that decide (their names in the clients' languages): From and Subject. */
+const FORWARDED_FROM = /^(?:from|de|von|da|van|fr\u00e5n)$/i;
+const FORWARDED_SUBJECT = /^(?:subject|objet|betreff|oggetto|asunto|assunto|onderwerp|\u00e4mne)$/i;
+
+/**
+ * A message forwarded inline, rebuilt from the forward's text: the header
+ * fields under the marker, then what follows them. Lines quoted with ">"
+ * (Apple Mail quotes the whole forward) are unquoted first. Null when the
+ * text has no marker followed by a From and a Subject.
+ */
+function forwardedInline(text: string): string | null {
+  const lines = linesOf(text, MAX_REPORT_LINES + MAX_FORWARDED_LINES);
+  const marker = lines.slice(0, MAX_REPORT_LINES).findIndex((line) => FORWARD_MARKER.test(unquoted(line)));
+  if (marker < 0) return null;
+  const rest = lines.slice(marker + 1, marker + 1 + MAX_FORWARDED_LINES).map(unquoted);
+  let start = 0;
+  while (start < rest.length && !rest[start]!.trim()) start++;
+  const fields: Field[] = [];
+  let end = start;
+  for (; end < rest.length && end < start + MAX_FORWARDED_FIELDS; end++) {
+    const field = /^([A-Za-z\u00c0-\u00ff][\w\u00c0-\u00ff-]*)[ \t]*:[ \t]*(.*)$/.exec(rest[end]!);
+    if (!field) break;
+    fields.push({ name: field[1]!, value: field[2]!.trim() });
+  }
+  const from = fields.find((field) => FORWARDED_FROM.test(field.name));
+  const subject = fields.find((field) => FORWARDED_SUBJECT.test(field.name));
+  if (!from || !subject) return null;
+  const others = fields.filter((field) => field !== from && field !== subject && !/[^\x21-\x7e]/.test(field.name));
+  const header = [`From: ${from.value}`, `Subject: ${subject.value}`, ...others.map((field) => `${field.name}: ${field.value}`)];
+  return `${header.join("\n")}\n\n${rest.slice(end).join("\n")}`;
+}
+
+/** Header fields read under a forward marker (From, Sent, To, Cc, Subject and kin). */
+const MAX_FORWARDED_FIELDS = 12;
+
+/** A line without the ">" of a quote ("> text", ">> text", ">text"). */
+function unquoted(line: string): string {
+  return line.replace(/^(?:> ?){1,5}/, "");
 }
 
 // ---------------------------------------------------------------------------
@@ -913,7 +1369,7 @@ const AUTO_REPLY_SUBJECT =
 
 function readAutoReply(parts: Parts): BounceReport | null {
   if (!isAutoReply(parts)) return null;
-  const from = normalizeAddress(parts.fromAddress);
+  const from = canonical(parts.fromAddress);
   return reportOf("auto_reply", from ? [recipientOf(from, null, null, null, null)] : []);
 }
 
@@ -944,7 +1400,7 @@ function originalMessageIds(fields: Field[]): string[] {
  */
 function returnedHeaders(parts: Parts): Field[] {
   const original = parts.originals[0];
-  if (original) return fieldBlocks(headerBlockOf(decodeText(original.content)))[0] ?? [];
+  if (original) return fieldBlocks(headerBlockOf(decodeText(prefixOf(original.content, MAX_ORIGINAL_HEADER_BYTES))), MAX_FIELD_LINES)[0] ?? [];
   return quotedHeaders(parts.text) ?? quotedHeaders(parts.rawBody) ?? [];
 }
 
@@ -964,13 +1420,14 @@ const MESSAGE_FIELD = /^(?:message-id|from|to|subject|date|received|return-path)
  * and another message field.
  */
 function quotedHeaders(text: string): Field[] | null {
-  const lines = linesOf(text);
-  const start = lines.findIndex((line) => RETURNED_MESSAGE_STARTS.some((pattern) => pattern.test(line)));
+  // The copy starts where the report ends (within the report's own budget); its header block comes first.
+  const start = copyStart(linesOf(text, MAX_REPORT_LINES, MAX_REPORT_CHARS));
+  const lines = linesOf(text, start + 1 + MAX_FIELD_LINES);
   // Quoted headers may be indented (fml quotes them with three spaces): unindent field lines.
-  const rest = lines.slice(start + 1).map((line) => line.replace(/^\s+(?=[A-Za-z][A-Za-z0-9-]*:)/, ""));
+  const rest = lines.slice(start + 1, start + 1 + MAX_FIELD_LINES).map((line) => line.replace(/^\s+(?=[A-Za-z][A-Za-z0-9-]*:)/, ""));
   const isMessageHeader = (fields: Field[]) =>
     start >= 0
       ? fields.some((field) => MESSAGE_FIELD.test(field.name))
       : fields.some((field) => field.name === "message-id") && fields.filter((field) => MESSAGE_FIELD.test(field.name)).length > 1;
-  return fieldBlocks(rest.join("\n")).find(isMessageHeader) ?? null;
+  return fieldBlocks(rest.join("\n"), MAX_FIELD_LINES).find(isMessageHeader) ?? null;
 }

@@ -15,6 +15,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { hostileBounces } from "../../bench/hostile-bounces";
 import { readBounceReport, type BounceReport, type ReportKind } from "../../src/inbound/bounce-report";
 
 const corpus = fileURLToPath(new URL("../../../shared/corpus/", import.meta.url));
@@ -185,10 +186,10 @@ describe("bounce reader against the sisimai corpus", () => {
       [
         `sisimai curated rows present: ${total} of ${rows.length} (files: ${reports.size})`,
         `${"metric".padEnd(48)} agree / rows    share   target`,
-        metricLine("1. recognition (kind category)", scores.recognised, total, ">= 98 %"),
-        metricLine("2. recipient (found by address)", scores.recipientByAddress, total, ">= 95 %"),
+        metricLine("1. recognition (kind category)", scores.recognised, total, "= 100 %"),
+        metricLine("2. recipient (found by address)", scores.recipientByAddress, total, ">= 99 %"),
         metricLine("   recipient at the curated position", scores.recipientByPosition, total, "(informational)"),
-        metricLine("3. status (rows with a real RFC 3463 code)", scores.statusAgrees, scores.statusRows, ">= 90 %"),
+        metricLine("3. status (rows with a real RFC 3463 code)", scores.statusAgrees, scores.statusRows, ">= 98.5 %"),
         metricLine("4. bounces read as human mail", scores.unreadBounces.length, total, "= 0"),
         metricLine("5. human mail read as a report", misread.length, humanMail.length - disputed.length, `= 0 (${disputed.length} disputed, below)`),
         metricLine("   original Message-ID as sisimai p5 found it", ids.agree, ids.total, "(informational)"),
@@ -202,9 +203,10 @@ describe("bounce reader against the sisimai corpus", () => {
       ].join("\n"),
     );
 
-    expect(scores.recognised / total).toBeGreaterThanOrEqual(0.98);
-    expect(scores.recipientByAddress / total).toBeGreaterThanOrEqual(0.95);
-    expect(scores.statusAgrees / scores.statusRows).toBeGreaterThanOrEqual(0.9);
+    // Floors at the levels reached: the README's targets are 98 %, 95 % and 90 %; these guard against a drop.
+    expect(scores.recognised).toBe(total);
+    expect(scores.recipientByAddress / total).toBeGreaterThanOrEqual(0.99);
+    expect(scores.statusAgrees / scores.statusRows).toBeGreaterThanOrEqual(0.985);
     expect(scores.unreadBounces).toEqual([]);
     expect(misread).toEqual([]);
   });
@@ -223,5 +225,14 @@ describe("bounce reader against the sisimai corpus", () => {
     const report = await readBounceReport(huge);
     expect(report.kind).toBe("bounce");
     expect(report.recipients.map((r) => r.recipient)).toEqual(["a@b.example"]);
+  });
+
+  it("reads every hostile message of the benchmark without throwing, and lists a bounded number of recipients", async () => {
+    // bench/hostile-bounces.ts: their CPU is what `npm run bench` prints; here, that each reads at all.
+    for (const [name, message] of hostileBounces()) {
+      const report = await readBounceReport(message);
+      expect([null, "bounce", "delayed", "delivered", "feedback", "auto_reply"], name).toContain(report.kind);
+      expect(report.recipients.length, name).toBeLessThanOrEqual(100);
+    }
   });
 });
