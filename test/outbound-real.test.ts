@@ -6,7 +6,8 @@
  * mail notified, and TLS failures named.
  */
 import PostalMime from "postal-mime";
-import { describe, expect, it } from "vitest";
+import { readSyncRefusal } from "../src/inbound/bounce-report";
+import { describe, expect, inject, it } from "vitest";
 import {
   api,
   createAlias,
@@ -152,6 +153,66 @@ describe("mail with only an attachment (item 13)", () => {
       ["text/plain", null],
       ["application/pdf", "scan.pdf"],
     ]);
+  });
+});
+
+describe("a refusal at RCPT time counts like a DSN (item 19)", () => {
+  const table: [string, string, { status: string; hard: boolean } | null][] = [
+    ["550", "5.1.1 <a@b.example>: Recipient address rejected: User unknown in virtual mailbox table", { status: "5.1.1", hard: true }],
+    ["550", "No such user here", { status: "5.0.0", hard: true }],
+    ["552", "5.2.2 Mailbox full", { status: "5.2.2", hard: false }],
+    ["550", "5.2.1 The email account that you tried to reach is disabled", { status: "5.2.1", hard: false }],
+    ["554", "5.7.1 Message rejected as spam", null],
+    ["550", "5.7.1 Relaying denied", null],
+    ["552", "5.3.4 Message size exceeds fixed limit", null],
+    ["451", "4.3.0 Try again later", null],
+    ["250", "2.1.5 Ok", null],
+  ];
+  for (const [code, text, expected] of table) {
+    it(`reads "${code} ${text}" as ${JSON.stringify(expected)}`, () => {
+      expect(readSyncRefusal(code, text)).toEqual(expected);
+    });
+  }
+
+  it("Postfix's 550 5.1.1 User unknown: the recipient fails, the contact is counted and suppressed as a hard bounce, and the send API then refuses it", async () => {
+    const domain = await setupDomain();
+    await onlyRelays([postfixRelay("plain", { from_filter: domain })]);
+    const gone = `unknown${unique()}@example.org`;
+    const kept = `${unique("kept")}@example.org`;
+    const { message } = await sendAndDeliver({ from: `mary@${domain}`, to: [gone, kept], subject: "Invoice", text: "x" });
+    expect(message.status).toBe("sent");
+    expect(message.recipients.map((r: any) => [r.address, r.status, r.last_code])).toEqual([
+      [gone, "failed", "550"],
+      [kept, "sent", "250"],
+    ]);
+    expect(message.recipients[0].last_error).toMatch(/5\.1\.1 .*User unknown in virtual mailbox table/);
+    const event = message.events.find((e: any) => e.type === "bounced");
+    expect(event.detail).toMatchObject({ recipient: gone, status: "5.1.1", hard: true, learned_from: "smtp", suppressed: "hard_bounce" });
+    expect(await ok("GET", `/v1/contacts/${encodeURIComponent(gone)}`)).toMatchObject({ bounce_count: 1, suppressed: true, suppressed_reason: "hard_bounce" });
+    expect((await api("POST", "/v1/messages", { from: `mary@${domain}`, to: [gone], subject: "again", text: "x" })).status).toBe(422);
+    expect((await api("GET", `/v1/contacts/${encodeURIComponent(kept)}`)).status).toBe(404);
+  });
+
+  it("a temporary refusal at RCPT (Postfix's 450) is retried, never counted", async () => {
+    const domain = await setupDomain();
+    await onlyRelays([postfixRelay("plain", { from_filter: domain })]);
+    const rcpt = `${unique("policy")}@example.org`;
+    // A 4xx at RCPT (Postfix's 450 for defer*) is not a bounce either: it is retried.
+    const deferred = `defer${unique()}@example.org`;
+    const { message } = await sendAndDeliver({ from: `mary@${domain}`, to: [rcpt, deferred], subject: "x", text: "x" });
+    expect(message.recipients.find((r: any) => r.address === deferred)).toMatchObject({ status: "pending", last_code: "450" });
+    expect(message.events.filter((e: any) => e.type === "bounced")).toEqual([]);
+    expect((await api("GET", `/v1/contacts/${encodeURIComponent(deferred)}`)).status).toBe(404);
+  });
+
+  it("Postmark's inactive recipient (422, ErrorCode 406) is suppressed like a hard bounce", async () => {
+    const domain = await setupDomain();
+    const mail = inject("mail");
+    await onlyRelays([{ name: "postmark", type: "postmark", from_filter: domain, config: { server_token: mail.credentials.postmark, base_url: `${mail.control}/postmark` } }]);
+    const inactive = `inactive${unique()}@example.org`;
+    const { message } = await sendAndDeliver({ from: `mary@${domain}`, to: [inactive], subject: "x", text: "x" });
+    expect(message.recipients).toMatchObject([{ address: inactive, status: "failed", last_code: "406" }]);
+    expect(await ok("GET", `/v1/contacts/${encodeURIComponent(inactive)}`)).toMatchObject({ bounce_count: 1, suppressed: true, suppressed_reason: "hard_bounce" });
   });
 });
 

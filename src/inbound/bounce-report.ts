@@ -585,6 +585,21 @@ function isHard(action: ReportedAction | null, status: string | null, diagnostic
   return NO_MAILBOX.test(diagnostic) || NO_DOMAIN.test(diagnostic);
 }
 
+/**
+ * A refusal a server or provider gave at once (SMTP 5xx at RCPT or after
+ * DATA), read as a DSN's failed recipient would be: when it says the
+ * mailbox is not there (5.1.x: no such user or domain; 5.2.x: the mailbox
+ * is disabled or full; or a generic code whose words say so), its status
+ * and whether that is a hard bounce. Null for refusals about the message or
+ * the sender (5.7.x policy, 5.3.4 size...), which say nothing of the address.
+ */
+export function readSyncRefusal(code: string | null, text: string | null): { status: string; hard: boolean } | null {
+  if (!code || !/^5\d\d$/.test(code)) return null;
+  const status = failureStatusIn(text) ?? "5.0.0";
+  const hard = isHard("failed", status, text);
+  return /^5\.[12]\./.test(status) || hard ? { status, hard } : null;
+}
+
 function recipientOf(recipient: string, action: ReportedAction | null, status: string | null, diagnostic: string | null, remoteMta: string | null): ReportedRecipient {
   return { recipient, action, status, diagnostic, remoteMta, hard: isHard(action, status, diagnostic) };
 }

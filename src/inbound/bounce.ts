@@ -20,7 +20,7 @@
  * - a feedback (ARF) report suppresses the complaining recipient;
  * - an auto-reply is recorded on the message, never counted.
  */
-import { and, count, desc, eq, gte, inArray, min, sql } from "drizzle-orm";
+import { and, count, desc, eq, gte, inArray, min, type SQLWrapper, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { type Db, inJson } from "../db/client";
 import { bounceEvents, contacts, messageEvents, messages, outboundRecipients, type SuppressionReason } from "../db/schema";
@@ -37,6 +37,99 @@ type Statement = BatchItem<"sqlite">;
 export const SUPPRESS_AFTER_BOUNCES = 5;
 const BOUNCE_WINDOW_MS = 13 * 7 * 24 * 3600_000;
 const BOUNCE_SPREAD_MS = 7 * 24 * 3600_000;
+
+/** What the suppression rules read of an address: its contact and its bounces within 13 weeks. */
+export interface Standing {
+  suppressed: boolean;
+  bounceCount: number;
+  recentBounces: number;
+  firstRecentBounce: Date | null;
+}
+
+/** The contacts and recent bounces of some addresses (a list, or a subquery of them): two statements of the caller's batch. */
+export function standingQueries(db: Db, addresses: string[] | SQLWrapper, now: number) {
+  const among = (column: typeof contacts.email | typeof bounceEvents.email) => (Array.isArray(addresses) ? inJson(column, addresses) : inArray(column, addresses));
+  return [
+    db.select({ email: contacts.email, bounceCount: contacts.bounceCount, suppressed: contacts.suppressed }).from(contacts).where(among(contacts.email)),
+    db
+      .select({ email: bounceEvents.email, count: count(), first: min(bounceEvents.createdAt) })
+      .from(bounceEvents)
+      .where(and(among(bounceEvents.email), eq(bounceEvents.kind, "bounce"), gte(bounceEvents.createdAt, new Date(now - BOUNCE_WINDOW_MS))))
+      .groupBy(bounceEvents.email),
+  ] as const;
+}
+
+export function standingOf(
+  email: string,
+  contactRows: { email: string; bounceCount: number; suppressed: boolean }[],
+  history: { email: string; count: number; first: Date | null }[],
+): Standing {
+  const contact = contactRows.find((c) => c.email === email);
+  const past = history.find((h) => h.email === email);
+  return { suppressed: contact?.suppressed ?? false, bounceCount: contact?.bounceCount ?? 0, recentBounces: past?.count ?? 0, firstRecentBounce: past?.first ?? null };
+}
+
+/**
+ * Whether one more failure suppresses the address (Odoo's rules): at once
+ * when the mailbox or domain does not exist, else at the 5th bounce within
+ * 13 weeks whose first and last are more than a week apart, while the
+ * counter is at 5 or more. Null when it stays (or already is) deliverable.
+ */
+export function suppressionFor(hard: boolean, standing: Standing, now: number): SuppressionReason | null {
+  if (standing.suppressed) return null;
+  if (hard) return "hard_bounce";
+  const total = standing.recentBounces + 1;
+  const spread = now - (standing.firstRecentBounce?.getTime() ?? now);
+  return total >= SUPPRESS_AFTER_BOUNCES && spread > BOUNCE_SPREAD_MS && standing.bounceCount + 1 >= SUPPRESS_AFTER_BOUNCES ? "bounces" : null;
+}
+
+/** The rows that count a failure against an address: the contact's counter, and the bounce (once per report and address). */
+export function countFailure(db: Db, failure: { email: string; reportId: string; originalId: string; status: string | null; at: Date }): Statement[] {
+  const { email, at } = failure;
+  return [
+    db
+      .insert(contacts)
+      .values({ email, bounceCount: 1, lastBounceAt: at, createdAt: at, updatedAt: at })
+      .onConflictDoUpdate({ target: contacts.email, set: { bounceCount: sql`${contacts.bounceCount} + 1`, lastBounceAt: at, updatedAt: at } }),
+    db.insert(bounceEvents).values({ email, reportId: failure.reportId, originalId: failure.originalId, kind: "bounce", status: failure.status, createdAt: at }).onConflictDoNothing(),
+  ];
+}
+
+export function suppressStatement(db: Db, email: string, reason: SuppressionReason, at: Date): Statement {
+  return db
+    .insert(contacts)
+    .values({ email, suppressed: true, suppressedReason: reason, createdAt: at, updatedAt: at })
+    .onConflictDoUpdate({ target: contacts.email, set: { suppressed: true, suppressedReason: reason, updatedAt: at } });
+}
+
+/**
+ * What a refusal given at once (SMTP 5.1.x at RCPT or DATA, a provider's
+ * inactive recipient) changes: the same as that status in a DSN. The
+ * contact is counted and suppressed by the same rules, and the message
+ * says so in an event. (The recipient itself is already `failed`.)
+ */
+export async function refusalEffects(
+  db: Db,
+  originalId: string,
+  refused: { address: string; status: string | null; hard: boolean; diagnostic: string | null }[],
+  now: number,
+): Promise<Statement[]> {
+  const at = new Date(now);
+  const [contactRows, history] = await db.batch(standingQueries(db, refused.map((r) => r.address), now));
+  return refused.flatMap((r) => {
+    const reason = suppressionFor(r.hard, standingOf(r.address, contactRows, history), now);
+    return [
+      ...countFailure(db, { email: r.address, reportId: `refusal:${originalId}`, originalId, status: r.status, at }),
+      ...(reason ? [suppressStatement(db, r.address, reason, at)] : []),
+      db.insert(messageEvents).values({
+        messageId: originalId,
+        type: "bounced",
+        detail: { recipient: r.address, status: r.status, diagnostic: r.diagnostic, hard: r.hard, learned_from: "smtp", ...(reason && { suppressed: reason }) },
+        createdAt: at,
+      }),
+    ];
+  });
+}
 
 export interface BounceProcessing {
   summary: BounceSummary;
@@ -105,15 +198,7 @@ export async function processBounce(env: Env, db: Db, mail: InboundMail, domains
 
   // Its recipients, with the contact and the recent bounces of each, in one round trip.
   const recipientsOfOriginal = db.select({ address: outboundRecipients.address }).from(outboundRecipients).where(eq(outboundRecipients.messageId, original.id));
-  const [recipientRows, contactRows, history] = await db.batch([
-    recipientsOfOriginal,
-    db.select({ email: contacts.email, bounceCount: contacts.bounceCount, suppressed: contacts.suppressed }).from(contacts).where(inArray(contacts.email, recipientsOfOriginal)),
-    db
-      .select({ email: bounceEvents.email, count: count(), first: min(bounceEvents.createdAt) })
-      .from(bounceEvents)
-      .where(and(inArray(bounceEvents.email, recipientsOfOriginal), eq(bounceEvents.kind, "bounce"), gte(bounceEvents.createdAt, new Date(now - BOUNCE_WINDOW_MS))))
-      .groupBy(bounceEvents.email),
-  ]);
+  const [recipientRows, contactRows, history] = await db.batch([recipientsOfOriginal, ...standingQueries(db, recipientsOfOriginal, now)]);
   const ours = new Set(recipientRows.map((r) => r.address));
   // Odoo: when the report names nobody we sent to but the message had one recipient, it is about that one.
   const only = recipientRows.length === 1 ? recipientRows[0]!.address : null;
@@ -134,12 +219,7 @@ export async function processBounce(env: Env, db: Db, mail: InboundMail, domains
   ];
   const suppress = (email: string, reason: SuppressionReason) => {
     effects.suppressed.push({ email, reason });
-    build.push(() => [
-      db
-        .insert(contacts)
-        .values({ email, suppressed: true, suppressedReason: reason, createdAt: at, updatedAt: at })
-        .onConflictDoUpdate({ target: contacts.email, set: { suppressed: true, suppressedReason: reason, updatedAt: at } }),
-    ]);
+    build.push(() => [suppressStatement(db, email, reason, at)]);
   };
 
   for (const r of matched.values()) {
@@ -162,20 +242,11 @@ export async function processBounce(env: Env, db: Db, mail: InboundMail, domains
           .update(outboundRecipients)
           .set({ status: "bounced", lastCode: r.status, lastError: r.diagnostic, updatedAt: at })
           .where(and(eq(outboundRecipients.messageId, original.id), eq(outboundRecipients.address, r.recipient))),
-        db
-          .insert(contacts)
-          .values({ email: r.recipient, bounceCount: 1, lastBounceAt: at, createdAt: at, updatedAt: at })
-          .onConflictDoUpdate({ target: contacts.email, set: { bounceCount: sql`${contacts.bounceCount} + 1`, lastBounceAt: at, updatedAt: at } }),
-        db.insert(bounceEvents).values({ email: r.recipient, reportId: reportRowId, originalId: original.id, kind: "bounce", status: r.status, createdAt: at }).onConflictDoNothing(),
-        ...event("bounced", { ...detail, hard: r.hard })(reportRowId),
+        ...countFailure(db, { email: r.recipient, reportId: reportRowId, originalId: original.id, status: r.status, at }),
+        ...event("bounced", { ...detail, hard: r.hard, learned_from: "dsn" })(reportRowId),
       ]);
-      const contact = contactRows.find((c) => c.email === r.recipient);
-      const past = history.find((h) => h.email === r.recipient);
-      const total = (past?.count ?? 0) + 1;
-      const spread = now - (past?.first?.getTime() ?? now);
-      if (contact?.suppressed) continue;
-      if (r.hard) suppress(r.recipient, "hard_bounce");
-      else if (total >= SUPPRESS_AFTER_BOUNCES && spread > BOUNCE_SPREAD_MS && (contact?.bounceCount ?? 0) + 1 >= SUPPRESS_AFTER_BOUNCES) suppress(r.recipient, "bounces");
+      const reason = suppressionFor(r.hard, standingOf(r.recipient, contactRows, history), now);
+      if (reason) suppress(r.recipient, reason);
     }
   }
   if (effects.bounced.length) build.push(() => [db.update(messages).set({ status: "bounced", updatedAt: at }).where(eq(messages.id, original.id))]);

@@ -17,6 +17,7 @@ import { failoverRelays, matchFromFilter, relaysForStream } from "./select-relay
 import { envelopeIsFrom, fixedSenderOf, instantiate, type RelayRow } from "./relays";
 import { type OutgoingMessage, RelayError, type RelaySession, type SendOutcome } from "./relays/types";
 import type { SendJob } from "./draft";
+import { refusalEffects } from "../inbound/bounce";
 
 /** How long a consumer holds a message it is sending. */
 const LEASE_MS = 10 * 60_000;
@@ -267,6 +268,12 @@ async function settle(
         .where(and(eq(outboundRecipients.messageId, message.id), eq(outboundRecipients.address, address))),
     );
   }
+  // A refusal that says the mailbox does not take mail counts like the same status in a DSN.
+  const refused = recipients.flatMap((address) => {
+    const r = results.get(address);
+    return r?.status === "failed" && r.bounce ? [{ address, ...r.bounce, diagnostic: r.message }] : [];
+  });
+  if (refused.length) statements.push(...(await refusalEffects(db, message.id, refused, now)));
   const stillPending = recipients.filter((a) => {
     const r = results.get(a);
     return !r || r.status === "deferred";

@@ -29,7 +29,8 @@ function inactiveRecipients(recipients: string[], status: number, body: string):
     providerMessageId: null,
     recipients: recipients.map((address) =>
       inactive.has(address)
-        ? { address, status: "failed", code: "406", message: parsed.Message ?? "inactive recipient" }
+        ? // Postmark refuses an address its own bounces or complaints made inactive: the mailbox does not take mail.
+          { address, status: "failed", code: "406", message: parsed.Message ?? "inactive recipient", bounce: { status: null, hard: true } }
         : { address, status: "deferred", code: "406", message: "not sent: another recipient is inactive" },
     ),
   };

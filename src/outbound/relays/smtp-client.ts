@@ -19,6 +19,7 @@
  */
 import { connect } from "cloudflare:sockets";
 import { toBase64 } from "../../mail/base64";
+import { readSyncRefusal } from "../../inbound/bounce-report";
 import { diagnoseTls } from "./tls-diagnosis";
 import { allRecipients, RelayError, type RecipientResult, type SendOutcome } from "./types";
 
@@ -82,6 +83,15 @@ function hasEightBitHeader(data: Uint8Array): boolean {
     if (byte === 0x0a && data[i + 1] === 0x0d && data[i + 2] === 0x0a) return false;
   }
   return false;
+}
+
+/** What one reply says of one recipient: sent, deferred (4xx), or failed (5xx), with what a 5xx says of the mailbox. */
+function resultOf(address: string, reply: Reply): RecipientResult {
+  const code = String(reply.code);
+  if (reply.code < 300) return { address, status: "sent", code, message: reply.text };
+  if (reply.code < 500) return { address, status: "deferred", code, message: reply.text };
+  const bounce = readSyncRefusal(code, reply.text);
+  return { address, status: "failed", code, message: reply.text, ...(bounce && { bounce }) };
 }
 
 /** Reads SMTP replies (multi-line `250-...` until `250 ...`) from a socket. */
@@ -299,8 +309,7 @@ export class SmtpClient {
     const results: RecipientResult[] = recipients.map((address, i) => {
       const reply = rest[i];
       if (!reply) return { address, status: "failed", code: null, message: "not attempted" };
-      const status = reply.code < 300 ? "sent" : reply.code < 500 ? "deferred" : "failed";
-      return { address, status, code: String(reply.code), message: reply.text };
+      return resultOf(address, reply);
     });
     const accepted = results.filter((r) => r.status === "sent");
     const dataReply = rest[recipients.length];
@@ -320,7 +329,7 @@ export class SmtpClient {
     const [end] = await this.command(["."], this.timeoutMs * 4);
     const final = end!;
     const status = final.code < 300 ? "sent" : final.code < 500 ? "deferred" : "failed";
-    for (const r of accepted) Object.assign(r, { status, code: String(final.code), message: final.text });
+    for (const r of accepted) Object.assign(r, resultOf(r.address, final));
     const queued = /queued as\s+(\S+)/i.exec(final.text);
     return { kind: "sent", providerMessageId: status === "sent" ? (queued?.[1] ?? final.text) : null, recipients: results };
   }

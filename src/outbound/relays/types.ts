@@ -29,6 +29,12 @@ export interface RecipientResult {
   status: RecipientStatus;
   code: string | null;
   message: string | null;
+  /**
+   * A failure that says the mailbox does not take mail (SMTP 5.1.x at RCPT
+   * or DATA, a provider's inactive recipient): it counts like the same
+   * status in a DSN (src/inbound/bounce.ts).
+   */
+  bounce?: { status: string | null; hard: boolean };
 }
 
 export type SendOutcome =
