@@ -5,7 +5,10 @@
  * sent are counted like other mail, and a delivery that can never succeed
  * fails at once with its reason.
  */
+import { createScheduledController } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { describe, expect, inject, it } from "vitest";
+import worker from "../src/index";
 import { api, createAlias, deliver, findMessage, messageIdOf, messagesFor, mime, ok, runJobs, setupDomain, smtpOutcome, unique, withSettings } from "./helpers";
 
 describe("the loop guard is exact under concurrency (item 12)", () => {
@@ -40,6 +43,19 @@ describe("the loop guard is exact under concurrency (item 12)", () => {
       const results = await Promise.all([burst(one.address, sender, 6), burst(two.address, sender, 6), burst(one.address, `${unique("b")}@robots.example`, 6)]);
       expect(results.map((r) => r.filter((x) => smtpOutcome(x) === "accepted").length)).toEqual([3, 3, 3]);
     });
+  });
+});
+
+describe("the loop guard's table stays small", () => {
+  it("the scheduled sweeper deletes entries no window can count any more (older than a week), and keeps the rest", async () => {
+    const now = Date.now();
+    const sender = `${unique("old")}@robots.example`;
+    const insert = env.DB.prepare("insert into loop_entries (sender, route_key, delivery, at) values (?, ?, ?, ?)");
+    await env.DB.batch([insert.bind(sender, "alias:x", "d1", now - 8 * 24 * 3600_000), insert.bind(sender, "alias:x", "d2", now - 6 * 24 * 3600_000), insert.bind(sender, "alias:x", "d3", now - 60_000)]);
+    const controller = createScheduledController({ scheduledTime: now, cron: "*/5 * * * *" });
+    await worker.scheduled(controller, env);
+    const left = await env.DB.prepare("select delivery from loop_entries where sender = ? order by delivery").bind(sender).all<{ delivery: string }>();
+    expect(left.results.map((r) => r.delivery)).toEqual(["d2", "d3"]);
   });
 });
 
