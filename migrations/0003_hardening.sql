@@ -6,6 +6,7 @@ CREATE TABLE `loop_entries` (
 	PRIMARY KEY(`sender`, `route_key`, `delivery`)
 );
 --> statement-breakpoint
+CREATE INDEX `loop_entries_window` ON `loop_entries` (`sender`,`at`);--> statement-breakpoint
 CREATE INDEX `loop_entries_at` ON `loop_entries` (`at`);--> statement-breakpoint
 DROP INDEX `message_threads_route`;--> statement-breakpoint
 ALTER TABLE `message_threads` ADD `sender` text DEFAULT '' NOT NULL;--> statement-breakpoint

@@ -216,6 +216,26 @@ describe("a refusal at RCPT time counts like a DSN (item 19)", () => {
   });
 });
 
+describe("a real DSN from Postfix", () => {
+  it("Postfix accepts, then bounces to our VERP address; the DSN it wrote marks the recipient bounced and suppresses the address", async () => {
+    const domain = await setupDomain();
+    await onlyRelays([postfixRelay("plain", { from_filter: domain })]);
+    const gone = `bounce-later${unique()}@example.org`;
+    const { answer, message } = await sendAndDeliver({ from: `mary@${domain}`, to: [gone], subject: "Invoice 7", text: "x" });
+    expect(message.recipients).toMatchObject([{ address: gone, status: "sent" }]);
+    expect(answer.envelope_from).toMatch(/^bounce\+/);
+    // Postfix delivers its DSN to the envelope sender: our VERP address, on a domain it takes as local.
+    const [dsn] = await postfixDelivered(answer.envelope_from, 15_000);
+    expect(headerValues(dsn, "From")[0]).toContain("MAILER-DAEMON@postfix.test");
+    const raw = dsn.raw.replace(/\r?\n/g, "\r\n");
+    expect(smtpOutcome(await deliver({ from: "", to: answer.envelope_from, raw }))).toBe("accepted");
+    const report = await findMessage(headerValues(dsn, "Message-ID")[0]!, answer.envelope_from);
+    expect(report.decision).toMatchObject({ reason: "bounce", bounce: { kind: "bounce", recipient: gone, status: "5.1.1", verp: "valid", original_id: answer.id } });
+    expect((await ok("GET", `/v1/messages/${answer.id}`)).recipients).toMatchObject([{ address: gone, status: "bounced", last_code: "5.1.1" }]);
+    expect(await ok("GET", `/v1/contacts/${encodeURIComponent(gone)}`)).toMatchObject({ suppressed: true, suppressed_reason: "hard_bounce" });
+  });
+});
+
 describe("TLS failures say what failed (item 20)", () => {
   const cases = [
     ["untrusted", /STARTTLS\) failed: the server's certificate (chain ends at "CN=localhost", which is not a trusted root|is self-signed)/],

@@ -393,5 +393,5 @@ export const loopEntries = sqliteTable(
     delivery: text("delivery").notNull(),
     at: integer("at", { mode: "timestamp_ms" }).notNull(),
   },
-  (t) => [primaryKey({ columns: [t.sender, t.routeKey, t.delivery] }), index("loop_entries_at").on(t.at)],
+  (t) => [primaryKey({ columns: [t.sender, t.routeKey, t.delivery] }), index("loop_entries_window").on(t.sender, t.at), index("loop_entries_at").on(t.at)],
 );

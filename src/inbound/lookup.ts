@@ -49,8 +49,10 @@ export async function lookup(db: Db, mail: InboundMail, now: number): Promise<Lo
   const aliasMatch = or(inJson(aliases.address, addresses), and(eq(aliases.localPartOnly, true), inJson(aliases.name, addresses.map(localPartOf))))!;
   const messageKeys = [mail.messageId, ...(mail.ownMessageId ? [mail.ownMessageId] : [])];
 
-  // The loop window is the stored setting's, read in the same statement.
-  const loopWindow = sql<number>`coalesce((select ${settings.loopMinutes} from ${settings} where ${settings.id} = 1), ${DEFAULT_SETTINGS.loopMinutes})`;
+  // The loop window and threshold are the stored settings', read in the same statement.
+  const setting = (column: typeof settings.loopMinutes | typeof settings.loopThreshold, fallback: number) =>
+    sql<number>`coalesce((select ${column} from ${settings} where ${settings.id} = 1), ${fallback})`;
+  const loopWindow = { minutes: setting(settings.loopMinutes, DEFAULT_SETTINGS.loopMinutes), threshold: setting(settings.loopThreshold, DEFAULT_SETTINGS.loopThreshold) };
   const results = await db.batch([
     db.select().from(settings).where(eq(settings.id, 1)),
     db

@@ -39,16 +39,18 @@ export async function loopDelivery(messageId: string, rcptTo: string): Promise<s
 }
 
 /**
- * This sender's entries per target within the window, other deliveries'
- * only (a retry is never held back by its own first attempt): one
- * statement of the routing lookup's batch.
+ * This sender's targets that already hold `threshold` of its entries within
+ * the window, other deliveries' only (a retry is never held back by its own
+ * first attempt), with their counts: all the refusal needs, however many
+ * targets the sender writes to. One statement of the routing lookup's batch.
  */
-export function loopCountsQuery(db: Db, sender: string, delivery: string, windowMinutes: number | SQL<number>, now: number) {
+export function loopCountsQuery(db: Db, sender: string, delivery: string, window: { minutes: number | SQL<number>; threshold: number | SQL<number> }, now: number) {
   return db
     .select({ routeKey: loopEntries.routeKey, count: count() })
     .from(loopEntries)
-    .where(and(eq(loopEntries.sender, sender), ne(loopEntries.delivery, delivery), gte(loopEntries.at, sql`${now} - ${windowMinutes} * 60000`)))
-    .groupBy(loopEntries.routeKey);
+    .where(and(eq(loopEntries.sender, sender), gte(loopEntries.at, sql`${now} - ${window.minutes} * 60000`), ne(loopEntries.delivery, delivery)))
+    .groupBy(loopEntries.routeKey)
+    .having(sql`count(*) >= ${window.threshold}`);
 }
 
 export function countsByRoute(rows: { routeKey: string; count: number }[]): Record<string, number> {
@@ -96,7 +98,7 @@ export async function claimLoopSlots(db: Db, claim: LoopClaim): Promise<ClaimRes
   const [, own, counts] = await db.batch([
     db.insert(loopEntries).select(rows).onConflictDoNothing(),
     db.select({ n: count() }).from(loopEntries).where(and(eq(loopEntries.sender, claim.sender), eq(loopEntries.delivery, claim.delivery))),
-    loopCountsQuery(db, claim.sender, claim.delivery, claim.windowMinutes, claim.now),
+    loopCountsQuery(db, claim.sender, claim.delivery, { minutes: claim.windowMinutes, threshold: claim.threshold }, claim.now),
   ]);
   return Number(own[0]?.n ?? 0) > 0 ? { counted: true } : { counted: false, counts: countsByRoute(counts) };
 }

@@ -92,7 +92,7 @@ export interface RoutingData {
   followers: { threadId: string; count: number; senderFollows: boolean }[];
   senderAllowed: boolean;
   senderKnown: boolean;
-  /** Messages this sender put into each route key within the loop window. */
+  /** Route keys this sender has already put `loop_threshold` messages into within the window, with their counts. */
   loopCounts: Record<string, number>;
 }
 
