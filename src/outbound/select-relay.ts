@@ -3,7 +3,7 @@
  * (`ir.mail_server._find_mail_server` and `_match_from_filter`, 17+; see
  * shared/reference/odoo-gateway.md 4.3 and 4.4). Pure.
  */
-import { domainOf, normalizeAddress, parseSingleAddress } from "../mail/address";
+import { domainOf, normalizeAddress } from "../mail/address";
 import type { Stream } from "../db/schema";
 
 export interface RelayCandidate {
@@ -23,9 +23,9 @@ function filterParts(fromFilter: string): string[] {
     .filter(Boolean);
 }
 
-/** Odoo's `email_normalize` of a filter part or an address (display names ignored). */
+/** The canonical form of a filter part or an address (bare addresses: filters, From and envelope addresses carry no display name). */
 function normalize(text: string): string | null {
-  return parseSingleAddress(text)?.address ?? normalizeAddress(text);
+  return text.includes("@") ? normalizeAddress(text) : null;
 }
 
 /**
