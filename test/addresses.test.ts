@@ -27,6 +27,10 @@ describe("parsing an address a user gives (RFC 5322 addr-spec, RFC 6532 UTF-8)",
     ["josé@bücher.example", { name: "", address: "josé@xn--bcher-kva.example" }],
     ["x@ｂｕｃｈ.example", { name: "", address: "x@buch.example" }],
     ["=?utf-8?q?J=C3=A9r=C3=B4me?= <j@example.com>", { name: "Jérôme", address: "j@example.com" }],
+    ["J. Smith <j@example.com>", { name: "J. Smith", address: "j@example.com" }],
+    ['"Mary \\"M\\" Major" <mary@example.com>', { name: 'Mary "M" Major', address: "mary@example.com" }],
+    ["O'Brien <o.brien+tag@example.com>", { name: "O'Brien", address: "o.brien+tag@example.com" }],
+    ["Mary (work) <mary@example.com>", { name: "Mary", address: "mary@example.com" }],
   ];
   for (const [input, mailbox] of accepted) {
     it(`accepts ${JSON.stringify(input)}`, () => {
@@ -37,6 +41,7 @@ describe("parsing an address a user gives (RFC 5322 addr-spec, RFC 6532 UTF-8)",
   const refused: [string, RegExp][] = [
     ["first last@example.com", /space outside quotes/],
     ["a@b.example, c@d.example", /more than one address/],
+    ["a . b@example.com", /space outside quotes|not an RFC 5322 address/],
     ["mary", /no @/],
     ["a@b..example", /not an RFC 5322 address|empty label/],
     ["a@.example.com", /not an RFC 5322 address|empty label/],
