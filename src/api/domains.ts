@@ -2,10 +2,9 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, asc, eq, gt, inArray } from "drizzle-orm";
 import { aliases, domains } from "../db/schema";
-import { normalizeAddress, parseAddressInput } from "../mail/address";
 import { router } from "./context";
 import { ApiError, notFound } from "./errors";
-import { conflictResponse, DomainName, EmailAddress, errorResponses, iso, json, jsonBody, ListQuery, listOf, LocalPart, page, security, Timestamp } from "./schemas";
+import { conflictResponse, DomainName, EmailAddress, errorResponses, firstIssue, iso, json, jsonBody, ListQuery, listOf, LocalPart, page, security, Timestamp } from "./schemas";
 
 type DomainRow = typeof domains.$inferSelect;
 
@@ -66,9 +65,9 @@ const DomainBody = z.strictObject({
         ctx.addIssue({ code: "custom", message: `"${value.slice(0, 100)}" must be a local part (letters, digits and !#$%&'*+-/=?^_\`{|}~, dots between) or one address` });
         return z.NEVER;
       }
-      const checked = parseAddressInput(value);
-      if (checked.ok) return normalizeAddress(checked.mailbox.address)!;
-      ctx.addIssue({ code: "custom", message: `"${value.slice(0, 100)}" is not one e-mail address: ${checked.reason}` });
+      const address = EmailAddress.safeParse(value);
+      if (address.success) return address.data;
+      ctx.addIssue({ code: "custom", message: firstIssue(address.error) });
       return z.NEVER;
     })
     .optional()

@@ -13,8 +13,7 @@ import { DEFAULT_MAX_SIZE, type RelayRow, RELAY_TYPES, SECRET_FIELDS } from "../
 import { MissingSecretsKey, seal, unseal } from "../secrets";
 import { router } from "./context";
 import { ApiError, notFound } from "./errors";
-import { DomainName, EmailAddress, errorResponses, iso, json, jsonBody, security, Timestamp } from "./schemas";
-import { checkDomain, normalizeAddress, parseAddressInput } from "../mail/address";
+import { DomainName, EmailAddress, errorResponses, firstIssue, iso, json, jsonBody, security, Timestamp } from "./schemas";
 import { allowsPrivateTargets, checkWebhookUrl } from "../deliveries/webhook-url";
 
 const Secret = z.string().min(1).max(4096);
@@ -69,17 +68,12 @@ const FromFilter = z
   .transform((value, ctx) => {
     const parts: string[] = [];
     for (const raw of value.split(",").map((p) => p.trim()).filter(Boolean)) {
-      const checked = raw.includes("@") ? parseAddressInput(raw) : null;
-      const domain = raw.includes("@") ? null : checkDomain(raw);
-      if (checked && !checked.ok) {
-        ctx.addIssue({ code: "custom", message: `"${raw}" is not an address: ${checked.reason}` });
+      const part = (raw.includes("@") ? EmailAddress : DomainName).safeParse(raw);
+      if (!part.success) {
+        ctx.addIssue({ code: "custom", message: firstIssue(part.error) });
         return z.NEVER;
       }
-      if (domain && !domain.ok) {
-        ctx.addIssue({ code: "custom", message: `"${raw}" is not a domain: ${domain.reason}` });
-        return z.NEVER;
-      }
-      parts.push(checked?.ok ? normalizeAddress(checked.mailbox.address)! : (domain as { domain: string }).domain);
+      parts.push(part.data);
     }
     return parts.length ? parts.join(",") : null;
   })

@@ -17,6 +17,8 @@ export const DEFAULT_SETTINGS: RoutingSettings = { loopMinutes: 120, loopThresho
 
 export interface Lookup {
   data: RoutingData;
+  /** This delivery's key in the loop guard (src/inbound/loop-guard.ts). */
+  loopDelivery: string;
   /** Forwards earlier deliveries of this Message-ID from this sender left pending (forward() only exists during an email event). */
   undone: PendingForward[];
 }
@@ -48,6 +50,7 @@ export async function lookup(db: Db, mail: InboundMail, now: number): Promise<Lo
   const addresses = senderAddress ? [...mail.recipients, senderAddress] : mail.recipients;
   const aliasMatch = or(inJson(aliases.address, addresses), and(eq(aliases.localPartOnly, true), inJson(aliases.name, addresses.map(localPartOf))))!;
   const messageKeys = [mail.messageId, ...(mail.ownMessageId ? [mail.ownMessageId] : [])];
+  const delivery = await loopDelivery(mail.messageId, mail.envelope.to);
 
   // The loop window and threshold are the stored settings', read in the same statement.
   const setting = (column: typeof settings.loopMinutes | typeof settings.loopThreshold, fallback: number) =>
@@ -108,7 +111,7 @@ export async function lookup(db: Db, mail: InboundMail, now: number): Promise<Lo
       .from(deliveries)
       .innerJoin(messages, eq(messages.id, deliveries.messageId))
       .where(and(eq(messages.messageId, mail.messageId), eq(messages.direction, "in"), eq(deliveries.type, "forward"), eq(deliveries.status, "pending"))),
-    loopCountsQuery(db, sender ?? "", await loopDelivery(mail.messageId, mail.envelope.to), loopWindow, now),
+    loopCountsQuery(db, sender ?? "", delivery, loopWindow, now),
   ]);
   const [settingsRows, domainRows, aliasRows, priorRows, claimedRows, replyRows, followerRows, allowedRows, contactRows, undoneRows, loopRows] = results;
 
@@ -131,5 +134,5 @@ export async function lookup(db: Db, mail: InboundMail, now: number): Promise<Lo
   };
   // A forward left undone by another sender's message with this Message-ID is that message's business.
   const undone = undoneRows.filter((u) => senderOf(u) === sender).map(({ fromAddress: _, mailFrom: __, ...forward }) => forward);
-  return { data, undone };
+  return { data, loopDelivery: delivery, undone };
 }

@@ -23,11 +23,11 @@ import { messageIdOf, syntheticMessageId } from "../mail/message-id";
 import { type BounceProcessing, processBounce } from "./bounce";
 import { attemptForwards, recordForwardResults } from "./deliver";
 import { type InboundMail, toInboundMail } from "./inbound-mail";
-import { lookup } from "./lookup";
-import { claimLoopSlots, loopDelivery } from "./loop-guard";
+import { type Lookup, lookup } from "./lookup";
+import { claimLoopSlots } from "./loop-guard";
 import { rawKeyFor, storeRaw } from "./raw-store";
 import { recordDecision } from "./record";
-import { type Decision, decide, loopRefusal, refusalText, type RoutingData } from "./route";
+import { type Decision, decide, loopRefusal, refusalText } from "./route";
 
 /** Thrown so the sender's server retries later; the message says why. */
 export class TemporaryFailure extends Error {
@@ -74,7 +74,7 @@ async function handle(message: ForwardableEmailMessage, mail: InboundMail, db: D
   const found = await lookup(db, mail, now);
   let decision = decide(mail, found.data);
   if (decision.outcome === "accepted" && decision.reason === "routed") {
-    decision = await countIntoLoopGuard(db, mail, found.data, decision.routes.map((r) => r.route_key), decision, now);
+    decision = await countIntoLoopGuard(db, mail, found, decision.routes.map((r) => r.route_key), decision, now);
   }
 
   let rawKey = decision.outcome === "accepted" ? await raw.store(mail) : null;
@@ -84,7 +84,7 @@ async function handle(message: ForwardableEmailMessage, mail: InboundMail, db: D
     bounce = await processBounce(env, db, mail, found.data.domains, rawKey, now);
     decision = { ...decision, bounce: bounce.summary };
     // A report about nothing we sent is mail like any other: its sender is counted, and refused past the threshold.
-    if (!bounce.tied) decision = await countIntoLoopGuard(db, mail, found.data, [UNTIED_BOUNCE_ROUTE], decision, now);
+    if (!bounce.tied) decision = await countIntoLoopGuard(db, mail, found, [UNTIED_BOUNCE_ROUTE], decision, now);
     if (decision.outcome === "refused") {
       await raw.discard();
       rawKey = null;
@@ -119,10 +119,9 @@ async function handle(message: ForwardableEmailMessage, mail: InboundMail, db: D
  * of the same sender took the last slots, the message is decided again
  * with the counts as they now are: refused, for a looping sender.
  */
-async function countIntoLoopGuard(db: Db, mail: InboundMail, data: RoutingData, routeKeys: string[], decision: Decision, now: number): Promise<Decision> {
+async function countIntoLoopGuard(db: Db, mail: InboundMail, { data, loopDelivery: delivery }: Lookup, routeKeys: string[], decision: Decision, now: number): Promise<Decision> {
   const { sender } = mail;
   if (!sender) return decision;
-  const delivery = await loopDelivery(mail.messageId, mail.envelope.to);
   for (let attempt = 1; attempt <= MAX_LOOP_CLAIMS; attempt++) {
     const claim = await claimLoopSlots(db, {
       sender,

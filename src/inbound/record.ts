@@ -11,7 +11,8 @@ import { aliases, contacts, deliveries, type Destination, followers, messageEven
 import { newId } from "../ids";
 import type { InboundMail } from "./inbound-mail";
 import { domainOf } from "../mail/address";
-import { type Decision, isOwnAddress, type Route, type RoutingData } from "./route";
+import { isOwnAddress } from "../mail/own-address";
+import type { Decision, Route, RoutingData } from "./route";
 
 /** A forward the handler must attempt after the record commits. */
 export interface PendingForward {
@@ -89,7 +90,7 @@ export async function recordDecision(
       );
       // Our own addresses (aliases, catchall, bounce, notifications) never follow a thread: they would be mailed its notifications.
       const newFollowers = [...(opensThread ? (alias?.followers ?? []) : []), ...(alias?.addSenderAsFollower && mail.from ? [mail.from] : [])].filter(
-        (f) => !isOwnAddress(f.address, data),
+        (f) => !isOwnAddress(f.address, data.domains, data.aliases),
       );
       if (newFollowers.length) {
         dependents.push(

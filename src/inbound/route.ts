@@ -23,7 +23,6 @@
  */
 import type { AliasContactPolicy, Destination, Mailbox } from "../db/schema";
 import { domainOf, localPartOf } from "../mail/address";
-import { isOwnAddress as isOwn } from "../mail/own-address";
 import type { InboundMail } from "./inbound-mail";
 
 /** RFC 5321 6.3 suggests counting Received fields to break loops; the issue sets 50. */
@@ -168,11 +167,6 @@ export type Decision =
   | { outcome: "dropped"; reason: "duplicate"; duplicate_of: string | null; same_delivery: boolean }
   | { outcome: "dropped"; reason: "loop_reply" }
   | { outcome: "dropped"; reason: "automatic"; marker: string };
-
-/** Whether an address (canonical) is one of ours: see src/mail/own-address.ts. */
-export function isOwnAddress(address: string, data: Pick<RoutingData, "domains" | "aliases">): boolean {
-  return isOwn(address, data.domains, data.aliases);
-}
 
 export function companyOf(domain: DomainInfo | undefined): string {
   return domain?.companyName || domain?.name || "us";

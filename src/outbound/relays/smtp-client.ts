@@ -85,6 +85,17 @@ function hasEightBitHeader(data: Uint8Array): boolean {
   return false;
 }
 
+/** Resolves as `promise` does, or rejects with a RelayError saying `late` (code `timeout`) after `ms`. */
+async function within<T>(promise: Promise<T>, ms: number, late: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new RelayError(late, "timeout")), ms)));
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    if (timer !== null) clearTimeout(timer);
+  }
+}
+
 /** What one reply says of one recipient: sent, deferred (4xx), or failed (5xx), with what a 5xx says of the mailbox. */
 function resultOf(address: string, reply: Reply): RecipientResult {
   const code = String(reply.code);
@@ -120,11 +131,7 @@ class ReplyReader {
         this.buffer = this.buffer.slice(end + 2);
         return line;
       }
-      let timer: ReturnType<typeof setTimeout> | null = null;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new RelayError(`no reply from the SMTP server within ${timeoutMs} ms`, "timeout")), timeoutMs);
-      });
-      const { done, value } = await Promise.race([this.reader.read(), timeout]).finally(() => timer !== null && clearTimeout(timer));
+      const { done, value } = await within(this.reader.read(), timeoutMs, `no reply from the SMTP server within ${timeoutMs} ms`);
       if (done) throw new RelayError("the SMTP server closed the connection", "connection_closed");
       this.buffer += this.decoder.decode(value, { stream: true });
       if (this.buffer.length > 1_000_000) throw new RelayError("the SMTP server sent an overlong reply");
@@ -133,17 +140,6 @@ class ReplyReader {
 
   release(): void {
     this.reader.releaseLock();
-  }
-}
-
-/** Resolves as `promise` does, or rejects with a RelayError after `ms`. */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | null = null;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new RelayError(`${what} took longer than ${ms} ms`, "timeout")), ms)));
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    if (timer !== null) clearTimeout(timer);
   }
 }
 
@@ -200,7 +196,7 @@ export class SmtpClient {
   private async handshake(): Promise<void> {
     // With implicit TLS, the socket opens once the TLS handshake is done; a silent peer never opens it.
     this.tlsPending = this.options.security === "tls";
-    await within(this.socket.opened, this.timeoutMs, `connecting to ${this.options.host}:${this.options.port}`);
+    await within(this.socket.opened, this.timeoutMs, `connecting to ${this.options.host}:${this.options.port} took longer than ${this.timeoutMs} ms`);
     const greeting = await this.reader.next(this.timeoutMs);
     this.tlsPending = false;
     this.roundTrips++;
@@ -215,7 +211,7 @@ export class SmtpClient {
       this.tlsPending = true;
       this.socket = this.socket.startTls();
       this.attach();
-      await within(this.socket.opened, this.timeoutMs, "the TLS handshake");
+      await within(this.socket.opened, this.timeoutMs, `the TLS handshake took longer than ${this.timeoutMs} ms`);
       await this.ehlo();
       this.tlsPending = false;
     }
