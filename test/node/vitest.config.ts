@@ -36,6 +36,14 @@ export default defineConfig(async () => {
           },
         },
         {
+          // Pure rules in plain Node (no workerd): table tests that run in milliseconds.
+          test: {
+            name: "unit",
+            include: ["test/unit/*.test.ts"],
+            environment: "node",
+          },
+        },
+        {
           test: {
             name: "e2e",
             include: ["test/node/e2e.test.ts"],
