@@ -7,6 +7,7 @@
  */
 import { describe, it } from "vitest";
 import { createApp } from "../src/api/app";
+import { systemClock } from "../src/clock";
 import { compose } from "../src/outbound/compose";
 import { standInEnv } from "./bindings";
 import { attributedCpu, fmt } from "./measure";
@@ -21,7 +22,7 @@ function attachmentOf(bytes: number): string {
 describe("send benchmark", () => {
   it("prints CPU per send request", { timeout: 600_000 }, async () => {
     const { env, counts } = standInEnv();
-    const app = createApp();
+    const app = createApp(systemClock);
     const now = Date.now();
     (env.DB as unknown as { sqlite: { exec(sql: string): void } }).sqlite.exec(
       `insert into domains (name, company_name, created_at, updated_at) values ('bench.example', 'Bench', ${now}, ${now});` +

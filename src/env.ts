@@ -1,4 +1,4 @@
-import type { Job } from "./jobs";
+import type { Job } from "./queue/jobs";
 
 /** The Worker's bindings (wrangler.toml) and secrets (`.dev.vars` locally, `wrangler secret` in production). */
 export interface Env {

@@ -7,13 +7,13 @@
 import { createApp } from "./api/app";
 import { type Clock, systemClock } from "./clock";
 import { database } from "./db/client";
-import { sweepDeliveries } from "./deliveries/run";
 import type { Env } from "./env";
 import { receive } from "./inbound/receive";
 import { sweepLoopEntries } from "./inbound/loop-guard";
-import { consume } from "./jobs";
-import type { Job } from "./jobs/kinds";
-import { sweepOverdue } from "./outbound/dispatch";
+import { consume } from "./queue/consume";
+import type { Job } from "./queue/jobs";
+import { runAll } from "./queue/run-all";
+import { sweepQueues } from "./queue/sweep";
 
 export interface WorkerOptions {
   now?: Clock;
@@ -30,11 +30,8 @@ export function createWorker({ now = systemClock }: WorkerOptions = {}) {
       await consume(batch, env, now());
     },
     async scheduled(controller, env) {
-      await Promise.all([
-        sweepOverdue(env, controller.scheduledTime),
-        sweepDeliveries(env, controller.scheduledTime),
-        sweepLoopEntries(database(env.DB), controller.scheduledTime),
-      ]);
+      const db = database(env.DB);
+      await runAll([sweepQueues(env, db, controller.scheduledTime), sweepLoopEntries(db, controller.scheduledTime)]);
     },
   } satisfies ExportedHandler<Env, Job>;
 }

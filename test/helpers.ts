@@ -7,7 +7,7 @@ import { env } from "cloudflare:workers";
 import { inject } from "vitest";
 import worker from "../src/index";
 import type { Env } from "../src/env";
-import type { Job } from "../src/jobs";
+import type { Job } from "../src/queue/jobs";
 
 export const ADMIN_TOKEN = "test-admin-token";
 const encoder = new TextEncoder();

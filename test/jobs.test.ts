@@ -3,7 +3,7 @@ import { createExecutionContext, createMessageBatch, getQueueResult } from "clou
 import { env } from "cloudflare:workers";
 import { expect, it } from "vitest";
 import worker from "../src/index";
-import type { Job } from "../src/jobs";
+import type { Job } from "../src/queue/jobs";
 
 it("retries a job it has no consumer for, so the dead-letter queue keeps it", async () => {
   const batch = createMessageBatch("mailgate-jobs", [{ id: "job-1", timestamp: Date.now(), attempts: 1, body: { kind: "unknown" } as unknown as Job }]);

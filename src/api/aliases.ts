@@ -2,7 +2,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, desc, eq, lt } from "drizzle-orm";
 import { type Db, isUniqueViolation } from "../db/client";
-import { ALIAS_CONTACT_POLICIES, aliases, type Destination, domains, type Mailbox, threads } from "../db/schema";
+import { aliases, domains, threads } from "../db/schema";
+import { ALIAS_CONTACT_POLICIES, type Destination, type Mailbox } from "../model";
 import { allowsPrivateTargets, checkWebhookUrl } from "../deliveries/webhook-url";
 import { newWebhookSecret, rotateSecrets } from "../deliveries/signing";
 import type { Env } from "../env";
@@ -270,7 +271,7 @@ aliasesApi.openapi(
       allowsPrivateTargets(c.env),
     );
     await refuseOwnAddresses(db, body.followers.map((f) => f.email));
-    const now = new Date();
+    const now = new Date(c.get("clock")());
     const webhook = await webhookSecretsFor(c.env, null, destinations, secret, now.getTime());
     try {
       const [row] = await db
@@ -365,7 +366,7 @@ aliasesApi.openapi(
     const localPartOnly = body.local_part_only ?? current.localPartOnly;
     const { name, address } = await validateAlias(db, { name: body.name ?? current.name, domain, destinations, localPartOnly, threadId }, allowsPrivateTargets(c.env));
     if (body.followers) await refuseOwnAddresses(db, body.followers.map((f) => f.email));
-    const webhook = await webhookSecretsFor(c.env, current.webhookSecrets, destinations, secret, Date.now());
+    const webhook = await webhookSecretsFor(c.env, current.webhookSecrets, destinations, secret, c.get("clock")());
     const contact = body.contact ?? current.contact;
     // Odoo resets the status when what decides routing changes; the next message tests it again.
     const retest = contact !== current.contact || threadId !== current.threadId;
@@ -386,7 +387,7 @@ aliasesApi.openapi(
           followers: body.followers ? followerList(body.followers) : current.followers,
           status: retest ? "not_tested" : current.status,
           webhookSecrets: webhook.sealed,
-          updatedAt: new Date(),
+          updatedAt: new Date(c.get("clock")()),
         })
         .where(eq(aliases.id, current.id))
         .returning();
@@ -449,7 +450,7 @@ aliasesApi.openapi(
     const current = await findAlias(db, c.req.valid("param").id);
     const body = c.req.valid("json");
     const secret = body.secret ?? newWebhookSecret();
-    const now = Date.now();
+    const now = c.get("clock")();
     const sealed = await rotateSecrets(c.env.SECRETS_KEY, current.webhookSecrets, secret, body.previous_valid_seconds, now);
     await db.update(aliases).set({ webhookSecrets: sealed, updatedAt: new Date(now) }).where(eq(aliases.id, current.id));
     const kept = current.webhookSecrets !== null && body.previous_valid_seconds > 0;

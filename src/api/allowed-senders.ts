@@ -48,7 +48,7 @@ allowedSendersApi.openapi(
   async (c) => {
     const { email } = c.req.valid("json");
     const db = c.get("db");
-    const inserted = await db.insert(allowedSenders).values({ email, createdAt: new Date() }).onConflictDoNothing().returning();
+    const inserted = await db.insert(allowedSenders).values({ email, createdAt: new Date(c.get("clock")()) }).onConflictDoNothing().returning();
     if (inserted[0]) return c.json(allowedOut(inserted[0]), 201);
     const row = await db.select().from(allowedSenders).where(eq(allowedSenders.email, email)).get();
     return c.json(allowedOut(row!), 200);

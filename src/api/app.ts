@@ -6,6 +6,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { sql } from "drizzle-orm";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
+import type { Clock } from "../clock";
 import { database } from "../db/client";
 import { aliasesApi } from "./aliases";
 import { allowedSendersApi } from "./allowed-senders";
@@ -28,12 +29,14 @@ const MAX_JSON_BYTES = 1024 * 1024;
 /** route-test and the send API carry whole messages (up to the relays' 40 MB), base64 or JSON-escaped. */
 const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
-export function createApp() {
+/** The API, reading the time from `clock` (src/worker.ts builds it with the Worker's clock). */
+export function createApp(clock: Clock) {
   const app = router();
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer", description: "The admin token, or an API key (sending and its own messages only)" });
 
   app.use("*", async function withDatabase(c, next) {
     c.set("db", database(c.env.DB));
+    c.set("clock", clock);
     await next();
   });
 

@@ -10,8 +10,6 @@ import { toBase64Url, toHex } from "../mail/base64";
 import type { AppEnv } from "./context";
 import { ApiError } from "./errors";
 
-export type Principal = { kind: "admin" } | { kind: "key"; id: string; fromDomains: string[] | null };
-
 /** API keys look like `mgk_<43 base64url characters>` (32 random bytes). */
 export const API_KEY_PREFIX = "mgk_";
 

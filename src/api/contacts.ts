@@ -72,7 +72,7 @@ contactsApi.openapi(
   }),
   async (c) => {
     const { email, name } = c.req.valid("json");
-    const now = new Date();
+    const now = new Date(c.get("clock")());
     const [row] = await c
       .get("db")
       .insert(contacts)
@@ -122,7 +122,7 @@ contactsApi.openapi(
         ...(body.name !== undefined && { name: body.name }),
         // Suppressing by hand says so; lifting a suppression forgets why it was there.
         ...(body.suppressed !== undefined && { suppressed: body.suppressed, suppressedReason: body.suppressed ? "manual" : null }),
-        updatedAt: new Date(),
+        updatedAt: new Date(c.get("clock")()),
       })
       .where(eq(contacts.email, email))
       .returning();

@@ -2,10 +2,14 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import type { ZodError } from "zod";
 import type { Db } from "../db/client";
 import type { Env } from "../env";
-import type { Principal } from "./auth";
+import type { Clock } from "../clock";
 import { errorBody } from "./errors";
 
-export type AppEnv = { Bindings: Env; Variables: { db: Db; principal: Principal } };
+/** Who is calling: the admin token (everything), or an API key (sending, and reading the messages it sent). */
+export type Principal = { kind: "admin" } | { kind: "key"; id: string; fromDomains: string[] | null };
+
+/** What every handler has: the bindings, the database, the clock the Worker was built with, and the caller. */
+export type AppEnv = { Bindings: Env; Variables: { db: Db; clock: Clock; principal: Principal } };
 
 /** `path.to.field: what is wrong`, one per issue, so a client can see every problem at once. */
 export function describeZodError(error: ZodError): string {

@@ -102,7 +102,7 @@ domainsApi.openapi(
       .where(and(eq(aliases.domain, name), inArray(aliases.name, [catchall, bounce])))
       .get();
     if (taken) throw new ApiError("conflict", `the alias ${taken.address} already uses that local part`);
-    const now = new Date();
+    const now = new Date(c.get("clock")());
     const values = {
       companyName: body.company_name === undefined ? (existing?.companyName ?? null) : body.company_name,
       catchall,

@@ -46,8 +46,8 @@ export function downloadHeaders(filename: string, contentType: string, size?: nu
 
 export const filesApi = router();
 
-async function authorize(secretsKey: string | undefined, path: string, query: z.infer<typeof SignedQuery>): Promise<void> {
-  if (!(await verifySignedPath(secretsKey, path, query.expires, query.signature, Date.now()))) {
+async function authorize(secretsKey: string | undefined, path: string, query: z.infer<typeof SignedQuery>, now: number): Promise<void> {
+  if (!(await verifySignedPath(secretsKey, path, query.expires, query.signature, now))) {
     throw new ApiError("forbidden", "the link is invalid or has expired");
   }
 }
@@ -70,7 +70,7 @@ filesApi.openapi(
   }),
   async (c) => {
     const { id } = c.req.valid("param");
-    await authorize(c.env.SECRETS_KEY, `/files/${id}/raw`, c.req.valid("query"));
+    await authorize(c.env.SECRETS_KEY, `/files/${id}/raw`, c.req.valid("query"), c.get("clock")());
     const object = await rawOf(c.get("db"), c.env.RAW, id);
     return new Response(object.body, { headers: downloadHeaders(`${id}.eml`, "message/rfc822", object.size) });
   },
@@ -92,7 +92,7 @@ filesApi.openapi(
   }),
   async (c) => {
     const { id, index } = c.req.valid("param");
-    await authorize(c.env.SECRETS_KEY, `/files/${id}/attachments/${index}`, c.req.valid("query"));
+    await authorize(c.env.SECRETS_KEY, `/files/${id}/attachments/${index}`, c.req.valid("query"), c.get("clock")());
     const parsed = await parseMessage(await (await rawOf(c.get("db"), c.env.RAW, id)).arrayBuffer());
     if (!parsed.ok) throw new ApiError("unprocessable", parsed.reason);
     const attachment = parsed.email.attachments[Number(index)];

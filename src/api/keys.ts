@@ -55,7 +55,7 @@ keysApi.openapi(
     const [row] = await c
       .get("db")
       .insert(apiKeys)
-      .values({ id: newId("key"), name: body.name, hash: await sha256Hex(key), prefix: key.slice(0, 12), fromDomains: body.from_domains ? [...new Set(body.from_domains)] : null, createdAt: new Date() })
+      .values({ id: newId("key"), name: body.name, hash: await sha256Hex(key), prefix: key.slice(0, 12), fromDomains: body.from_domains ? [...new Set(body.from_domains)] : null, createdAt: new Date(c.get("clock")()) })
       .returning();
     return c.json({ ...keyOut(row!), key }, 201);
   },
@@ -99,7 +99,7 @@ keysApi.openapi(
     const revoked = await c
       .get("db")
       .update(apiKeys)
-      .set({ revokedAt: new Date() })
+      .set({ revokedAt: new Date(c.get("clock")()) })
       .where(and(eq(apiKeys.id, id), isNull(apiKeys.revokedAt)))
       .returning({ id: apiKeys.id });
     if (!revoked.length) throw notFound(`API key ${id}`);

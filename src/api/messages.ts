@@ -3,12 +3,11 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { and, asc, desc, eq, inArray, isNull, lt, type SQL, sql } from "drizzle-orm";
 import { chunks, type Db } from "../db/client";
 import { aliases, attempts, deliveries, deliveryAttempts, messageEvents, messages, outboundRecipients } from "../db/schema";
-import type { Principal } from "./auth";
-import { router } from "./context";
+import { type Principal, router } from "./context";
 import { downloadHeaders } from "./files";
 import { ApiError, notFound } from "./errors";
 import { newId } from "../ids";
-import { enqueue } from "../queue";
+import { enqueue } from "../queue/enqueue";
 import { errorResponses, iso, json, jsonBody, ListQuery, listOf, MailboxSchema, page, security, Timestamp, unprocessableResponse } from "./schemas";
 
 // Written out with table names: drizzle leaves columns unqualified inside a correlated subquery.
@@ -340,7 +339,7 @@ messagesApi.openapi(
     const row = rows[0];
     if (!row) throw notFound(`message ${id}`);
     if (row.direction !== "in" || !row.rawKey) throw new ApiError("unprocessable", "only stored inbound mail can be redelivered (send outbound mail again with POST /v1/messages)");
-    const now = new Date();
+    const now = new Date(c.get("clock")());
     // A webhook is replayed only while its URL is still a destination of the alias (it may have been dropped on purpose).
     const stillWebhook = (d: (typeof originals)[number]) =>
       owners.some((a) => a.id === d.aliasId && a.destinations.some((dest) => dest.type === "webhook" && dest.url === d.target));

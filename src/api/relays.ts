@@ -6,7 +6,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { asc, eq } from "drizzle-orm";
 import type { Db } from "../db/client";
-import { type RelayType, relays } from "../db/schema";
+import { relays } from "../db/schema";
+import type { RelayType } from "../model";
 import type { Env } from "../env";
 import { newId } from "../ids";
 import { DEFAULT_MAX_SIZE, type RelayRow, RELAY_TYPES, SECRET_FIELDS } from "../outbound/relays";
@@ -221,7 +222,7 @@ relaysApi.openapi(
   async (c) => {
     const body = c.req.valid("json");
     const { config, secrets } = await splitConfig(c.env, body.type, body.config);
-    const now = new Date();
+    const now = new Date(c.get("clock")());
     const [row] = await c
       .get("db")
       .insert(relays)
@@ -298,7 +299,7 @@ relaysApi.openapi(
         dailyLimit: body.daily_limit === undefined ? current.dailyLimit : body.daily_limit,
         enabled: body.enabled ?? current.enabled,
         ...(stored && { config: stored.config, secrets: stored.secrets }),
-        updatedAt: new Date(),
+        updatedAt: new Date(c.get("clock")()),
       })
       .where(eq(relays.id, current.id))
       .returning();

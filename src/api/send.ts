@@ -156,6 +156,7 @@ sendApi.openapi(
       principal.kind === "key" ? { apiKeyId: principal.id, fromDomains: principal.fromDomains } : { apiKeyId: null, fromDomains: null },
       request,
       key ? { key, hash: await sha256Hex(JSON.stringify(body)) } : null,
+      c.get("clock")(),
     );
     if (replayed) c.header("Idempotent-Replayed", "true");
     return c.json(answer, 202);

@@ -68,7 +68,7 @@ settingsApi.openapi(
       loopThreshold: body.loop_threshold ?? current.loopThreshold,
       allowedDomains: body.allowed_domains ? [...new Set(body.allowed_domains)] : current.allowedDomains,
     };
-    const values = { ...next, updatedAt: new Date() };
+    const values = { ...next, updatedAt: new Date(c.get("clock")()) };
     await db.insert(settings).values({ id: 1, ...values }).onConflictDoUpdate({ target: settings.id, set: values });
     return c.json(settingsOut(next), 200);
   },

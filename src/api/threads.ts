@@ -101,7 +101,7 @@ threadsApi.openapi(
     const db = c.get("db");
     const alias = body.alias_id ? await db.select({ id: aliases.id, domain: aliases.domain }).from(aliases).where(eq(aliases.id, body.alias_id)).get() : undefined;
     if (body.alias_id && !alias) throw new ApiError("unprocessable", `alias ${body.alias_id} does not exist`);
-    const now = new Date();
+    const now = new Date(c.get("clock")());
     const id = newId("thr");
     const unique = [...new Map((body.followers ?? []).map((f) => [f.email, f])).values()];
     await refuseOwnAddresses(db, unique.map((f) => f.email));
@@ -196,7 +196,7 @@ threadsApi.openapi(
     await refuseOwnAddresses(db, [email]);
     await db
       .insert(followers)
-      .values({ threadId: id, email, name: name ?? null, createdAt: new Date() })
+      .values({ threadId: id, email, name: name ?? null, createdAt: new Date(c.get("clock")()) })
       .onConflictDoUpdate({ target: [followers.threadId, followers.email], set: { name: name ?? null } });
     return c.json(await loadThread(db, id), 200);
   },

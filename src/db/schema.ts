@@ -7,6 +7,7 @@
  * and an id is a stable pagination cursor.
  */
 import { sql } from "drizzle-orm";
+import type { AliasContactPolicy, AliasStatus, DeliveryStatus, DeliveryType, Destination, Mailbox, MessageDirection, RecipientKind, RecipientStatus, RelayType, Stream, SuppressionReason } from "../model";
 import { type AnySQLiteColumn, index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 const createdAt = () => integer("created_at", { mode: "timestamp_ms" }).notNull();
@@ -26,17 +27,6 @@ export const domains = sqliteTable("domains", {
   createdAt: createdAt(),
   updatedAt: updatedAt(),
 });
-
-export type Destination =
-  | { type: "store" }
-  | { type: "forward"; to: string }
-  /** `inline_max_bytes`: attachments up to this size go in the payload itself (base64); larger ones by signed URL only. */
-  | { type: "webhook"; url: string; inline_max_bytes?: number };
-
-export const ALIAS_CONTACT_POLICIES = ["everyone", "known", "followers"] as const;
-export type AliasContactPolicy = (typeof ALIAS_CONTACT_POLICIES)[number];
-/** Odoo's `alias_status`: `invalid` marks a configuration error found while routing. */
-export type AliasStatus = "not_tested" | "valid" | "invalid";
 
 export const aliases = sqliteTable(
   "aliases",
@@ -88,8 +78,6 @@ export const followers = sqliteTable(
   (t) => [primaryKey({ columns: [t.threadId, t.email] }), index("followers_email").on(t.email)],
 );
 
-export type SuppressionReason = "hard_bounce" | "bounces" | "complaint" | "manual";
-
 export const contacts = sqliteTable("contacts", {
   email: text("email").primaryKey(),
   name: text("name"),
@@ -116,14 +104,6 @@ export const settings = sqliteTable("settings", {
   updatedAt: updatedAt(),
 });
 
-/** An address with its decoded display name (empty when there is none). */
-export type Mailbox = { name: string; address: string };
-
-export type MessageDirection = "in" | "out";
-export type InboundStatus = "accepted" | "refused" | "dropped";
-export type OutboundStatus = "queued" | "sent" | "failed" | "bounced";
-export type Stream = "transactional" | "mass";
-
 /** Every message in or out. Inbound: one row per `email()` event, whatever its outcome. */
 export const messages = sqliteTable(
   "messages",
@@ -146,6 +126,8 @@ export const messages = sqliteTable(
     // Outbound only: the relay chosen when the message was accepted, who sent it, and the
     // delivery state the queue consumer works from.
     relayId: text("relay_id"),
+    /** Our VERP address for the message's bounces (its envelope sender where the relay allows it). */
+    bounceAddress: text("bounce_address"),
     apiKeyId: text("api_key_id"),
     stream: text("stream").$type<Stream>(),
     /** A consumer holds the message until then (so a queue redelivery does not send it twice). */
@@ -195,10 +177,6 @@ export const messageThreads = sqliteTable(
     index("message_threads_alias").on(t.aliasId, t.messageId),
   ],
 );
-
-/** `notify`: copies to the thread's followers, through the outbound pipeline. */
-export type DeliveryType = Destination["type"] | "notify";
-export type DeliveryStatus = "pending" | "delivered" | "failed";
 
 /** One destination of one accepted message: its state, for retries and replays. */
 export const deliveries = sqliteTable(
@@ -275,8 +253,6 @@ export const messageEvents = sqliteTable(
   (t) => [index("message_events_message").on(t.messageId, t.id)],
 );
 
-export type RelayType = "cloudflare" | "smtp" | "postmark" | "resend" | "ses" | "mailgun" | "sendgrid";
-
 /** An outgoing server (Odoo's `ir.mail_server`). Credentials are sealed in `secrets`, never returned. */
 export const relays = sqliteTable("relays", {
   id: text("id").primaryKey(),
@@ -333,9 +309,6 @@ export const idempotencyKeys = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.scope, t.key] })],
 );
-
-export type RecipientKind = "to" | "cc" | "bcc";
-export type RecipientStatus = "pending" | "sent" | "failed" | "bounced";
 
 /** Each recipient of an outbound message and where its delivery stands. */
 export const outboundRecipients = sqliteTable(

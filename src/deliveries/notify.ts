@@ -14,15 +14,16 @@ import type { BatchItem } from "drizzle-orm/batch";
 import type { Email } from "postal-mime";
 import { parseMessage } from "../mail/parse";
 import type { Db } from "../db/client";
-import { contacts, followers, type Mailbox, messages } from "../db/schema";
+import { contacts, followers, messages } from "../db/schema";
+import type { Mailbox } from "../model";
 import { ownAliasesQuery } from "../db/own-aliases";
 import { isOwnAddress } from "../mail/own-address";
 import type { Env } from "../env";
 import { derivedId } from "../ids";
-import { enqueue } from "../queue";
+import { enqueue } from "../queue/enqueue";
 import { type DraftContent, draftMessage, draftStatements, type PlanningRows, planningQueries, planThreadOf, storeDraftRaw, threadQueries } from "../outbound/draft";
 import type { OutboundAttachment } from "../outbound/compose";
-import type { DeliveryRow, Handled } from "./run";
+import type { DeliveryRow, Handled } from "./types";
 
 /** Exchange and Outlook: do not answer notifications with out-of-office replies (Odoo sets the same on channel mail). */
 const NOTIFICATION_HEADERS = { "X-Auto-Response-Suppress": "OOF, AutoReply" };

@@ -8,7 +8,7 @@
  */
 import EmailReplyParser from "email-reply-parser";
 import { decodeWords, type Email } from "postal-mime";
-import type { Mailbox } from "../db/schema";
+import type { Mailbox } from "../model";
 import { mailboxes } from "../mail/address";
 import { toBase64 } from "../mail/base64";
 import { LINK_LIFETIME_SECONDS, signedUrl } from "./signed-url";

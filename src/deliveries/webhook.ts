@@ -11,7 +11,7 @@ import { aliases, messages } from "../db/schema";
 import type { Env } from "../env";
 import { parseMessage } from "../mail/parse";
 import { payloadOf } from "./payload";
-import type { DeliveryRow, Handled } from "./run";
+import type { DeliveryRow, Handled } from "./types";
 import { openSecrets, SIGNATURE_HEADER, signatureHeader } from "./signing";
 import { allowsPrivateTargets, checkWebhookUrl } from "./webhook-url";
 

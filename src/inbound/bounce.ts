@@ -23,7 +23,8 @@
 import { and, count, desc, eq, gte, inArray, min, type SQLWrapper, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { type Db, inJson } from "../db/client";
-import { bounceEvents, contacts, messageEvents, messages, outboundRecipients, type SuppressionReason } from "../db/schema";
+import { bounceEvents, contacts, messageEvents, messages, outboundRecipients } from "../db/schema";
+import type { SuppressionReason } from "../model";
 import type { Env } from "../env";
 import { domainOf, localPartOf } from "../mail/address";
 import { verifyVerpToken } from "../mail/verp";

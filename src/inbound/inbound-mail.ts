@@ -4,7 +4,7 @@
  */
 import type { Header } from "postal-mime";
 import { decodeWords } from "postal-mime";
-import type { Mailbox } from "../db/schema";
+import type { Mailbox } from "../model";
 import { normalizeAddress, parseMailboxes } from "../mail/address";
 import { LOOP_BOUNCE_TAG, messageIdOf, OWN_MESSAGE_ID_HEADER, replyCandidates, unfoldReferences } from "../mail/message-id";
 

@@ -17,7 +17,7 @@
  */
 import { type Db, database, isUniqueViolation } from "../db/client";
 import type { Env } from "../env";
-import { enqueue } from "../queue";
+import { enqueue } from "../queue/enqueue";
 import { bodyStart, parseHeaderBlock, readHeaderBlock, type SplitMessage } from "../mail/header-block";
 import { messageIdOf, syntheticMessageId } from "../mail/message-id";
 import { type BounceProcessing, processBounce } from "./bounce";

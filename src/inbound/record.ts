@@ -7,7 +7,8 @@
 import { and, eq, gt, inArray, ne } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { Db } from "../db/client";
-import { aliases, contacts, deliveries, type Destination, followers, messageEvents, messages, messageThreads, threads } from "../db/schema";
+import { aliases, contacts, deliveries, followers, messageEvents, messages, messageThreads, threads } from "../db/schema";
+import type { Destination } from "../model";
 import { newId } from "../ids";
 import type { InboundMail } from "./inbound-mail";
 import { domainOf } from "../mail/address";

@@ -21,7 +21,7 @@
  * Message-ID already took are skipped, and the sender loop guard may refuse
  * the whole message.
  */
-import type { AliasContactPolicy, Destination, Mailbox } from "../db/schema";
+import type { AliasContactPolicy, Destination, Mailbox } from "../model";
 import { domainOf, localPartOf } from "../mail/address";
 import type { InboundMail } from "./inbound-mail";
 

@@ -18,7 +18,7 @@
  */
 import emailAddresses from "email-addresses";
 import { type Address, addressParser, decodeWords } from "postal-mime";
-import type { Mailbox } from "../db/schema";
+import type { Mailbox } from "../model";
 
 /** RFC 5322 `atext`, widened by RFC 6532 to every non-ASCII character. */
 const DOT_ATOM_UTF8 = /^[a-zA-Z0-9!#$%&'*+\-/=?^_`{|}~\u0080-\u{10FFFF}]+(?:\.[a-zA-Z0-9!#$%&'*+\-/=?^_`{|}~\u0080-\u{10FFFF}]+)*$/u;

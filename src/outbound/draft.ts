@@ -7,7 +7,8 @@
 import { asc, eq, or, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { chunks, type Db } from "../db/client";
-import { aliases, domains, type Mailbox, messages, messageThreads, outboundRecipients, type RecipientKind, relays, type Stream, threads } from "../db/schema";
+import { aliases, domains, messages, messageThreads, outboundRecipients, relays, threads } from "../db/schema";
+import type { Mailbox, RecipientKind, Stream } from "../model";
 import type { Env } from "../env";
 import { normalizeAddress } from "../mail/address";
 import { verpAddress } from "../mail/verp";
@@ -225,6 +226,7 @@ export function draftStatements(
           ...meta.decision,
         },
         relayId: plan.relay.id,
+        bounceAddress: draft.bounceAddress,
         apiKeyId: meta.apiKeyId,
         stream: content.stream,
         nextAttemptAt: at,

@@ -4,7 +4,7 @@
  * the From and Reply-To, the envelope sender, the Message-ID and threading
  * headers. Pure.
  */
-import type { Mailbox, RelayType, Stream } from "../db/schema";
+import type { Mailbox, RelayType, Stream } from "../model";
 import { envelopeIsFrom } from "./relays";
 import { domainOf } from "../mail/address";
 import { planSender, formatReplyTo, type SenderPlan } from "./rewrite-from";

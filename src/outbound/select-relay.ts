@@ -4,7 +4,7 @@
  * shared/reference/odoo-gateway.md 4.3 and 4.4). Pure.
  */
 import { domainOf, normalizeAddress } from "../mail/address";
-import type { Stream } from "../db/schema";
+import type { Stream } from "../model";
 
 export interface RelayCandidate {
   id: string;

@@ -12,7 +12,7 @@ import { ownAliasesQuery } from "../db/own-aliases";
 import { isOwnAddress } from "../mail/own-address";
 import type { Env } from "../env";
 import { newId } from "../ids";
-import { enqueue } from "../queue";
+import { enqueue } from "../queue/enqueue";
 import { domainOf, normalizeAddress } from "../mail/address";
 import { formatMailbox } from "../mail/mime-header";
 import { type DraftContent, draftMessage, draftStatements, type PlanningRows, planningQueries, planThreadOf, recipientsOf, storeDraftRaw, threadQueries } from "./draft";
@@ -56,7 +56,7 @@ export async function acceptSend(
   requester: Requester,
   request: SendRequest,
   idempotency: { key: string; hash: string } | null,
-  now = Date.now(),
+  now: number,
 ): Promise<{ answer: SendAnswer; replayed: boolean }> {
   const scope = requester.apiKeyId ?? "admin";
   const since = new Date(now - IDEMPOTENCY_HOURS * 3_600_000);

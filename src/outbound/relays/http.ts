@@ -4,7 +4,7 @@
  */
 import { decodeWords, type Email } from "postal-mime";
 import { mailboxes, normalizeAddress } from "../../mail/address";
-import type { Mailbox } from "../../db/schema";
+import type { Mailbox } from "../../model";
 import { toBase64 } from "../../mail/base64";
 import { allRecipients, type OutgoingMessage, type Relay, type SendOutcome, statelessSession } from "./types";
 

@@ -2,7 +2,7 @@
  * Relay types, their settings, and the factory that turns a stored relay
  * (settings plus sealed credentials) into a `Relay`.
  */
-import type { RelayType } from "../../db/schema";
+import type { RelayType } from "../../model";
 import { relays } from "../../db/schema";
 import type { Env } from "../../env";
 import { unseal } from "../../secrets";

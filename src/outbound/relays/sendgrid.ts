@@ -5,7 +5,7 @@
  */
 import type { Relay } from "./types";
 import { attachments, customHeaders, fieldsRelay, PROVIDER_TIMEOUT_MS, providerRequest } from "./http";
-import type { Mailbox } from "../../db/schema";
+import type { Mailbox } from "../../model";
 
 export interface SendgridOptions {
   apiKey: string;

@@ -1,0 +1,39 @@
+/**
+ * The domain's values: what a mailbox, a destination, a stream or a relay
+ * type is. A leaf module (it imports nothing), so the pure rules, the D1
+ * schema and the API all speak of the same things without depending on
+ * each other.
+ */
+
+/** An address with its decoded display name (empty when there is none). */
+export type Mailbox = { name: string; address: string };
+
+/** Where an alias delivers its mail. */
+export type Destination =
+  | { type: "store" }
+  | { type: "forward"; to: string }
+  /** `inline_max_bytes`: attachments up to this size go in the payload itself (base64); larger ones by signed URL only. */
+  | { type: "webhook"; url: string; inline_max_bytes?: number };
+
+export const ALIAS_CONTACT_POLICIES = ["everyone", "known", "followers"] as const;
+/** Who may write to an alias (Odoo's `alias_contact`). */
+export type AliasContactPolicy = (typeof ALIAS_CONTACT_POLICIES)[number];
+/** Odoo's `alias_status`: `invalid` marks a configuration error found while routing. */
+export type AliasStatus = "not_tested" | "valid" | "invalid";
+
+export type SuppressionReason = "hard_bounce" | "bounces" | "complaint" | "manual";
+
+export type MessageDirection = "in" | "out";
+export type InboundStatus = "accepted" | "refused" | "dropped";
+export type OutboundStatus = "queued" | "sent" | "failed" | "bounced";
+/** Transactional mail and mass mail go through relays of their own stream. */
+export type Stream = "transactional" | "mass";
+
+/** `notify`: copies to the thread's followers, through the outbound pipeline. */
+export type DeliveryType = Destination["type"] | "notify";
+export type DeliveryStatus = "pending" | "delivered" | "failed";
+
+export type RelayType = "cloudflare" | "smtp" | "postmark" | "resend" | "ses" | "mailgun" | "sendgrid";
+
+export type RecipientKind = "to" | "cc" | "bcc";
+export type RecipientStatus = "pending" | "sent" | "failed" | "bounced";

@@ -1,0 +1,43 @@
+/**
+ * Open relay sessions, shared by the messages of one queue batch: one per
+ * relay and EHLO name (the relay's configured name, else the message's
+ * From domain), so a batch to one SMTP relay uses one connection. A
+ * session that failed is forgotten, so the next message opens a new one.
+ */
+import type { Env } from "../env";
+import { instantiate, type RelayRow } from "./relays";
+import type { RelaySession } from "./relays/types";
+
+export interface SessionPool {
+  open(relay: RelayRow): Promise<RelaySession>;
+  /** Forgets a session that failed. */
+  drop(relay: RelayRow): void;
+}
+
+export interface Sessions {
+  /** The pool for messages sent with this EHLO name. */
+  forHelo(helo: string): SessionPool;
+  /** Closes every session opened (errors ignored: the work is done). */
+  closeAll(): Promise<void>;
+}
+
+export function openSessions(env: Env): Sessions {
+  const sessions = new Map<string, Promise<RelaySession>>();
+  const keyOf = (relay: RelayRow, helo: string) => `${relay.id} ${helo}`;
+  return {
+    forHelo: (helo) => ({
+      open(relay) {
+        let session = sessions.get(keyOf(relay, helo));
+        if (!session) {
+          session = instantiate(relay, env, helo).then((r) => r.open());
+          sessions.set(keyOf(relay, helo), session);
+        }
+        return session;
+      },
+      drop: (relay) => sessions.delete(keyOf(relay, helo)),
+    }),
+    async closeAll() {
+      for (const session of sessions.values()) await session.then((s) => s.close()).catch(() => {});
+    },
+  };
+}
