@@ -1,8 +1,10 @@
 /** `POST /v1/messages`: the send API. */
 import { createRoute, z } from "@hono/zod-openapi";
+import { type SendRefusal, sendRefusalText } from "../outbound/refusals";
 import { acceptSend, type SendRequest } from "../outbound/send";
 import { sha256Hex } from "./auth";
-import { router } from "./context";
+import { type Principal, router } from "./context";
+import { ApiError } from "./errors";
 import { conflictResponse, ErrorSchema, errorResponses, json, jsonBody, MailboxInput, security, unprocessableResponse } from "./schemas";
 
 export const MAX_RECIPIENTS = 50;
@@ -110,6 +112,26 @@ const SendAnswerSchema = z
   })
   .openapi("SendAnswer");
 
+/** Each reason a send is refused, as the HTTP answer the route documents. */
+function refusalError(refusal: SendRefusal, principal: Principal): ApiError {
+  const text = sendRefusalText(refusal);
+  switch (refusal.reason) {
+    case "forbidden_domain":
+      return new ApiError("forbidden", text);
+    case "idempotency_conflict":
+      return new ApiError("conflict", text);
+    case "too_large":
+      return new ApiError("payload_too_large", text);
+    case "unknown_thread":
+      // A key is told the same whether the thread does not exist or is someone else's.
+      return principal.kind === "key" ? new ApiError("not_found", `thread ${refusal.threadId} not found`) : new ApiError("unprocessable", text);
+    case "suppressed":
+    case "no_relay":
+    case "uncomposable":
+      return new ApiError("unprocessable", text);
+  }
+}
+
 export const sendApi = router();
 
 sendApi.openapi(
@@ -150,7 +172,7 @@ sendApi.openapi(
       threadId: body.thread_id ?? null,
       stream: body.stream,
     };
-    const { answer, replayed } = await acceptSend(
+    const result = await acceptSend(
       c.env,
       c.get("db"),
       principal.kind === "key" ? { apiKeyId: principal.id, fromDomains: principal.fromDomains } : { apiKeyId: null, fromDomains: null },
@@ -158,7 +180,8 @@ sendApi.openapi(
       key ? { key, hash: await sha256Hex(JSON.stringify(body)) } : null,
       c.get("clock")(),
     );
-    if (replayed) c.header("Idempotent-Replayed", "true");
-    return c.json(answer, 202);
+    if (!result.ok) throw refusalError(result.refusal, principal);
+    if (result.replayed) c.header("Idempotent-Replayed", "true");
+    return c.json(result.answer, 202);
   },
 );

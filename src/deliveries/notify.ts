@@ -23,6 +23,7 @@ import { derivedId } from "../ids";
 import { enqueue } from "../queue/enqueue";
 import { type DraftContent, draftMessage, draftStatements, type PlanningRows, planningQueries, planThreadOf, storeDraftRaw, threadQueries } from "../outbound/draft";
 import type { OutboundAttachment } from "../outbound/compose";
+import { mayPassLater, sendRefusalText } from "../outbound/refusals";
 import type { DeliveryRow, Handled } from "./types";
 
 /** Exchange and Outlook: do not answer notifications with out-of-office replies (Odoo sets the same on channel mail). */
@@ -94,21 +95,12 @@ export async function notifyFollowers(env: Env, db: Db, delivery: DeliveryRow): 
     const rowId = await derivedId("msg", now, `${delivery.id}:${follower.email}`);
     let attempt = content(to, attachmentsOf(parsed), null);
     let drafted = await draftMessage(env, planning, { rowId, now, content: attempt, thread });
-    if (!drafted.ok && drafted.reason === "too_large" && parsed.attachments.length) {
+    if (!drafted.ok && drafted.refusal.reason === "too_large" && parsed.attachments.length) {
       // Over the relay's limit with the attachments: send the words, and name what was left out.
       attempt = content(to, [], `[Attachments not included (too large for the relay): ${parsed.attachments.map((a) => a.filename ?? "unnamed").join(", ")}]`);
       drafted = await draftMessage(env, planning, { rowId, now, content: attempt, thread });
     }
-    if (!drafted.ok) {
-      switch (drafted.reason) {
-        case "no_relay":
-          return { outcome: { result: "retry", statusCode: null, error: "no relay is enabled" } };
-        case "too_large":
-          return { outcome: { result: "failed", statusCode: null, error: `the notification is ${drafted.size} bytes; relay "${drafted.relay}" takes at most ${drafted.limit}` } };
-        case "uncomposable":
-          return { outcome: { result: "failed", statusCode: null, error: drafted.error } };
-      }
-    }
+    if (!drafted.ok) return { outcome: { result: mayPassLater(drafted.refusal) ? "retry" : "failed", statusCode: null, error: sendRefusalText(drafted.refusal) } };
     await storeDraftRaw(env, drafted.draft);
     statements.push(...draftStatements(db, drafted.draft, { content: attempt, threadId, apiKeyId: null, at, decision: { reason: "notification", notification_of: message.id, delivery_id: delivery.id } }));
     ids.push(rowId);

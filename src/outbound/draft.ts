@@ -14,9 +14,8 @@ import { normalizeAddress } from "../mail/address";
 import { verpAddress } from "../mail/verp";
 import { compose, type WrittenContent } from "./compose";
 import { domainFor, type PlanDomain, planMessage, type PlanRelay, type PlanThread, type SendPlan } from "./plan";
+import type { DraftRefusal } from "./refusals";
 import { fixedSenderOf, maxSizeOf } from "./relays";
-
-export type SendJob = { kind: "send"; id: string };
 
 export interface DraftContent extends WrittenContent {
   author: Mailbox;
@@ -40,11 +39,7 @@ export interface Draft {
   recipients: DraftRecipient[];
 }
 
-export type DraftResult =
-  | { ok: true; draft: Draft }
-  | { ok: false; reason: "no_relay" }
-  | { ok: false; reason: "too_large"; size: number; limit: number; relay: string }
-  | { ok: false; reason: "uncomposable"; error: string };
+export type DraftResult = { ok: true; draft: Draft } | { ok: false; refusal: DraftRefusal };
 
 /** What planning needs from D1: the enabled relays and the domains, as two statements of the caller's batch. */
 export function planningQueries(db: Db) {
@@ -154,27 +149,27 @@ export async function draftMessage(
     subject: content.subject,
     bounceAddress,
   });
-  if (!plan) return { ok: false, reason: "no_relay" };
+  if (!plan) return { ok: false, refusal: { reason: "no_relay" } };
 
   const composed = compose({
-      from: plan.sender.from,
-      to: content.to,
-      cc: content.cc,
-      replyTo: plan.sender.replyTo,
-      subject: content.subject,
-      text: content.text,
-      html: content.html,
-      attachments: content.attachments,
-      headers: content.headers,
-      messageId: plan.messageId,
-      inReplyTo: plan.inReplyTo,
-      references: plan.references,
-      date: new Date(input.now),
+    from: plan.sender.from,
+    to: content.to,
+    cc: content.cc,
+    replyTo: plan.sender.replyTo,
+    subject: content.subject,
+    text: content.text,
+    html: content.html,
+    attachments: content.attachments,
+    headers: content.headers,
+    messageId: plan.messageId,
+    inReplyTo: plan.inReplyTo,
+    references: plan.references,
+    date: new Date(input.now),
   });
-  if (!composed.ok) return { ok: false, reason: "uncomposable", error: composed.reason };
+  if (!composed.ok) return { ok: false, refusal: { reason: "uncomposable", error: composed.reason } };
   const raw = new TextEncoder().encode(composed.raw);
   const limit = maxSizeOf(plan.relay);
-  if (raw.byteLength > limit) return { ok: false, reason: "too_large", size: raw.byteLength, limit, relay: plan.relay.name };
+  if (raw.byteLength > limit) return { ok: false, refusal: { reason: "too_large", size: raw.byteLength, limit, relay: plan.relay.name } };
   return { ok: true, draft: { rowId, plan, raw, bounceAddress, recipients: recipientsOf(content) } };
 }
 

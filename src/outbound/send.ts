@@ -5,7 +5,6 @@
  * request that is refused.
  */
 import { and, eq, gte, lt } from "drizzle-orm";
-import { ApiError } from "../api/errors";
 import { chunks, type Db, inJson, isUniqueViolation } from "../db/client";
 import { contacts, followers, idempotencyKeys, messages, messageThreads, threads } from "../db/schema";
 import { ownAliasesQuery } from "../db/own-aliases";
@@ -15,6 +14,7 @@ import { newId } from "../ids";
 import { enqueue } from "../queue/enqueue";
 import { domainOf, normalizeAddress } from "../mail/address";
 import { formatMailbox } from "../mail/mime-header";
+import type { SendRefusal } from "./refusals";
 import { type DraftContent, draftMessage, draftStatements, type PlanningRows, planningQueries, planThreadOf, recipientsOf, storeDraftRaw, threadQueries } from "./draft";
 
 export interface SendRequest extends DraftContent {
@@ -37,17 +37,20 @@ export interface SendAnswer {
   envelope_from: string;
 }
 
+export type SendResult = { ok: true; answer: SendAnswer; replayed: boolean } | { ok: false; refusal: SendRefusal };
+
 const IDEMPOTENCY_HOURS = 24;
 
-async function storedAnswer(db: Db, scope: string, key: string, hash: string, since: Date): Promise<SendAnswer | null> {
+/** The answer given to the same key within its window: the same answer again, or a conflict when the request differs. */
+async function storedAnswer(db: Db, scope: string, key: string, hash: string, since: Date): Promise<SendResult | null> {
   const row = await db
     .select()
     .from(idempotencyKeys)
     .where(and(eq(idempotencyKeys.scope, scope), eq(idempotencyKeys.key, key), gte(idempotencyKeys.createdAt, since)))
     .get();
   if (!row) return null;
-  if (row.requestHash !== hash) throw new ApiError("conflict", `Idempotency-Key "${key}" was used within 24 hours for a different request`);
-  return row.response as unknown as SendAnswer;
+  if (row.requestHash !== hash) return { ok: false, refusal: { reason: "idempotency_conflict", key } };
+  return { ok: true, answer: row.response as unknown as SendAnswer, replayed: true };
 }
 
 export async function acceptSend(
@@ -57,17 +60,17 @@ export async function acceptSend(
   request: SendRequest,
   idempotency: { key: string; hash: string } | null,
   now: number,
-): Promise<{ answer: SendAnswer; replayed: boolean }> {
+): Promise<SendResult> {
   const scope = requester.apiKeyId ?? "admin";
   const since = new Date(now - IDEMPOTENCY_HOURS * 3_600_000);
   if (idempotency) {
     const stored = await storedAnswer(db, scope, idempotency.key, idempotency.hash, since);
-    if (stored) return { answer: stored, replayed: true };
+    if (stored) return stored;
   }
 
   const fromDomain = domainOf(request.author.address);
   if (requester.fromDomains && !requester.fromDomains.includes(fromDomain)) {
-    throw new ApiError("forbidden", `this API key may not send from ${fromDomain} (allowed: ${requester.fromDomains.join(", ")})`);
+    return { ok: false, refusal: { reason: "forbidden_domain", domain: fromDomain, allowed: requester.fromDomains } };
   }
   const recipients = recipientsOf(request);
 
@@ -96,25 +99,14 @@ export async function acceptSend(
     ...threadStatements,
   ]);
 
-  if (suppressed.length) {
-    throw new ApiError("unprocessable", `suppressed recipients (they bounced or complained; remove the suppression first): ${suppressed.map((s) => s.email).join(", ")}`);
-  }
+  if (suppressed.length) return { ok: false, refusal: { reason: "suppressed", recipients: suppressed.map((s) => s.email) } };
   // A key is told the same whether the thread does not exist or is someone else's.
-  if (request.threadId && requester.apiKeyId && !ownMessages.length) throw new ApiError("not_found", `thread ${request.threadId} not found`);
   const thread = planThreadOf(threadRows, threadIds);
-  if (request.threadId && !thread) throw new ApiError("unprocessable", `thread ${request.threadId} does not exist`);
+  const visible = !requester.apiKeyId || ownMessages.length > 0;
+  if (request.threadId && (!thread || !visible)) return { ok: false, refusal: { reason: "unknown_thread", threadId: request.threadId } };
 
   const drafted = await draftMessage(env, [relayRows, domainRows] as PlanningRows, { rowId: newId("msg", now), now, content: request, thread });
-  if (!drafted.ok) {
-    switch (drafted.reason) {
-      case "no_relay":
-        throw new ApiError("unprocessable", "no relay is enabled: create one with POST /v1/relays");
-      case "too_large":
-        throw new ApiError("payload_too_large", `the message is ${drafted.size} bytes once composed; relay "${drafted.relay}" takes at most ${drafted.limit}`);
-      case "uncomposable":
-        throw new ApiError("unprocessable", drafted.error);
-    }
-  }
+  if (!drafted.ok) return drafted;
   const { draft } = drafted;
   const { plan } = draft;
 
@@ -156,10 +148,10 @@ export async function acceptSend(
     // A concurrent request with the same Idempotency-Key won: answer as it did.
     if (idempotency && isUniqueViolation(error, "idempotency_keys")) {
       const stored = await storedAnswer(db, scope, idempotency.key, idempotency.hash, since);
-      if (stored) return { answer: stored, replayed: true };
+      if (stored) return stored;
     }
     throw error;
   }
   await enqueue(env, [{ kind: "send", id: draft.rowId }]);
-  return { answer, replayed: false };
+  return { ok: true, answer, replayed: false };
 }
