@@ -2,6 +2,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, asc, desc, eq, inArray, isNull, lt, type SQL, sql } from "drizzle-orm";
 import { chunks, type Db } from "../db/client";
+import { StoredDecisionSchema } from "../decision";
 import { aliases, attempts, deliveries, deliveryAttempts, messageEvents, messages, outboundRecipients } from "../db/schema";
 import { type Principal, router } from "./context";
 import { downloadHeaders } from "./files";
@@ -38,10 +39,9 @@ type MessageSummaryRow = {
   [K in keyof typeof messageColumns]: K extends "threadIds" ? string : (typeof messages.$inferSelect)[Exclude<K, "threadIds"> & keyof typeof messages.$inferSelect];
 };
 
-export const DecisionSchema = z
-  .object({ outcome: z.enum(["accepted", "refused", "dropped"]), reason: z.string() })
-  .catchall(z.unknown())
-  .openapi("Decision", { description: "The routing decision: outcome, a stable reason code, and what was found (routes, bounce, ...)" });
+const DecisionSchema = StoredDecisionSchema.openapi("Decision", {
+  description: "Why the message went where it went: the outcome, a stable reason code, and what was found (routes, refusals, bounce) or chosen (relay, From rewrite)",
+});
 
 export const MessageSchema = z
   .object({
@@ -142,7 +142,8 @@ export function messageOut(row: MessageSummaryRow): z.infer<typeof MessageSchema
     subject: row.subject,
     size: row.size,
     has_raw: row.rawKey !== null,
-    decision: row.decision as z.infer<typeof DecisionSchema>,
+    // Read through the schema: a stored decision the contract does not describe is our bug, and fails loudly.
+    decision: StoredDecisionSchema.parse(row.decision),
     relay_id: row.relayId,
     created_at: iso(row.createdAt),
   };

@@ -10,7 +10,7 @@ import { relays } from "../db/schema";
 import type { RelayType } from "../model";
 import type { Env } from "../env";
 import { newId } from "../ids";
-import { DEFAULT_MAX_SIZE, type RelayRow, RELAY_TYPES, SECRET_FIELDS } from "../outbound/relays";
+import { DEFAULT_MAX_SIZE, type RelayRow, RELAY_TYPES, SECRET_FIELDS } from "../outbound/relays/settings";
 import { MissingSecretsKey, seal, unseal } from "../secrets";
 import { router } from "./context";
 import { ApiError, notFound } from "./errors";

@@ -2,11 +2,11 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { checkVerp, summarize } from "../inbound/bounce";
 import { readBounceReport } from "../inbound/bounce-report";
-import { decide, type Decision, refusalText } from "../inbound/route";
+import { type Decision, DecisionSchema } from "../decision";
+import { decide, refusalText } from "../inbound/route";
 import { lookup } from "../inbound/lookup";
 import { readInboundMail } from "../inbound/receive";
 import { router } from "./context";
-import { DecisionSchema } from "./messages";
 import { EmailAddress, errorResponses, json, jsonBody, security } from "./schemas";
 
 const HEADER_NAME = /^[!-9;-~]+$/;
@@ -29,7 +29,7 @@ const RouteTestBody = z
 
 const RouteTestResult = z
   .object({
-    decision: DecisionSchema,
+    decision: DecisionSchema.openapi("RoutingDecision", { description: "What the gateway decides for an inbound message" }),
     smtp: z.object({ action: z.enum(["accept", "reject"]), text: z.string().nullable() }),
   })
   .openapi("RouteTestResult");
@@ -66,6 +66,6 @@ routeTestApi.openapi(
       const { verp } = await checkVerp(c.env.SECRETS_KEY, mail, data.domains);
       decision = { ...decision, bounce: summarize(await readBounceReport(bytes), verp, null) };
     }
-    return c.json({ decision: decision as z.infer<typeof DecisionSchema>, smtp: smtpOf(decision) }, 200);
+    return c.json({ decision, smtp: smtpOf(decision) }, 200);
   },
 );

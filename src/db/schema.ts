@@ -7,6 +7,7 @@
  * and an id is a stable pagination cursor.
  */
 import { sql } from "drizzle-orm";
+import type { StoredDecision } from "../decision";
 import type { AliasContactPolicy, AliasStatus, DeliveryStatus, DeliveryType, Destination, Mailbox, MessageDirection, RecipientKind, RecipientStatus, RelayType, Stream, SuppressionReason } from "../model";
 import { type AnySQLiteColumn, index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
@@ -122,7 +123,8 @@ export const messages = sqliteTable(
     subject: text("subject"),
     size: integer("size").notNull(),
     rawKey: text("raw_key"),
-    decision: text("decision", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
+    /** The routing decision and trace (src/decision.ts); what the code acts on has columns of its own. */
+    decision: text("decision", { mode: "json" }).$type<StoredDecision>().notNull(),
     // Outbound only: the relay chosen when the message was accepted, who sent it, and the
     // delivery state the queue consumer works from.
     relayId: text("relay_id"),

@@ -8,6 +8,7 @@
  */
 import EmailReplyParser from "email-reply-parser";
 import { decodeWords, type Email } from "postal-mime";
+import type { StoredDecision } from "../decision";
 import type { Mailbox } from "../model";
 import { mailboxes } from "../mail/address";
 import { toBase64 } from "../mail/base64";
@@ -63,14 +64,14 @@ export interface WebhookPayload {
     raw_url: string | null;
     size: number;
     received_at: string;
-    decision: Record<string, unknown>;
+    decision: StoredDecision;
   };
 }
 
 export interface PayloadInput {
   deliveryId: string;
   redeliveryOf: string | null;
-  message: { id: string; messageId: string; mailFrom: string; rcptTo: string; size: number; decision: Record<string, unknown>; createdAt: Date };
+  message: { id: string; messageId: string; mailFrom: string; rcptTo: string; size: number; decision: StoredDecision; createdAt: Date };
   threadId: string | null;
   aliasId: string | null;
   inlineMaxBytes: number;

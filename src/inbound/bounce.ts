@@ -30,7 +30,8 @@ import { domainOf, localPartOf } from "../mail/address";
 import { verifyVerpToken } from "../mail/verp";
 import { type BounceReport, MAX_REPORT_BYTES, readBounceReport, type ReportedRecipient } from "./bounce-report";
 import type { InboundMail } from "./inbound-mail";
-import type { BounceSummary, DomainInfo } from "./route";
+import type { BounceSummary } from "../decision";
+import type { DomainInfo } from "./route";
 
 type Statement = BatchItem<"sqlite">;
 

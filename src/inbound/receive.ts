@@ -27,7 +27,8 @@ import { type Lookup, lookup } from "./lookup";
 import { claimLoopSlots } from "./loop-guard";
 import { rawKeyFor, storeRaw } from "./raw-store";
 import { recordDecision } from "./record";
-import { type Decision, decide, loopRefusal, refusalText } from "./route";
+import type { Decision } from "../decision";
+import { decide, loopRefusal, refusalText } from "./route";
 
 /** Thrown so the sender's server retries later; the message says why. */
 export class TemporaryFailure extends Error {

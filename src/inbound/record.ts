@@ -13,7 +13,8 @@ import { newId } from "../ids";
 import type { InboundMail } from "./inbound-mail";
 import { domainOf } from "../mail/address";
 import { isOwnAddress } from "../mail/own-address";
-import type { Decision, Route, RoutingData } from "./route";
+import type { Decision, Route } from "../decision";
+import type { RoutingData } from "./route";
 
 /** A forward the handler must attempt after the record commits. */
 export interface PendingForward {
@@ -149,7 +150,7 @@ export async function recordDecision(
     subject: mail.subject,
     size: mail.size,
     rawKey,
-    decision: decision as unknown as Record<string, unknown>,
+    decision,
     createdAt: now,
     updatedAt: now,
   });

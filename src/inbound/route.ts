@@ -21,6 +21,7 @@
  * Message-ID already took are skipped, and the sender loop guard may refuse
  * the whole message.
  */
+import type { BounceSignal, BounceSummary, Decision, Refusal, Route } from "../decision";
 import type { AliasContactPolicy, Destination, Mailbox } from "../model";
 import { domainOf, localPartOf } from "../mail/address";
 import type { InboundMail } from "./inbound-mail";
@@ -95,44 +96,6 @@ export interface RoutingData {
   loopCounts: Record<string, number>;
 }
 
-export type Route =
-  /** New mail to an alias: opens a thread, or joins the alias's pinned thread. */
-  | { kind: "alias"; route_key: string; alias_id: string; thread_id: string | null }
-  /** A reply: joins the thread it answers. `alias_id` is the thread's alias when it was addressed. */
-  | { kind: "thread"; route_key: string; thread_id: string; alias_id: string | null };
-
-/** Why a route, or the whole message, was refused. Each maps to one SMTP text in `refusalText`. */
-export type Refusal =
-  | { reason: "no_route"; recipient: string }
-  | { reason: "catchall_direct"; recipient: string; company: string; contact_email: string | null }
-  | { reason: "contact_policy"; alias_id: string; address: string; policy: AliasContactPolicy; custom_text: string | null; company: string; contact_email: string | null }
-  | { reason: "alias_invalid"; alias_id: string; address: string; company: string; error: "config_follower_no_record" | "config_follower_no_partners" }
-  | { reason: "alias_disabled"; alias_id: string; address: string }
-  | { reason: "sender_loop"; recipient: string; route_key: string; count: number; minutes: number }
-  | { reason: "hop_limit"; received: number };
-
-export type BounceSignal = "bounce_address" | "verp" | "mailer_daemon" | "report";
-
-/** What a bounce said and did (src/inbound/bounce.ts), shown as `decision.bounce`. */
-export interface BounceSummary {
-  /** null: not read yet, or none of these (a human writing to the bounce address). */
-  kind: "bounce" | "delayed" | "delivered" | "feedback" | "auto_reply" | null;
-  /** The first recipient the report names, with its status and diagnostic. */
-  recipient: string | null;
-  status: string | null;
-  diagnostic: string | null;
-  /** The Message-ID of the mail it is about: ours when found, else the first one the report names. */
-  original_message_id: string | null;
-  /** Our outbound message it is about, when found. */
-  original_id: string | null;
-  /** Whether a VERP token was present, and whether its signature verified (a forged one changes nothing). */
-  verp: "valid" | "invalid" | null;
-  recipients: { recipient: string; action: string | null; status: string | null; diagnostic: string | null; remote_mta: string | null; hard: boolean }[];
-  feedback_type: string | null;
-  /** What changed: recipients marked bounced, bounces counted, contacts suppressed (and why). */
-  effects: { bounced: string[]; counted: string[]; suppressed: { email: string; reason: string }[]; delayed: string[] };
-}
-
 export const UNREAD_BOUNCE: BounceSummary = {
   kind: null,
   recipient: null,
@@ -145,28 +108,6 @@ export const UNREAD_BOUNCE: BounceSummary = {
   feedback_type: null,
   effects: { bounced: [], counted: [], suppressed: [], delayed: [] },
 };
-
-export type Decision =
-  | {
-      outcome: "accepted";
-      reason: "routed";
-      routes: Route[];
-      refused: Refusal[];
-      skipped: { route_key: string; why: "duplicate" | "automatic" }[];
-      /** Earlier messages with this Message-ID from other senders: a collision (or a forgery sent first), which blocks nothing. */
-      message_id_collision?: string[];
-    }
-  | { outcome: "accepted"; reason: "bounce"; signal: BounceSignal; bounce: BounceSummary }
-  | ({ outcome: "refused" } & Refusal)
-  /**
-   * Seen before. `same_delivery`: this very delivery (same Message-ID, same
-   * recipient) was accepted earlier, so this is the sender retrying after a
-   * temporary failure of ours. Either way, deliveries the earlier attempt
-   * left undone are completed.
-   */
-  | { outcome: "dropped"; reason: "duplicate"; duplicate_of: string | null; same_delivery: boolean }
-  | { outcome: "dropped"; reason: "loop_reply" }
-  | { outcome: "dropped"; reason: "automatic"; marker: string };
 
 export function companyOf(domain: DomainInfo | undefined): string {
   return domain?.companyName || domain?.name || "us";

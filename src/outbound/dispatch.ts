@@ -16,7 +16,7 @@ import { domainOf, normalizeAddress } from "../mail/address";
 import { type Parsed, parseMessage } from "../mail/parse";
 import type { SendJob } from "../queue/jobs";
 import { releaseSlot, reserveSlot } from "./daily-quota";
-import { envelopeIsFrom, fixedSenderOf, type RelayRow } from "./relays";
+import { envelopeIsFrom, fixedSenderOf, type RelayRow } from "./relays/settings";
 import { type OutgoingMessage, RelayError, type SendOutcome } from "./relays/types";
 import { failoverRelays, matchFromFilter, relaysForStream } from "./select-relay";
 import { openSessions, type SessionPool } from "./sessions";

@@ -15,7 +15,7 @@ import { verpAddress } from "../mail/verp";
 import { compose, type WrittenContent } from "./compose";
 import { domainFor, type PlanDomain, planMessage, type PlanRelay, type PlanThread, type SendPlan } from "./plan";
 import type { DraftRefusal } from "./refusals";
-import { fixedSenderOf, maxSizeOf } from "./relays";
+import { fixedSenderOf, maxSizeOf } from "./relays/settings";
 
 export interface DraftContent extends WrittenContent {
   author: Mailbox;
@@ -190,7 +190,14 @@ export async function storeDraftRaw(env: Env, draft: Draft): Promise<string> {
 export function draftStatements(
   db: Db,
   draft: Draft,
-  meta: { content: DraftContent; threadId: string; apiKeyId: string | null; at: Date; decision: Record<string, unknown> },
+  meta: {
+    content: DraftContent;
+    threadId: string;
+    apiKeyId: string | null;
+    at: Date;
+    /** Why the message is sent: the decision's reason and what belongs to it. */
+    decision: { reason: "send" } | { reason: "notification"; notification_of: string; delivery_id: string };
+  },
 ): BatchItem<"sqlite">[] {
   const { plan, rowId } = draft;
   const { content, at } = meta;

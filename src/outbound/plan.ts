@@ -5,7 +5,7 @@
  * headers. Pure.
  */
 import type { Mailbox, RelayType, Stream } from "../model";
-import { envelopeIsFrom } from "./relays";
+import { envelopeIsFrom } from "./relays/settings";
 import { domainOf } from "../mail/address";
 import { planSender, formatReplyTo, type SenderPlan } from "./rewrite-from";
 import { findRelay, relaysForStream, type RelayCandidate, type SelectionStep } from "./select-relay";

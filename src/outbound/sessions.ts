@@ -5,7 +5,8 @@
  * session that failed is forgotten, so the next message opens a new one.
  */
 import type { Env } from "../env";
-import { instantiate, type RelayRow } from "./relays";
+import { instantiate } from "./relays";
+import type { RelayRow } from "./relays/settings";
 import type { RelaySession } from "./relays/types";
 
 export interface SessionPool {

@@ -1,9 +1,7 @@
 /**
- * Relay types, their settings, and the factory that turns a stored relay
- * (settings plus sealed credentials) into a `Relay`.
+ * The factory that turns a stored relay (settings plus sealed credentials)
+ * into a `Relay`; what the settings mean is in ./settings.ts.
  */
-import type { RelayType } from "../../model";
-import { relays } from "../../db/schema";
 import type { Env } from "../../env";
 import { unseal } from "../../secrets";
 import { cloudflareRelay } from "./cloudflare";
@@ -12,55 +10,11 @@ import { postmarkRelay } from "./postmark";
 import { resendRelay } from "./resend";
 import { sendgridRelay } from "./sendgrid";
 import { sesRelay } from "./ses";
+import type { RelayRow } from "./settings";
 import type { SmtpSecurity } from "./smtp-client";
 import { smtpRelay } from "./smtp";
 import { type Relay, RelayError } from "./types";
 import { allowsPrivateTargets, checkWebhookUrl } from "../../deliveries/webhook-url";
-
-export type RelayRow = typeof relays.$inferSelect;
-
-export const RELAY_TYPES = ["cloudflare", "smtp", "postmark", "resend", "ses", "mailgun", "sendgrid"] as const satisfies readonly RelayType[];
-
-/** Which settings of each type are credentials: sealed at rest, never returned. */
-export const SECRET_FIELDS: Record<RelayType, readonly string[]> = {
-  cloudflare: [],
-  smtp: ["password"],
-  postmark: ["server_token"],
-  resend: ["api_key"],
-  ses: ["secret_access_key", "session_token"],
-  mailgun: ["api_key"],
-  sendgrid: ["api_key"],
-};
-
-/** The largest message (composed MIME, bytes) each service takes, from its documentation. */
-export const DEFAULT_MAX_SIZE: Record<RelayType, number> = {
-  cloudflare: 5 * 1024 * 1024,
-  smtp: 25 * 1024 * 1024,
-  postmark: 10_000_000,
-  resend: 40_000_000,
-  ses: 40 * 1024 * 1024,
-  mailgun: 25_000_000,
-  sendgrid: 30_000_000,
-};
-
-export function maxSizeOf(relay: Pick<RelayRow, "type" | "config">): number {
-  const configured = relay.config.max_size;
-  return typeof configured === "number" ? configured : DEFAULT_MAX_SIZE[relay.type];
-}
-
-/**
- * Relays whose service requires the envelope sender to be the From address
- * (Cloudflare Email Service rejects "From: header does not match mail
- * from"); it handles bounces itself, so no VERP there.
- */
-export function envelopeIsFrom(relay: Pick<RelayRow, "type">): boolean {
-  return relay.type === "cloudflare";
-}
-
-export function fixedSenderOf(relay: Pick<RelayRow, "config">): string | null {
-  const fixed = relay.config.fixed_sender;
-  return typeof fixed === "string" && fixed ? fixed : null;
-}
 
 const text = (value: unknown, fallback = ""): string => (typeof value === "string" ? value : fallback);
 const optional = (value: unknown): string | null => (typeof value === "string" && value ? value : null);
