@@ -53,12 +53,6 @@ export async function unseal<T = Record<string, string>>(secret: string | undefi
   return JSON.parse(new TextDecoder().decode(plain)) as T;
 }
 
-/** Whether two strings (signatures) are equal, in time that does not depend on where they differ. */
-export function sameInConstantTime(a: string, b: string): boolean {
-  const [x, y] = [encoder.encode(a), encoder.encode(b)];
-  return x.byteLength === y.byteLength && crypto.subtle.timingSafeEqual(x, y);
-}
-
 /** HMAC-SHA256 of `data` under a key given as text (a webhook secret), as lowercase hex. */
 export async function hmacHexWith(key: string, data: string): Promise<string> {
   const imported = await crypto.subtle.importKey("raw", encoder.encode(key), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);

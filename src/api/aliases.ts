@@ -5,31 +5,17 @@ import { type Db, isUniqueViolation } from "../db/client";
 import { aliases, domains, threads } from "../db/schema";
 import { ALIAS_CONTACT_POLICIES, type Destination, type Mailbox } from "../model";
 import { allowsPrivateTargets, checkWebhookUrl } from "../deliveries/webhook-url";
-import { newWebhookSecret, rotateSecrets } from "../deliveries/signing";
+import { newWebhookSecret, rotateSecrets, secretsForDestinations } from "../deliveries/signing";
 import type { Env } from "../env";
 import { newId } from "../ids";
-import { domainOf } from "../mail/address";
 import { MissingSecretsKey } from "../secrets";
-import { router } from "./context";
+import type { Context } from "hono";
+import { type AliasDraft, type AliasProblem, aliasProblemText, checkAlias, isMalformed, splitDestinations } from "../aliases/rules";
+import { type AppEnv, router } from "./context";
 import { FollowerInput, refuseOwnAddresses } from "./threads";
 import { ApiError, notFound } from "./errors";
-import {
-  conflictResponse,
-  DomainName,
-  DOT_ATOM,
-  EmailAddress,
-  errorResponses,
-  iso,
-  json,
-  jsonBody,
-  ListQuery,
-  MailboxSchema,
-  listOf,
-  page,
-  security,
-  Timestamp,
-  unprocessableResponse,
-} from "./schemas";
+import { conflictResponse, DomainName, EmailAddress, errorResponses, iso, json, jsonBody, MailboxSchema, security, Timestamp, unprocessableResponse } from "./schemas";
+import { keyset, listOf, ListQuery } from "./pagination";
 
 type AliasRow = typeof aliases.$inferSelect;
 
@@ -40,23 +26,6 @@ const MAX_ALIAS_FOLLOWERS = 20;
 function followerList(list: { email: string; name?: string | null | undefined }[]): Mailbox[] {
   const byAddress = new Map(list.map((f) => [f.email, f.name ?? ""]));
   return [...byAddress].map(([address, name]) => ({ address, name }));
-}
-
-/**
- * Odoo's `_sanitize_alias_name` (17/18): accents removed, lowercased, the
- * part before any `@`, dots trimmed and collapsed, other characters that
- * are not allowed in a local part replaced by `-`, ASCII only.
- */
-export function sanitizeAliasName(value: string): string {
-  return value
-    .trim()
-    .normalize("NFKD")
-    .replace(/\p{M}/gu, "")
-    .toLowerCase()
-    .split("@")[0]!
-    .replace(/^\.+|\.+$/g, "")
-    .replace(/\.{2,}/g, ".")
-    .replace(/[^a-z0-9_!#$%&'*+\-/=?^`{|}~.]+/g, "-");
 }
 
 /** Payloads stay well under what receivers and Workers handle comfortably. */
@@ -168,81 +137,32 @@ const PatchAliasBody = z.strictObject({
 
 const IdParam = z.object({ id: z.string().openapi({ param: { name: "id", in: "path" } }) });
 
-interface AliasDraft {
-  name: string;
-  domain: string | null;
-  destinations: Destination[];
-  localPartOnly: boolean;
-  threadId: string | null;
+/** Checks an alias as it would be stored, with what D1 holds; answers its sanitized name and address, or the API error. */
+async function checkedAlias(c: Context<AppEnv>, draft: AliasDraft): Promise<{ name: string; address: string }> {
+  const db = c.get("db");
+  const [served, thread] = await db.batch([
+    db.select({ name: domains.name, catchall: domains.catchall, bounce: domains.bounce }).from(domains),
+    db.select({ id: threads.id }).from(threads).where(eq(threads.id, draft.threadId ?? "")),
+  ]);
+  const checked = checkAlias(draft, { domains: served, threadExists: thread.length > 0, allowPrivateWebhooks: allowsPrivateTargets(c.env) });
+  if (!checked.ok) throw aliasError(checked.problem);
+  return checked;
 }
 
-/** Checks an alias as it would be stored; returns its sanitized name and address. */
-async function validateAlias(db: Db, draft: AliasDraft, allowPrivateWebhooks: boolean): Promise<{ name: string; address: string }> {
-  const name = sanitizeAliasName(draft.name);
-  if (!DOT_ATOM.test(name)) throw new ApiError("invalid_request", `invalid body: name: "${draft.name}" does not make a valid local part`);
-  if (draft.domain === null && !draft.localPartOnly) {
-    throw new ApiError("invalid_request", "invalid body: an alias without a domain matches by local part only: set local_part_only to true");
-  }
-  const served = await db.select({ name: domains.name, catchall: domains.catchall, bounce: domains.bounce }).from(domains);
-  if (draft.domain !== null) {
-    const domain = served.find((d) => d.name === draft.domain);
-    if (!domain) throw new ApiError("unprocessable", `domain ${draft.domain} is not configured: PUT /v1/domains/${draft.domain} first`);
-    if (name === domain.catchall || name === domain.bounce) {
-      throw new ApiError("unprocessable", `${name}@${domain.name} is the domain's ${name === domain.catchall ? "catchall" : "bounce"} address`);
-    }
-  }
-  for (const destination of draft.destinations) {
-    // Forwarding into a domain we serve would hand the mail back to us: a loop.
-    if (destination.type === "forward" && served.some((d) => d.name === domainOf(destination.to))) {
-      throw new ApiError("unprocessable", `forwarding to ${destination.to} would loop: ${domainOf(destination.to)} is served by mailgate`);
-    }
-    if (destination.type === "webhook") {
-      const checked = checkWebhookUrl(destination.url, allowPrivateWebhooks);
-      if (!checked.ok) throw new ApiError("invalid_request", `invalid body: destinations: the webhook URL ${checked.reason}`);
-    }
-  }
-  if (draft.threadId) {
-    const thread = await db.select({ id: threads.id }).from(threads).where(eq(threads.id, draft.threadId)).get();
-    if (!thread) throw new ApiError("unprocessable", `thread ${draft.threadId} does not exist`);
-  }
-  return { name, address: draft.domain ? `${name}@${draft.domain}` : name };
+function aliasError(problem: AliasProblem): ApiError {
+  return new ApiError(isMalformed(problem) ? "invalid_request" : "unprocessable", aliasProblemText(problem));
 }
 
-/** The destinations as stored (without any secret, each once), and the webhook secret the request gave, if any. */
-function splitDestinations(list: DestinationBody[]): { destinations: Destination[]; secret: string | null } {
-  const seen = new Set<string>();
-  let secret: string | null = null;
-  const destinations: Destination[] = [];
-  for (const item of list) {
-    const { secret: given, ...destination } = item as DestinationBody & { secret?: string };
-    if (given) {
-      if (secret && secret !== given) throw new ApiError("invalid_request", "invalid body: destinations: one alias has one webhook secret; give the same one (or one only)");
-      secret = given;
-    }
-    const key = JSON.stringify(destination);
-    if (!seen.has(key)) {
-      seen.add(key);
-      destinations.push(destination as Destination);
-    }
-  }
-  return { destinations, secret };
+function destinationsOf(list: DestinationBody[]): { destinations: Destination[]; secret: string | null } {
+  const split = splitDestinations(list);
+  if (!split.ok) throw aliasError(split.problem);
+  return split;
 }
 
-/**
- * The alias's sealed webhook secrets after this change: the given secret,
- * or a new one when the alias gets its first webhook; unchanged otherwise.
- */
-async function webhookSecretsFor(
-  env: Env,
-  current: string | null,
-  destinations: Destination[],
-  given: string | null,
-  now: number,
-): Promise<{ sealed: string | null; shown: string | undefined }> {
-  if (!given && (current || !destinations.some((d) => d.type === "webhook"))) return { sealed: current, shown: undefined };
-  const secret = given ?? newWebhookSecret();
+/** The alias's sealed webhook secrets after this change (see secretsForDestinations). */
+async function webhookSecretsFor(env: Env, current: string | null, destinations: Destination[], given: string | null, now: number) {
   try {
-    return { sealed: await rotateSecrets(env.SECRETS_KEY, current, secret, 0, now), shown: given ? undefined : secret };
+    return await secretsForDestinations(env.SECRETS_KEY, current, destinations.some((d) => d.type === "webhook"), given, now);
   } catch (error) {
     if (error instanceof MissingSecretsKey) throw new ApiError("internal_error", error.message);
     throw error;
@@ -264,12 +184,8 @@ aliasesApi.openapi(
   async (c) => {
     const body = c.req.valid("json");
     const db = c.get("db");
-    const { destinations, secret } = splitDestinations(body.destinations);
-    const { name, address } = await validateAlias(
-      db,
-      { name: body.name, domain: body.domain, destinations, localPartOnly: body.local_part_only, threadId: body.thread_id ?? null },
-      allowsPrivateTargets(c.env),
-    );
+    const { destinations, secret } = destinationsOf(body.destinations);
+    const { name, address } = await checkedAlias(c, { name: body.name, domain: body.domain, destinations, localPartOnly: body.local_part_only, threadId: body.thread_id ?? null });
     await refuseOwnAddresses(db, body.followers.map((f) => f.email));
     const now = new Date(c.get("clock")());
     const webhook = await webhookSecretsFor(c.env, null, destinations, secret, now.getTime());
@@ -315,15 +231,16 @@ aliasesApi.openapi(
     responses: { 200: json(listOf(AliasSchema, "AliasList"), "Aliases"), ...errorResponses },
   }),
   async (c) => {
-    const { limit, cursor, domain } = c.req.valid("query");
+    const { domain, ...query } = c.req.valid("query");
+    const list = keyset(aliases.id, "desc", query);
     const rows = await c
       .get("db")
       .select()
       .from(aliases)
-      .where(and(cursor ? lt(aliases.id, cursor) : undefined, domain ? eq(aliases.domain, domain) : undefined))
-      .orderBy(desc(aliases.id))
-      .limit(limit + 1);
-    return c.json(page(rows, limit, (r) => r.id, aliasOut), 200);
+      .where(and(list.after, domain ? eq(aliases.domain, domain) : undefined))
+      .orderBy(list.orderBy)
+      .limit(list.limit);
+    return c.json(list.page(rows, (r) => r.id, aliasOut), 200);
   },
 );
 
@@ -360,11 +277,11 @@ aliasesApi.openapi(
     const db = c.get("db");
     const current = await findAlias(db, c.req.valid("param").id);
     const body = c.req.valid("json");
-    const { destinations, secret } = body.destinations ? splitDestinations(body.destinations) : { destinations: current.destinations, secret: null };
+    const { destinations, secret } = body.destinations ? destinationsOf(body.destinations) : { destinations: current.destinations, secret: null };
     const domain = body.domain === undefined ? current.domain : body.domain;
     const threadId = body.thread_id === undefined ? current.threadId : body.thread_id;
     const localPartOnly = body.local_part_only ?? current.localPartOnly;
-    const { name, address } = await validateAlias(db, { name: body.name ?? current.name, domain, destinations, localPartOnly, threadId }, allowsPrivateTargets(c.env));
+    const { name, address } = await checkedAlias(c, { name: body.name ?? current.name, domain, destinations, localPartOnly, threadId });
     if (body.followers) await refuseOwnAddresses(db, body.followers.map((f) => f.email));
     const webhook = await webhookSecretsFor(c.env, current.webhookSecrets, destinations, secret, c.get("clock")());
     const contact = body.contact ?? current.contact;

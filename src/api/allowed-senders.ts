@@ -4,7 +4,8 @@ import { asc, eq, gt } from "drizzle-orm";
 import { allowedSenders } from "../db/schema";
 import { router } from "./context";
 import { notFound } from "./errors";
-import { EmailAddress, errorResponses, iso, json, jsonBody, ListQuery, listOf, page, security, Timestamp } from "./schemas";
+import { EmailAddress, errorResponses, iso, json, jsonBody, security, Timestamp } from "./schemas";
+import { keyset, listOf, ListQuery } from "./pagination";
 
 const AllowedSenderSchema = z.object({ email: z.string(), created_at: Timestamp }).openapi("AllowedSender");
 
@@ -23,15 +24,9 @@ allowedSendersApi.openapi(
     responses: { 200: json(listOf(AllowedSenderSchema, "AllowedSenderList"), "Allowed senders by address"), ...errorResponses },
   }),
   async (c) => {
-    const { limit, cursor } = c.req.valid("query");
-    const rows = await c
-      .get("db")
-      .select()
-      .from(allowedSenders)
-      .where(cursor ? gt(allowedSenders.email, cursor) : undefined)
-      .orderBy(asc(allowedSenders.email))
-      .limit(limit + 1);
-    return c.json(page(rows, limit, (r) => r.email, allowedOut), 200);
+    const list = keyset(allowedSenders.email, "asc", c.req.valid("query"));
+    const rows = await c.get("db").select().from(allowedSenders).where(list.after).orderBy(list.orderBy).limit(list.limit);
+    return c.json(list.page(rows, (r) => r.email, allowedOut), 200);
   },
 );
 

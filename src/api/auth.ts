@@ -6,35 +6,13 @@
 import { and, eq, isNull } from "drizzle-orm";
 import type { MiddlewareHandler } from "hono";
 import { apiKeys } from "../db/schema";
-import { toBase64Url, toHex } from "../mail/base64";
+import { secretsEqual, sha256Hex } from "../hash";
+import { toBase64Url } from "../mail/base64";
 import type { AppEnv } from "./context";
 import { ApiError } from "./errors";
 
 /** API keys look like `mgk_<43 base64url characters>` (32 random bytes). */
 export const API_KEY_PREFIX = "mgk_";
-
-async function sha256(text: string): Promise<ArrayBuffer> {
-  return crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-}
-
-export async function sha256Hex(text: string): Promise<string> {
-  return toHex(await sha256(text));
-}
-
-/** The hash of the configured admin token, computed once per isolate. */
-const expectedHashes = new Map<string, Promise<ArrayBuffer>>();
-
-/**
- * Compares two secrets in constant time. Hashing first gives both sides the
- * same length, so neither the content nor the length of the token leaks
- * through timing.
- */
-export async function secretsEqual(given: string, expected: string): Promise<boolean> {
-  let expectedHash = expectedHashes.get(expected);
-  if (!expectedHash) expectedHashes.set(expected, (expectedHash = sha256(expected)));
-  const [a, b] = await Promise.all([sha256(given), expectedHash]);
-  return crypto.subtle.timingSafeEqual(a, b);
-}
 
 export function newApiKey(): string {
   return API_KEY_PREFIX + toBase64Url(crypto.getRandomValues(new Uint8Array(32)));

@@ -4,7 +4,8 @@ import { asc, eq, gt } from "drizzle-orm";
 import { contacts } from "../db/schema";
 import { router } from "./context";
 import { ApiError, notFound } from "./errors";
-import { conflictResponse, EmailAddress, errorResponses, iso, json, jsonBody, ListQuery, listOf, page, security, Timestamp } from "./schemas";
+import { conflictResponse, EmailAddress, errorResponses, iso, json, jsonBody, security, Timestamp } from "./schemas";
+import { keyset, listOf, ListQuery } from "./pagination";
 
 type ContactRow = typeof contacts.$inferSelect;
 
@@ -48,15 +49,9 @@ contactsApi.openapi(
     responses: { 200: json(listOf(ContactSchema, "ContactList"), "Contacts by address"), ...errorResponses },
   }),
   async (c) => {
-    const { limit, cursor } = c.req.valid("query");
-    const rows = await c
-      .get("db")
-      .select()
-      .from(contacts)
-      .where(cursor ? gt(contacts.email, cursor) : undefined)
-      .orderBy(asc(contacts.email))
-      .limit(limit + 1);
-    return c.json(page(rows, limit, (r) => r.email, contactOut), 200);
+    const list = keyset(contacts.email, "asc", c.req.valid("query"));
+    const rows = await c.get("db").select().from(contacts).where(list.after).orderBy(list.orderBy).limit(list.limit);
+    return c.json(list.page(rows, (r) => r.email, contactOut), 200);
   },
 );
 

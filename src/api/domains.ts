@@ -4,7 +4,8 @@ import { and, asc, eq, gt, inArray } from "drizzle-orm";
 import { aliases, domains } from "../db/schema";
 import { router } from "./context";
 import { ApiError, notFound } from "./errors";
-import { conflictResponse, DomainName, EmailAddress, errorResponses, firstIssue, iso, json, jsonBody, ListQuery, listOf, LocalPart, page, security, Timestamp } from "./schemas";
+import { conflictResponse, DomainName, EmailAddress, errorResponses, firstIssue, iso, json, jsonBody, LocalPart, security, Timestamp } from "./schemas";
+import { keyset, listOf, ListQuery } from "./pagination";
 
 type DomainRow = typeof domains.$inferSelect;
 
@@ -132,15 +133,9 @@ domainsApi.openapi(
     responses: { 200: json(listOf(DomainSchema, "DomainList"), "Domains by name"), ...errorResponses },
   }),
   async (c) => {
-    const { limit, cursor } = c.req.valid("query");
-    const rows = await c
-      .get("db")
-      .select()
-      .from(domains)
-      .where(cursor ? gt(domains.name, cursor) : undefined)
-      .orderBy(asc(domains.name))
-      .limit(limit + 1);
-    return c.json(page(rows, limit, (r) => r.name, domainOut), 200);
+    const list = keyset(domains.name, "asc", c.req.valid("query"));
+    const rows = await c.get("db").select().from(domains).where(list.after).orderBy(list.orderBy).limit(list.limit);
+    return c.json(list.page(rows, (r) => r.name, domainOut), 200);
   },
 );
 

@@ -3,10 +3,12 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { and, desc, eq, isNull, lt } from "drizzle-orm";
 import { apiKeys } from "../db/schema";
 import { newId } from "../ids";
-import { newApiKey, sha256Hex } from "./auth";
+import { sha256Hex } from "../hash";
+import { newApiKey } from "./auth";
 import { router } from "./context";
 import { notFound } from "./errors";
-import { DomainName, errorResponses, iso, json, jsonBody, ListQuery, listOf, page, security, Timestamp } from "./schemas";
+import { DomainName, errorResponses, iso, json, jsonBody, security, Timestamp } from "./schemas";
+import { keyset, listOf, ListQuery } from "./pagination";
 
 type KeyRow = typeof apiKeys.$inferSelect;
 
@@ -72,15 +74,15 @@ keysApi.openapi(
     responses: { 200: json(listOf(KeySchema, "ApiKeyList"), "Keys, newest first"), ...errorResponses },
   }),
   async (c) => {
-    const { limit, cursor } = c.req.valid("query");
+    const list = keyset(apiKeys.id, "desc", c.req.valid("query"));
     const rows = await c
       .get("db")
       .select()
       .from(apiKeys)
-      .where(and(isNull(apiKeys.revokedAt), cursor ? lt(apiKeys.id, cursor) : undefined))
-      .orderBy(desc(apiKeys.id))
-      .limit(limit + 1);
-    return c.json(page(rows, limit, (r) => r.id, keyOut), 200);
+      .where(and(isNull(apiKeys.revokedAt), list.after))
+      .orderBy(list.orderBy)
+      .limit(list.limit);
+    return c.json(list.page(rows, (r) => r.id, keyOut), 200);
   },
 );
 

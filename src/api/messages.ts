@@ -7,9 +7,9 @@ import { aliases, attempts, deliveries, deliveryAttempts, messageEvents, message
 import { type Principal, router } from "./context";
 import { downloadHeaders } from "./files";
 import { ApiError, notFound } from "./errors";
-import { newId } from "../ids";
-import { enqueue } from "../queue/enqueue";
-import { errorResponses, iso, json, jsonBody, ListQuery, listOf, MailboxSchema, page, security, Timestamp, unprocessableResponse } from "./schemas";
+import { redeliver } from "../deliveries/redeliver";
+import { errorResponses, iso, json, jsonBody, MailboxSchema, security, Timestamp, unprocessableResponse } from "./schemas";
+import { keyset, listOf, ListQuery } from "./pagination";
 
 // Written out with table names: drizzle leaves columns unqualified inside a correlated subquery.
 const threadIdsColumn = sql<string>`(select json_group_array(mt.thread_id) from message_threads mt where mt.message_id = "messages"."id")`;
@@ -159,14 +159,15 @@ function visibleTo(principal: Principal, row: { apiKeyId: string | null }): bool
 }
 
 /** A page of messages, newest first, matching `where`. */
-export async function listMessages(db: Db, where: (SQL | undefined)[], limit: number, cursor: string | undefined) {
+export async function listMessages(db: Db, where: (SQL | undefined)[], query: z.infer<typeof ListQuery>) {
+  const list = keyset(messages.id, "desc", query);
   const rows = await db
     .select(messageColumns)
     .from(messages)
-    .where(and(cursor ? lt(messages.id, cursor) : undefined, ...where))
-    .orderBy(desc(messages.id))
-    .limit(limit + 1);
-  return page(rows, limit, (r) => r.id, messageOut);
+    .where(and(list.after, ...where))
+    .orderBy(list.orderBy)
+    .limit(list.limit);
+  return list.page(rows, (r) => r.id, messageOut);
 }
 
 /** Messages routed into `column` = `value` of message_threads (a thread, an alias). */
@@ -210,7 +211,7 @@ messagesApi.openapi(
       q.thread_id ? inThread(q.thread_id) : undefined,
       q.alias_id ? routedThrough("alias_id", q.alias_id) : undefined,
     ];
-    return c.json(await listMessages(c.get("db"), where, q.limit, q.cursor), 200);
+    return c.json(await listMessages(c.get("db"), where, q), 200);
   },
 );
 
@@ -326,38 +327,15 @@ messagesApi.openapi(
   }),
   async (c) => {
     const { id } = c.req.valid("param");
-    const { types } = c.req.valid("json");
-    const db = c.get("db");
-    const originalDeliveries = and(eq(deliveries.messageId, id), isNull(deliveries.redeliveryOf));
-    const [rows, originals, owners] = await db.batch([
-      db.select({ direction: messages.direction, rawKey: messages.rawKey }).from(messages).where(eq(messages.id, id)),
-      db.select().from(deliveries).where(originalDeliveries).orderBy(asc(deliveries.id)),
-      db
-        .select({ id: aliases.id, destinations: aliases.destinations })
-        .from(aliases)
-        .where(inArray(aliases.id, db.select({ id: deliveries.aliasId }).from(deliveries).where(originalDeliveries))),
-    ]);
-    const row = rows[0];
-    if (!row) throw notFound(`message ${id}`);
-    if (row.direction !== "in" || !row.rawKey) throw new ApiError("unprocessable", "only stored inbound mail can be redelivered (send outbound mail again with POST /v1/messages)");
-    const now = new Date(c.get("clock")());
-    // A webhook is replayed only while its URL is still a destination of the alias (it may have been dropped on purpose).
-    const stillWebhook = (d: (typeof originals)[number]) =>
-      owners.some((a) => a.id === d.aliasId && a.destinations.some((dest) => dest.type === "webhook" && dest.url === d.target));
-    const wanted = originals.filter((d): d is typeof d & { type: "webhook" | "notify" } => (types as string[]).includes(d.type));
-    const replays = wanted.filter((d) => d.type === "notify" || stillWebhook(d));
-    const skipped = [
-      ...wanted.filter((d) => !replays.includes(d)).map((d) => ({ id: d.id, type: d.type, reason: "no longer a webhook destination of the alias" })),
-      ...originals
-        .filter((d) => d.type === "forward")
-        .map((d) => ({ id: d.id, type: d.type, reason: "a forward can only happen while the mail is being received (Email Routing's forward())" })),
-    ];
-    const created = replays.map((d) => ({ id: newId("dlv"), type: d.type, target: d.target, redelivery_of: d.id, aliasId: d.aliasId, threadId: d.threadId }));
-    if (created.length) {
-      const values = created.map((d) => ({ id: d.id, messageId: id, aliasId: d.aliasId, threadId: d.threadId, type: d.type, target: d.target, status: "pending" as const, nextAttemptAt: now, redeliveryOf: d.redelivery_of, createdAt: now, updatedAt: now }));
-      await db.batch(chunks(values, 8).map((list) => db.insert(deliveries).values(list)) as unknown as Parameters<typeof db.batch>[0]);
-      await enqueue(c.env, created.map((d) => ({ kind: "deliver", id: d.id })));
+    const result = await redeliver(c.env, c.get("db"), id, c.req.valid("json").types, c.get("clock")());
+    if (!result.ok) {
+      switch (result.reason) {
+        case "unknown_message":
+          throw notFound(`message ${id}`);
+        case "not_stored_inbound":
+          throw new ApiError("unprocessable", "only stored inbound mail can be redelivered (send outbound mail again with POST /v1/messages)");
+      }
     }
-    return c.json({ deliveries: created.map(({ id, type, target, redelivery_of }) => ({ id, type, target, redelivery_of })), skipped }, 202);
+    return c.json({ deliveries: result.deliveries, skipped: result.skipped }, 202);
   },
 );

@@ -1,6 +1,6 @@
 /** Schemas shared by the API modules, and the pieces every route declares. */
 import { z } from "@hono/zod-openapi";
-import { checkDomain, normalizeAddress, parseAddressInput } from "../mail/address";
+import { checkDomain, DOT_ATOM, normalizeAddress, parseAddressInput } from "../mail/address";
 
 export const ErrorSchema = z
   .object({ error: z.object({ code: z.string(), message: z.string() }) })
@@ -69,7 +69,6 @@ export const DomainName = z
   .openapi({ type: "string", example: "example.com" });
 
 /** RFC 5322 dot-atom, as Odoo requires of alias names. */
-export const DOT_ATOM = /^[a-zA-Z0-9!#$%&'*+\-/=?^_`{|}~]+(\.[a-zA-Z0-9!#$%&'*+\-/=?^_`{|}~]+)*$/;
 
 export const LocalPart = z
   .string()
@@ -77,22 +76,6 @@ export const LocalPart = z
   .max(64)
   .transform((value) => value.trim().toLowerCase())
   .refine((value) => DOT_ATOM.test(value), { message: "must be a local part (letters, digits and !#$%&'*+-/=?^_`{|}~, dots between)" });
-
-export const ListQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(200).default(50).openapi({ example: 50 }),
-  cursor: z.string().max(400).optional(),
-});
-
-export function listOf<T extends z.ZodType>(item: T, name: string) {
-  return z.object({ items: z.array(item), next_cursor: z.string().nullable() }).openapi(name);
-}
-
-/** `{ items, next_cursor }` from a page fetched with one row more than the limit. */
-export function page<Row, Out>(rows: Row[], limit: number, cursorOf: (row: Row) => string, serialize: (row: Row) => Out) {
-  const items = rows.slice(0, limit);
-  // One argument only: a serializer with optional parameters (aliasOut's new secret) must never get the index.
-  return { items: items.map((row) => serialize(row)), next_cursor: rows.length > limit ? cursorOf(items[items.length - 1]!) : null };
-}
 
 export const Timestamp = z.string().openapi({ example: "2026-11-21T10:00:00.000Z" });
 

@@ -1,8 +1,8 @@
 /** `POST /v1/messages`: the send API. */
 import { createRoute, z } from "@hono/zod-openapi";
+import { sha256Hex } from "../hash";
 import { type SendRefusal, sendRefusalText } from "../outbound/refusals";
 import { acceptSend, type SendRequest } from "../outbound/send";
-import { sha256Hex } from "./auth";
 import { type Principal, router } from "./context";
 import { ApiError } from "./errors";
 import { conflictResponse, ErrorSchema, errorResponses, json, jsonBody, MailboxInput, security, unprocessableResponse } from "./schemas";

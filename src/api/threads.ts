@@ -9,19 +9,8 @@ import { newId } from "../ids";
 import { router } from "./context";
 import { ApiError, notFound } from "./errors";
 import { inThread, listMessages, MessageSchema } from "./messages";
-import {
-  EmailAddress,
-  errorResponses,
-  iso,
-  json,
-  jsonBody,
-  ListQuery,
-  listOf,
-  page,
-  security,
-  Timestamp,
-  unprocessableResponse,
-} from "./schemas";
+import { EmailAddress, errorResponses, iso, json, jsonBody, security, Timestamp, unprocessableResponse } from "./schemas";
+import { keyset, listOf, ListQuery } from "./pagination";
 
 type ThreadRow = typeof threads.$inferSelect;
 type FollowerRow = typeof followers.$inferSelect;
@@ -126,16 +115,17 @@ threadsApi.openapi(
     responses: { 200: json(listOf(ThreadSchema.omit({ followers: true }), "ThreadList"), "Threads (without followers)"), ...errorResponses },
   }),
   async (c) => {
-    const { limit, cursor, alias_id } = c.req.valid("query");
+    const { alias_id, ...query } = c.req.valid("query");
+    const list = keyset(threads.id, "desc", query);
     const rows = await c
       .get("db")
       .select()
       .from(threads)
-      .where(and(cursor ? lt(threads.id, cursor) : undefined, alias_id ? eq(threads.aliasId, alias_id) : undefined))
-      .orderBy(desc(threads.id))
-      .limit(limit + 1);
+      .where(and(list.after, alias_id ? eq(threads.aliasId, alias_id) : undefined))
+      .orderBy(list.orderBy)
+      .limit(list.limit);
     return c.json(
-      page(rows, limit, (r) => r.id, (r) => {
+      list.page(rows, (r) => r.id, (r) => {
         const { followers: _, ...rest } = threadOut(r, []);
         return rest;
       }),
@@ -169,11 +159,11 @@ threadsApi.openapi(
   }),
   async (c) => {
     const { id } = c.req.valid("param");
-    const { limit, cursor } = c.req.valid("query");
+    const query = c.req.valid("query");
     const db = c.get("db");
     const thread = await db.select({ id: threads.id }).from(threads).where(eq(threads.id, id)).get();
     if (!thread) throw notFound(`thread ${id}`);
-    return c.json(await listMessages(db, [inThread(id)], limit, cursor), 200);
+    return c.json(await listMessages(db, [inThread(id)], query), 200);
   },
 );
 

@@ -4,7 +4,8 @@
  * seconds>&signature=<hex HMAC>`. Anyone holding the link may fetch it until
  * it expires, and nothing else; the key is derived from SECRETS_KEY.
  */
-import { hmacHex, sameInConstantTime } from "../secrets";
+import { secretsEqual } from "../hash";
+import { hmacHex } from "../secrets";
 
 /** How long a link in a payload works. */
 export const LINK_LIFETIME_SECONDS = 7 * 24 * 3600;
@@ -25,5 +26,5 @@ export async function verifySignedPath(secretsKey: string | undefined, path: str
   if (!expires || !/^[1-9][0-9]{0,15}$/.test(expires) || !signature || !/^[0-9a-f]{64}$/.test(signature)) return false;
   const seconds = Number(expires);
   if (seconds * 1000 < now) return false;
-  return sameInConstantTime(await hmacHex(secretsKey, "signed-urls", message(path, seconds)), signature);
+  return secretsEqual(signature, await hmacHex(secretsKey, "signed-urls", message(path, seconds)));
 }

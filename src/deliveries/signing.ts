@@ -40,3 +40,20 @@ export async function signatureHeader(secrets: string[], timestampSeconds: numbe
   const signatures = await Promise.all(secrets.map((s) => hmacHexWith(s, `${timestampSeconds}.${body}`)));
   return [`t=${timestampSeconds}`, ...signatures.map((v) => `v1=${v}`)].join(",");
 }
+
+/**
+ * An alias's sealed secrets after a change of its destinations: the secret
+ * the request gave, or a new one when the alias gets its first webhook
+ * (`shown`: to be answered once); unchanged otherwise.
+ */
+export async function secretsForDestinations(
+  secretsKey: string | undefined,
+  current: string | null,
+  hasWebhook: boolean,
+  given: string | null,
+  now: number,
+): Promise<{ sealed: string | null; shown: string | undefined }> {
+  if (!given && (current || !hasWebhook)) return { sealed: current, shown: undefined };
+  const secret = given ?? newWebhookSecret();
+  return { sealed: await rotateSecrets(secretsKey, current, secret, 0, now), shown: given ? undefined : secret };
+}

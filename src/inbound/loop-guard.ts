@@ -26,6 +26,7 @@
 import { and, count, eq, gte, lt, ne, type SQL, sql } from "drizzle-orm";
 import type { Db } from "../db/client";
 import { loopEntries } from "../db/schema";
+import { sha256Hex } from "../hash";
 
 /** `loop_minutes` is at most a week (src/api/settings.ts): older entries can never count. */
 export const MAX_LOOP_WINDOW_MS = 10_080 * 60_000;
@@ -34,8 +35,7 @@ const SWEEP_BATCH = 5_000;
 
 /** The delivery an entry belongs to: a short digest of the Message-ID and the envelope recipient. */
 export async function loopDelivery(messageId: string, rcptTo: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(`${messageId}\n${rcptTo}`));
-  return [...new Uint8Array(digest).slice(0, 12)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return sha256Hex(`${messageId}\n${rcptTo}`, 12);
 }
 
 /**

@@ -4,6 +4,7 @@
  * passing through JavaScript chunk by chunk.
  */
 import type { SplitMessage } from "../mail/header-block";
+import { sha256Hex } from "../hash";
 
 /**
  * The key depends only on the delivery (Message-ID, recipient and sender),
@@ -12,9 +13,7 @@ import type { SplitMessage } from "../mail/header-block";
  * same Message-ID never overwrites this one.
  */
 export async function rawKeyFor(messageId: string, rcptTo: string, sender: string | null): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(`${messageId}\n${rcptTo}\n${sender ?? ""}`));
-  const hex = [...new Uint8Array(digest).slice(0, 16)].map((b) => b.toString(16).padStart(2, "0")).join("");
-  return `raw/${hex}.eml`;
+  return `raw/${await sha256Hex(`${messageId}\n${rcptTo}\n${sender ?? ""}`, 16)}.eml`;
 }
 
 /**

@@ -3,6 +3,7 @@
  * included, exactly as Odoo compares `mail.message.message_id`; nothing is
  * ever parsed out of an id.
  */
+import { sha256Hex } from "../hash";
 
 /** Odoo's `unfold_references`: every `<...>` id, with the folding whitespace inside removed. */
 export function unfoldReferences(value: string | undefined | null): string[] {
@@ -60,7 +61,5 @@ export async function syntheticMessageId(headers: { key: string; value: string }
   const input = new Uint8Array(text.byteLength + bodyStart.byteLength);
   input.set(text);
   input.set(bodyStart, text.byteLength);
-  const digest = await crypto.subtle.digest("SHA-256", input);
-  const hex = [...new Uint8Array(digest).slice(0, 16)].map((b) => b.toString(16).padStart(2, "0")).join("");
-  return `<${hex}@no-message-id.mailgate.invalid>`;
+  return `<${await sha256Hex(input, 16)}@no-message-id.mailgate.invalid>`;
 }

@@ -8,7 +8,8 @@
  * a local part, and we lowercase addresses on the way in. 44 characters plus
  * the bounce local part stays within the 64 a local part may have.
  */
-import { hmacHex, sameInConstantTime } from "../secrets";
+import { secretsEqual } from "../hash";
+import { hmacHex } from "../secrets";
 
 const SIGNATURE_LENGTH = 10;
 
@@ -27,5 +28,5 @@ export async function verifyVerpToken(secretsKey: string | undefined, token: str
   const match = /^([0-9a-z]{26})-([0-9a-f]{10})$/.exec(token.toLowerCase());
   if (!match) return null;
   const expected = (await hmacHex(secretsKey, "verp", match[1]!)).slice(0, SIGNATURE_LENGTH);
-  return sameInConstantTime(expected, match[2]!) ? `msg_${match[1]!.toUpperCase()}` : null;
+  return (await secretsEqual(match[2]!, expected)) ? `msg_${match[1]!.toUpperCase()}` : null;
 }
