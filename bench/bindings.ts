@@ -28,7 +28,11 @@ class Statement {
     readonly params: Param[] = [],
   ) {}
   bind(...params: unknown[]) {
-    return new Statement(this.db, this.sql, params.map((p) => (typeof p === "boolean" ? Number(p) : (p as Param))));
+    return new Statement(
+      this.db,
+      this.sql,
+      params.map((p) => (typeof p === "boolean" ? Number(p) : (p as Param))),
+    );
   }
   private statement(): StatementSync {
     return this.db.sqlite.prepare(this.sql);
@@ -60,7 +64,9 @@ class Sqlite {
   readonly sqlite = new DatabaseSync(":memory:");
   constructor(readonly counts: Counts) {
     const dir = new URL("../migrations/", import.meta.url);
-    for (const file of readdirSync(dir).filter((f) => f.endsWith(".sql")).sort()) {
+    for (const file of readdirSync(dir)
+      .filter((f) => f.endsWith(".sql"))
+      .sort()) {
       this.sqlite.exec(readFileSync(new URL(file, dir), "utf8").replaceAll("--> statement-breakpoint", ""));
     }
   }

@@ -35,7 +35,11 @@ function corpusFiles(): string[] {
 }
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
-const median = (values: number[]) => percentile([...values].sort((a, b) => a - b), 0.5);
+const median = (values: number[]) =>
+  percentile(
+    [...values].sort((a, b) => a - b),
+    0.5,
+  );
 const ROUNDS = 7;
 /** The Free plan's CPU time per invocation. */
 const CEILING_MS = 10;
@@ -69,7 +73,7 @@ function webhookMessage(): Uint8Array {
     for (let i = 0; i < bytes; i++) data[i] = (i * 31 + seed) & 0xff;
     return Buffer.from(data).toString("base64").replace(/.{76}/g, "$&\r\n");
   };
-  const text = "Thanks, Tuesday works for me.\r\n\r\nOn Fri, Nov 20, 2026 at 10:00 AM Bob <bob@example.org> wrote:\r\n" + "> Does Tuesday work for the review?\r\n".repeat(200);
+  const text = `Thanks, Tuesday works for me.\r\n\r\nOn Fri, Nov 20, 2026 at 10:00 AM Bob <bob@example.org> wrote:\r\n${"> Does Tuesday work for the review?\r\n".repeat(200)}`;
   const part = (type: string, name: string, body: string) =>
     `--b\r\nContent-Type: ${type}; name="${name}"\r\nContent-Disposition: attachment; filename="${name}"\r\nContent-Transfer-Encoding: base64\r\n\r\n${body}\r\n`;
   const raw =
@@ -104,7 +108,15 @@ describe("conversations benchmark", () => {
     const readingRow = (r: Reading) => `| ${r.name} | ${fmt(r.ours)} | ${fmt(r.runtime)} |`;
 
     const raw = webhookMessage();
-    const message = { id: "msg_bench", messageId: "<bench-webhook@example.org>", mailFrom: "mary@example.org", rcptTo: "hooks@bench.example", size: raw.byteLength, decision: { outcome: "accepted", reason: "routed" }, createdAt: new Date() };
+    const message = {
+      id: "msg_bench",
+      messageId: "<bench-webhook@example.org>",
+      mailFrom: "mary@example.org",
+      rcptTo: "hooks@bench.example",
+      size: raw.byteLength,
+      decision: { outcome: "accepted" as const, reason: "routed" as const, routes: [], refused: [], skipped: [] },
+      createdAt: new Date(),
+    };
     // The payload costs one parse plus the rest; weighing the rest alone is steadier than
     // subtracting two profiles of the whole, which each vary by a third from run to run.
     const parsed = await PostalMime.parse(raw);

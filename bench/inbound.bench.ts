@@ -16,11 +16,10 @@
 import PostalMime from "postal-mime";
 import { describe, it } from "vitest";
 import { database } from "../src/db/client";
-import { receive } from "../src/inbound/receive";
 import { lookup } from "../src/inbound/lookup";
 import { claimLoopSlots } from "../src/inbound/loop-guard";
+import { readInboundMail, receive } from "../src/inbound/receive";
 import { decide } from "../src/inbound/route";
-import { readInboundMail } from "../src/inbound/receive";
 import { standInEnv } from "./bindings";
 import { attributedCpu, fmt } from "./measure";
 
@@ -37,7 +36,8 @@ const encoder = new TextEncoder();
 
 /** A multipart message of about `size` bytes: a text part and a base64 attachment. */
 function makeBody(size: number): Uint8Array {
-  const head = '--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHello, please find the file attached.\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename="data.bin"\r\n\r\n';
+  const head =
+    '--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nHello, please find the file attached.\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename="data.bin"\r\n\r\n';
   const tail = "\r\n--b--\r\n";
   const line = `${"QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAx"}\r\n`;
   const lines = Math.max(1, Math.floor((size - head.length - tail.length - 400) / line.length));

@@ -60,7 +60,7 @@ export async function attributedCpu(fn: (i: number) => Promise<unknown>, warmUp:
     return result;
   };
   const totals = { ours: 0, standIns: 0, runtime: 0, gc: 0, idle: 0 };
-  profile.samples.forEach((id, i) => (totals[classify(id)] += profile.timeDeltas[i]! / 1000));
+  for (const [i, id] of profile.samples.entries()) totals[classify(id)] += profile.timeDeltas[i]! / 1000;
   const busy = totals.ours + totals.standIns + totals.runtime;
   const withGc = (part: number) => (part + (busy ? (totals.gc * part) / busy : 0)) / runs;
   return { ours: withGc(totals.ours), standIns: withGc(totals.standIns), runtime: withGc(totals.runtime) };

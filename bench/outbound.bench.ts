@@ -35,7 +35,14 @@ describe("send benchmark", () => {
     const rows: string[] = [];
     for (const [label, content] of cases) {
       const body = (i: number) =>
-        JSON.stringify({ from: '"Mary Major" <mary@bench.example>', to: [`customer${i}@example.org`], cc: ["copy@example.org"], subject: `Order ${i}`, headers: { "X-Campaign": "bench" }, ...content });
+        JSON.stringify({
+          from: '"Mary Major" <mary@bench.example>',
+          to: [`customer${i}@example.org`],
+          cc: ["copy@example.org"],
+          subject: `Order ${i}`,
+          headers: { "X-Campaign": "bench" },
+          ...content,
+        });
       const small = label.startsWith("10");
       const before = { ...counts };
       const post = async (i: number) => {

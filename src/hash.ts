@@ -1,5 +1,5 @@
 /** SHA-256 digests as hex, and comparing secrets without leaking them through timing. */
-import { toHex } from "./mail/base64";
+import { toHex } from "./mail/bytes";
 
 const encoder = new TextEncoder();
 

@@ -4,7 +4,7 @@
  * rest in D1, HMAC to sign VERP bounce tokens and download URLs. Rotating
  * SECRETS_KEY invalidates all of them.
  */
-import { fromBase64, toBase64, toHex } from "./mail/base64";
+import { fromBase64, toBase64, toHex } from "./mail/bytes";
 
 /** One derived key per use: relay credentials and webhook secrets at rest, VERP tokens, signed download URLs. */
 export type KeyPurpose = "relay-credentials" | "webhook-secrets" | "verp" | "signed-urls";
@@ -35,7 +35,6 @@ function derive(secret: string | undefined, purpose: KeyPurpose, algorithm: Subt
   }
   return key;
 }
-
 
 /** `v1.<iv>.<ciphertext>`, base64. */
 export async function seal(secret: string | undefined, value: unknown, purpose: SealPurpose = "relay-credentials"): Promise<string> {

@@ -8,7 +8,7 @@
 import PostalMime from "postal-mime";
 import { describe, expect, inject, it } from "vitest";
 import { normalizeAddress, parseAddressInput } from "../src/mail/address";
-import { api, headerValues, ok, onlyRelays, postfixDelivered, postfixRelay, runSendJobs, send, setupDomain, unique } from "./helpers";
+import { api, headerValues, ok, onlyRelays, postfixDelivered, runSendJobs, send, setupDomain, smtpRelay, unique } from "./helpers";
 
 const mail = inject("mail");
 const TRICK = '"alice@one.example, bob@two.example"@relay.example';
@@ -91,7 +91,7 @@ describe("the canonical form every lookup uses", () => {
 describe("one address string is one mailbox (item 1)", () => {
   it("a quoted local part holding a comma and an address stays quoted in the MIME, the envelope (real Postfix) and Python's reading; the suppressed address inside is never mailed", async () => {
     const domain = await setupDomain();
-    await onlyRelays([postfixRelay("plain", { from_filter: domain })]);
+    await onlyRelays([smtpRelay("postfix:plain", { from_filter: domain })]);
     // bob@two.example is suppressed; the quoted mailbox is another one, which may be mailed.
     await ok("POST", "/v1/contacts", { email: "bob@two.example" }, 201);
     await ok("PATCH", "/v1/contacts/bob@two.example", { suppressed: true });
@@ -189,7 +189,14 @@ describe("suppression cannot be dodged by spelling (item 3)", () => {
     const local = unique("jose");
     await ok("POST", "/v1/contacts", { email: `${local}@café.example` }, 201);
     await ok("PATCH", `/v1/contacts/${encodeURIComponent(`${local}@CAFÉ.example.`)}`, { suppressed: true });
-    const spellings = [`${local}@café.example`, `${local}@café.example.`, `${local.toUpperCase()}@Café.Example`, `${local}@cafe\u0301.example`, `${local}@ｃａｆé.example`, `"${local}"@café.example`];
+    const spellings = [
+      `${local}@café.example`,
+      `${local}@café.example.`,
+      `${local.toUpperCase()}@Café.Example`,
+      `${local}@cafe\u0301.example`,
+      `${local}@ｃａｆé.example`,
+      `"${local}"@café.example`,
+    ];
     for (const to of spellings) {
       const response = await api("POST", "/v1/messages", { from: `mary@${domain}`, to: [to], subject: "x", text: "x" });
       expect({ to, status: response.status }).toEqual({ to, status: 422 });

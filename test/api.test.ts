@@ -206,7 +206,13 @@ describe("route-test", () => {
       headers: { From: "Mary <mary@customer.example>", To: `sales@${domain}`, "Message-ID": messageId },
     });
     expect(routed).toEqual({
-      decision: { outcome: "accepted", reason: "routed", routes: [{ kind: "alias", route_key: `alias:${alias.id}`, alias_id: alias.id, thread_id: null }], refused: [], skipped: [] },
+      decision: {
+        outcome: "accepted",
+        reason: "routed",
+        routes: [{ kind: "alias", route_key: `alias:${alias.id}`, alias_id: alias.id, thread_id: null }],
+        refused: [],
+        skipped: [],
+      },
       smtp: { action: "accept", text: null },
     });
     expect(await messagesFor(messageId)).toEqual([]);

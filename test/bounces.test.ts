@@ -5,20 +5,19 @@
  * recipient status, the contact's counter and suppression, and the send
  * API refusing suppressed recipients.
  */
-import { env } from "cloudflare:workers";
-import { describe, expect, inject, it } from "vitest";
-import { api, deliver, findMessage, mime, ok, onlyRelays, sendAndDeliver, setupDomain, unique } from "./helpers";
+import { describe, expect, it } from "vitest";
+import { ADMIN_TOKEN, api, clockedWorker, deliver, findMessage, messageIdOf, mime, ok, onlyRelays, sendAndDeliver, setupDomain, smtpRelay, unique, type Via } from "./helpers";
 
-const mail = inject("mail");
+const DAY = 24 * 3600_000;
 
 async function sender() {
   const domain = await setupDomain();
-  await onlyRelays([{ name: "loopback", type: "smtp", from_filter: domain, config: { host: "127.0.0.1", port: mail.smtp.plain, security: "none" } }]);
+  await onlyRelays([smtpRelay("plain", { from_filter: domain })]);
   return domain;
 }
 
-async function sendTo(domain: string, ...recipients: string[]) {
-  const { answer, message } = await sendAndDeliver({ from: `"Sales" <sales@${domain}>`, to: recipients, subject: "Your invoice", text: "Attached." });
+async function sendTo(domain: string, recipients: string[], via: Via = {}) {
+  const { answer, message } = await sendAndDeliver({ from: `"Sales" <sales@${domain}>`, to: recipients, subject: "Your invoice", text: "Attached." }, ADMIN_TOKEN, via);
   expect(message.status).toBe("sent");
   return answer;
 }
@@ -40,7 +39,7 @@ function dsn(to: string, original: { message_id: string; subject?: string }, rec
         `Action: ${r.action ?? "failed"}`,
         `Status: ${r.status ?? "5.1.1"}`,
         "Remote-MTA: dns; mx.example.org",
-        `Diagnostic-Code: smtp; ${r.diagnostic ?? "550 5.1.1 <" + r.address + ">: Recipient address rejected: User unknown"}`,
+        `Diagnostic-Code: smtp; ${r.diagnostic ?? `550 5.1.1 <${r.address}>: Recipient address rejected: User unknown`}`,
       ].join("\r\n"),
     )
     .join("\r\n\r\n");
@@ -63,11 +62,11 @@ function dsn(to: string, original: { message_id: string; subject?: string }, rec
   );
 }
 
-async function bounceBack(raw: string, to: string) {
-  const result = await deliver({ from: "", to, raw });
+async function bounceBack(raw: string, to: string, via: Via = {}) {
+  const result = await deliver({ from: "", to, raw }, via);
   expect(result.error).toBeNull();
   expect(result.rejected).toBeNull();
-  return findMessage(/^Message-ID: (.*)$/im.exec(raw)![1]!.trim(), to);
+  return findMessage(messageIdOf(raw), to);
 }
 
 const contact = (email: string) => ok("GET", `/v1/contacts/${encodeURIComponent(email)}`);
@@ -76,7 +75,7 @@ describe("bounce processing", () => {
   it("marks a hard bounce on the message and the recipient, and suppresses the address", async () => {
     const domain = await sender();
     const rcpt = `${unique("gone")}@example.org`;
-    const sent = await sendTo(domain, rcpt);
+    const sent = await sendTo(domain, [rcpt]);
     const report = await bounceBack(dsn(sent.envelope_from, sent, [{ address: rcpt }]), sent.envelope_from);
 
     expect(report.decision).toMatchObject({
@@ -111,14 +110,15 @@ describe("bounce processing", () => {
     const domain = await sender();
     const full = `${unique("full")}@example.org`;
     const soft = { status: "5.2.2", diagnostic: "552 5.2.2 Mailbox full" };
+    const at = clockedWorker();
     const bounceOnce = async (address: string) => {
-      const sent = await sendTo(domain, address);
-      return bounceBack(dsn(sent.envelope_from, sent, [{ address, ...soft }]), sent.envelope_from);
+      const sent = await sendTo(domain, [address], at);
+      return bounceBack(dsn(sent.envelope_from, sent, [{ address, ...soft }]), sent.envelope_from, at);
     };
     for (let i = 0; i < 4; i++) await bounceOnce(full);
     expect(await contact(full)).toMatchObject({ bounce_count: 4, suppressed: false });
-    // The first bounces were more than a week ago (the clock cannot be moved inside workerd; the rows can).
-    await env.DB.prepare("UPDATE bounce_events SET created_at = created_at - ? WHERE email = ?").bind(8 * 24 * 3600_000, full).run();
+    // A week and a day later, mail to the address bounces once more.
+    at.clock.advance(8 * DAY);
     const fifth = await bounceOnce(full);
     expect(fifth.decision.bounce.effects.suppressed).toEqual([{ email: full, reason: "bounces" }]);
     expect(await contact(full)).toMatchObject({ bounce_count: 5, suppressed: true });
@@ -131,9 +131,9 @@ describe("bounce processing", () => {
     // Normal mail from the contact resets its counter, which keeps it off the list.
     const back = `${unique("back")}@example.org`;
     for (let i = 0; i < 4; i++) await bounceOnce(back);
-    await env.DB.prepare("UPDATE bounce_events SET created_at = created_at - ? WHERE email = ?").bind(8 * 24 * 3600_000, back).run();
+    at.clock.advance(8 * DAY);
     await ok("POST", "/v1/aliases", { name: "sales", domain, destinations: [{ type: "store" }], contact: "everyone" }, 201);
-    await deliver({ from: back, to: `sales@${domain}`, raw: mime({ From: back, To: `sales@${domain}`, Subject: "I am back" }) });
+    await deliver({ from: back, to: `sales@${domain}`, raw: mime({ From: back, To: `sales@${domain}`, Subject: "I am back" }) }, at);
     expect(await contact(back)).toMatchObject({ bounce_count: 0 });
     await bounceOnce(back);
     expect(await contact(back)).toMatchObject({ bounce_count: 1, suppressed: false });
@@ -142,8 +142,11 @@ describe("bounce processing", () => {
   it("records delayed reports and auto-replies without counting them", async () => {
     const domain = await sender();
     const slow = `${unique("slow")}@example.org`;
-    const sent = await sendTo(domain, slow);
-    const delayed = await bounceBack(dsn(sent.envelope_from, sent, [{ address: slow, action: "delayed", status: "4.4.7", diagnostic: "451 4.4.7 delivery time expired, will keep trying" }]), sent.envelope_from);
+    const sent = await sendTo(domain, [slow]);
+    const delayed = await bounceBack(
+      dsn(sent.envelope_from, sent, [{ address: slow, action: "delayed", status: "4.4.7", diagnostic: "451 4.4.7 delivery time expired, will keep trying" }]),
+      sent.envelope_from,
+    );
     expect(delayed.decision.bounce).toMatchObject({ kind: "delayed", status: "4.4.7", effects: { bounced: [], counted: [], delayed: [slow] } });
     let message = await ok("GET", `/v1/messages/${sent.id}`);
     expect(message.status).toBe("sent");
@@ -166,7 +169,7 @@ describe("bounce processing", () => {
     const domain = await sender();
     const a = `${unique("a")}@example.org`;
     const b = `${unique("b")}@example.org`;
-    const sent = await sendTo(domain, a, b);
+    const sent = await sendTo(domain, [a, b]);
     const report = await bounceBack(dsn(`bounce@${domain}`, sent, [{ address: b }]), `bounce@${domain}`);
     expect(report.decision.bounce).toMatchObject({ kind: "bounce", verp: null, original_id: sent.id, effects: { bounced: [b] } });
     const message = await ok("GET", `/v1/messages/${sent.id}`);
@@ -185,7 +188,7 @@ describe("bounce processing", () => {
   it("route-test reads a report given whole, and changes nothing", async () => {
     const domain = await sender();
     const rcpt = `${unique("tested")}@example.org`;
-    const sent = await sendTo(domain, rcpt);
+    const sent = await sendTo(domain, [rcpt]);
     const raw = dsn(sent.envelope_from, sent, [{ address: rcpt }]);
     const tested = await ok("POST", "/v1/route-test", { from: "", to: sent.envelope_from, raw });
     expect(tested.decision).toMatchObject({ reason: "bounce", bounce: { kind: "bounce", recipient: rcpt, status: "5.1.1", verp: "valid", original_message_id: sent.message_id } });
@@ -196,7 +199,7 @@ describe("bounce processing", () => {
   it("ignores a report whose VERP token is forged", async () => {
     const domain = await sender();
     const rcpt = `${unique("victim")}@example.org`;
-    const sent = await sendTo(domain, rcpt);
+    const sent = await sendTo(domain, [rcpt]);
     const forgedTo = sent.envelope_from.replace(/-([0-9a-f]{10})@/, (_: string, sig: string) => `-${sig.startsWith("0") ? "1" : "0"}${sig.slice(1)}@`);
     expect(forgedTo).not.toBe(sent.envelope_from);
     const report = await bounceBack(dsn(forgedTo, sent, [{ address: rcpt }]), forgedTo);
@@ -208,7 +211,7 @@ describe("bounce processing", () => {
   it("suppresses the recipient who complained through a feedback report", async () => {
     const domain = await sender();
     const rcpt = `${unique("angry")}@example.org`;
-    const sent = await sendTo(domain, rcpt);
+    const sent = await sendTo(domain, [rcpt]);
     const boundary = unique("arf");
     const arf = mime(
       {

@@ -7,32 +7,56 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { Env } from "../src/env";
-import { createAlias, deliver, mime, setupDomain, smtpOutcome } from "./helpers";
+import { createAlias, deliver, mime, setupDomain, smtpOutcome, withBinding } from "./helpers";
 
 interface Tally {
   d1: number;
   r2Writes: number;
 }
 
-/** Counts every call that leaves the Worker: D1 batches and single statements, KV and R2 operations. */
+/** Counts every call that leaves the Worker: D1 batches and single statements, and R2 writes; any other D1 or R2 call fails. */
 function counting(): { env: Env; tally: Tally } {
   const tally: Tally = { d1: 0, r2Writes: 0 };
   const countStatement = (statement: D1PreparedStatement): D1PreparedStatement => {
-    const original = { bind: statement.bind, all: statement.all, run: statement.run, raw: statement.raw, first: statement.first };
+    const bind = statement.bind.bind(statement);
+    const counting =
+      <A extends unknown[], R>(method: (...args: A) => R) =>
+      (...args: A): R => {
+        tally.d1++;
+        return method.apply(statement, args);
+      };
     return Object.assign(statement, {
-      bind: (...values: unknown[]) => countStatement(original.bind.apply(statement, values)),
-      all: () => (tally.d1++, original.all.apply(statement)),
-      run: () => (tally.d1++, original.run.apply(statement)),
-      raw: (...options: unknown[]) => (tally.d1++, (original.raw as Function).apply(statement, options)),
-      first: (...column: unknown[]) => (tally.d1++, (original.first as Function).apply(statement, column)),
+      bind: (...values: unknown[]) => countStatement(bind(...values)),
+      all: counting(statement.all),
+      run: counting(statement.run),
+      raw: counting(statement.raw as (...args: unknown[]) => unknown),
+      first: counting(statement.first as (...args: unknown[]) => unknown),
     }) as D1PreparedStatement;
   };
-  const db = {
-    prepare: (query: string) => countStatement(env.DB.prepare(query)),
-    batch: (statements: D1PreparedStatement[]) => (tally.d1++, env.DB.batch(statements)),
-  } as unknown as D1Database;
-  const r2 = { put: (...args: unknown[]) => (tally.r2Writes++, (env.RAW.put as Function)(...args)) } as unknown as R2Bucket;
-  return { env: { ...env, DB: db, RAW: r2 }, tally };
+  const d1 = withBinding(
+    env,
+    "DB",
+    {
+      prepare: (real, query: string) => countStatement(real(query)),
+      batch: (real, statements) => {
+        tally.d1++;
+        return real(statements);
+      },
+    },
+    { only: true },
+  );
+  const counted = withBinding(
+    d1,
+    "RAW",
+    {
+      put: (real, ...args) => {
+        tally.r2Writes++;
+        return real(...args);
+      },
+    },
+    { only: true },
+  );
+  return { env: counted, tally };
 }
 
 describe("operations per message", () => {
@@ -40,7 +64,7 @@ describe("operations per message", () => {
     const domain = await setupDomain();
     await createAlias({ name: "sales", domain });
     const { env: counted, tally } = counting();
-    const result = await deliver({ to: `sales@${domain}`, raw: mime({ From: "mary@customer.example", To: `sales@${domain}` }) }, counted);
+    const result = await deliver({ to: `sales@${domain}`, raw: mime({ From: "mary@customer.example", To: `sales@${domain}` }) }, { env: counted });
     expect(smtpOutcome(result)).toBe("accepted");
     expect(tally).toEqual({ d1: 3, r2Writes: 1 });
   });
@@ -48,7 +72,7 @@ describe("operations per message", () => {
   it("a refusal: 2 D1 round trips, no R2 write", async () => {
     const domain = await setupDomain();
     const { env: counted, tally } = counting();
-    const result = await deliver({ to: `nobody@${domain}`, raw: mime({ From: "mary@customer.example", To: `nobody@${domain}` }) }, counted);
+    const result = await deliver({ to: `nobody@${domain}`, raw: mime({ From: "mary@customer.example", To: `nobody@${domain}` }) }, { env: counted });
     expect(smtpOutcome(result)).toBe("rejected");
     expect(tally).toEqual({ d1: 2, r2Writes: 0 });
   });
@@ -57,7 +81,7 @@ describe("operations per message", () => {
     const domain = await setupDomain();
     await createAlias({ name: "team", domain, destinations: [{ type: "forward", to: "owner@mailbox.example" }] });
     const { env: counted, tally } = counting();
-    const result = await deliver({ to: `team@${domain}`, raw: mime({ From: "mary@customer.example", To: `team@${domain}` }) }, counted);
+    const result = await deliver({ to: `team@${domain}`, raw: mime({ From: "mary@customer.example", To: `team@${domain}` }) }, { env: counted });
     expect(result.forwards).toHaveLength(1);
     expect(tally).toEqual({ d1: 4, r2Writes: 1 });
   });

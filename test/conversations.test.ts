@@ -4,11 +4,8 @@
  * on loopback receives the copies), a follower's reply comes back into the
  * thread and notifies the others, and auto-repliers cannot ping-pong.
  */
-import { describe, expect, inject, it } from "vitest";
-import { createAlias, deliver, findMessage, mime, ok, onlyRelays, runJobs, runSendJobs, setupDomain, smtpReceived, unique, withSettings } from "./helpers";
-
-const mail = inject("mail");
-
+import { describe, expect, it } from "vitest";
+import { createAlias, deliver, findMessage, messageIdOf, mime, ok, onlyRelays, runJobs, runSendJobs, setupDomain, smtpReceived, smtpRelay, unique, withSettings } from "./helpers";
 
 /** Runs the notification of a delivered message, then sends what it queued; returns the notification messages. */
 async function notify(messageId: string, rcpt: string): Promise<any[]> {
@@ -24,7 +21,7 @@ async function notify(messageId: string, rcpt: string): Promise<any[]> {
 /** A domain sending through the loopback SMTP server, and a support alias followed by two agents. */
 async function helpdesk() {
   const domain = await setupDomain({ company_name: "Acme" });
-  await onlyRelays([{ name: "loopback", type: "smtp", from_filter: domain, config: { host: "127.0.0.1", port: mail.smtp.plain, security: "none" } }]);
+  await onlyRelays([smtpRelay("plain", { from_filter: domain })]);
   const ann = `${unique("ann")}@example.org`;
   const bob = `${unique("bob")}@example.org`;
   const mary = `${unique("mary")}@example.org`;
@@ -54,7 +51,7 @@ describe("follower notifications", () => {
       },
       `--${boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nIt is on fire. Photo attached.\r\n--${boundary}\r\nContent-Type: image/png; name="fire.png"\r\nContent-Disposition: attachment; filename="fire.png"\r\nContent-Transfer-Encoding: base64\r\n\r\n${btoa("PNG bytes")}\r\n--${boundary}--\r\n`,
     );
-    const firstId = /^Message-ID: (.*)$/im.exec(first)![1]!.trim();
+    const firstId = messageIdOf(first);
     expect((await deliver({ from: mary, to: support, raw: first })).rejected).toBeNull();
     const threadId = (await findMessage(firstId, support)).thread_id;
     expect((await ok("GET", `/v1/threads/${threadId}`)).followers.map((f: any) => f.email).sort()).toEqual([ann, bob, mary].sort());
@@ -83,10 +80,16 @@ describe("follower notifications", () => {
 
     // Ann answers the notification: her reply joins the thread and goes to Mary and Bob, not back to her.
     const reply = mime(
-      { From: `"Ann Agent" <${ann}>`, To: `"Acme Printer on fire" <${support}>`, Subject: "Re: Printer on fire", "In-Reply-To": py.message_id, References: `${firstId} ${py.message_id}` },
+      {
+        From: `"Ann Agent" <${ann}>`,
+        To: `"Acme Printer on fire" <${support}>`,
+        Subject: "Re: Printer on fire",
+        "In-Reply-To": py.message_id,
+        References: `${firstId} ${py.message_id}`,
+      },
       "Unplug it.\r\n\r\nOn Sat, Mary wrote:\r\n> It is on fire.\r\n",
     );
-    const replyId = /^Message-ID: (.*)$/im.exec(reply)![1]!.trim();
+    const replyId = messageIdOf(reply);
     expect((await deliver({ from: ann, to: support, raw: reply })).rejected).toBeNull();
     const stored = await findMessage(replyId, support);
     expect(stored.thread_id).toBe(threadId);
@@ -101,7 +104,7 @@ describe("follower notifications", () => {
 
     // Mary's answer to that notification also comes home, and reaches Ann and Bob.
     const answer = mime({ From: `"Mary Major" <${mary}>`, To: support, Subject: "Re: Printer on fire", "In-Reply-To": toMary.python.message_id });
-    const answerId = /^Message-ID: (.*)$/im.exec(answer)![1]!.trim();
+    const answerId = messageIdOf(answer);
     await deliver({ from: mary, to: support, raw: answer });
     expect((await findMessage(answerId, support)).thread_id).toBe(threadId);
     expect((await notify(answerId, support)).map((n) => n.to[0].address).sort()).toEqual([ann, bob].sort());
@@ -111,10 +114,10 @@ describe("follower notifications", () => {
   it("threads each copy under its own message, even when later mail arrived before the queue ran", async () => {
     const { ann, mary, support } = await helpdesk();
     const first = mime({ From: mary, To: support, Subject: "Order 42" });
-    const firstId = /^Message-ID: (.*)$/im.exec(first)![1]!.trim();
+    const firstId = messageIdOf(first);
     await deliver({ from: mary, to: support, raw: first });
     const second = mime({ From: mary, To: support, Subject: "Re: Order 42", "In-Reply-To": firstId });
-    const secondId = /^Message-ID: (.*)$/im.exec(second)![1]!.trim();
+    const secondId = messageIdOf(second);
     await deliver({ from: mary, to: support, raw: second });
     await notify(firstId, support);
     await notify(secondId, support);
@@ -128,14 +131,14 @@ describe("follower notifications", () => {
     await ok("POST", "/v1/contacts", { email: bob }, 201);
     await ok("PATCH", `/v1/contacts/${bob}`, { suppressed: true });
     const raw = mime({ From: mary, To: support, Cc: ann, Subject: "cc'd" });
-    const id = /^Message-ID: (.*)$/im.exec(raw)![1]!.trim();
+    const id = messageIdOf(raw);
     await deliver({ from: mary, to: support, raw });
     expect(await notify(id, support)).toEqual([]);
     const inbound = await findMessage(id, support);
     expect(inbound.events.find((e: any) => e.type === "notify_delivered").detail).toMatchObject({ notified: [], suppressed: [bob] });
 
     const auto = mime({ From: mary, To: support, Subject: "Out of office", "Auto-Submitted": "auto-replied", "In-Reply-To": id });
-    const autoId = /^Message-ID: (.*)$/im.exec(auto)![1]!.trim();
+    const autoId = messageIdOf(auto);
     expect((await deliver({ from: mary, to: support, raw: auto })).rejected).toBeNull();
     const stored = await findMessage(autoId, support);
     expect(stored.status).toBe("accepted");
@@ -146,7 +149,7 @@ describe("follower notifications", () => {
     const { ann, bob, mary, support } = await helpdesk();
     await withSettings({ loop_threshold: 3, loop_minutes: 120 }, async () => {
       const opening = mime({ From: mary, To: support, Subject: "Storm" });
-      const openingId = /^Message-ID: (.*)$/im.exec(opening)![1]!.trim();
+      const openingId = messageIdOf(opening);
       await deliver({ from: mary, to: support, raw: opening });
       let pending = [{ id: openingId }];
       // Replies into the thread, per sender (the opening mail counted against the alias, another target).
@@ -166,7 +169,7 @@ describe("follower notifications", () => {
               break;
             }
             accepted[to]! += 1;
-            next.push({ id: /^Message-ID: (.*)$/im.exec(bounceBack)![1]!.trim() });
+            next.push({ id: messageIdOf(bounceBack) });
           }
           if (refusal) break;
         }

@@ -7,27 +7,18 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { Env } from "../src/env";
-import { createAlias, deliver, findMessage, messageIdOf, messagesFor, mime, ok, setupDomain, smtpOutcome, withSettings } from "./helpers";
-
-type Binding = "DB" | "RAW";
+import { createAlias, deliver, findMessage, messageIdOf, messagesFor, mime, ok, setupDomain, smtpOutcome, withBinding, withSettings } from "./helpers";
 
 /** `env` with `binding.method` failing on its `nth` call (1-based), like an outage would. */
-function withFault(binding: Binding, method: string, nth = 1): Env {
+function withFault(binding: "DB" | "RAW", method: string, nth = 1): Env {
   let calls = 0;
-  const target = env[binding] as unknown as Record<string, unknown>;
-  const proxy = new Proxy(target, {
-    get(object, property) {
-      const value = Reflect.get(object, property);
-      if (typeof value !== "function") return value;
-      if (property !== method) return value.bind(object);
-      return (...args: unknown[]) => {
-        calls += 1;
-        if (calls === nth) throw new Error(`${binding}.${method}: simulated outage (network connection lost)`);
-        return value.apply(object, args);
-      };
+  return withBinding(env, binding, {
+    [method]: (real, ...args) => {
+      calls += 1;
+      if (calls === nth) throw new Error(`${binding}.${method}: simulated outage (network connection lost)`);
+      return real(...args);
     },
   });
-  return { ...env, [binding]: proxy };
 }
 
 const faults: [string, () => Env][] = [
@@ -44,7 +35,7 @@ describe("with a binding failing", () => {
       const alias = await createAlias({ name: "team", domain, destinations: [{ type: "store" }, { type: "forward", to: "owner@mailbox.example" }] });
       const raw = mime({ From: "mary@customer.example", To: `team@${domain}` });
 
-      const failed = await deliver({ to: `team@${domain}`, raw }, faultyEnv());
+      const failed = await deliver({ to: `team@${domain}`, raw }, { env: faultyEnv() });
       expect(smtpOutcome(failed)).toBe("temporary_failure");
       expect(String(failed.error)).toContain("simulated outage");
       expect(failed.forwards).toEqual([]);
@@ -69,7 +60,7 @@ describe("with a binding failing", () => {
     const domain = await setupDomain();
     await createAlias({ name: "team", domain, destinations: [{ type: "forward", to: "owner@mailbox.example" }] });
     const raw = mime({ From: "mary@customer.example", To: `team@${domain}` });
-    const result = await deliver({ to: `team@${domain}`, raw }, withFault("DB", "batch", 4));
+    const result = await deliver({ to: `team@${domain}`, raw }, { env: withFault("DB", "batch", 4) });
     expect(smtpOutcome(result)).toBe("accepted");
     expect(result.forwards).toHaveLength(1);
     // The result could not be written: the delivery still reads pending.
@@ -86,25 +77,17 @@ describe("with a binding failing", () => {
     let arrived = 0;
     let release!: () => void;
     const bothRead = new Promise<void>((resolve) => (release = resolve));
-    const racing = new Proxy(env.DB, {
-      get(object, property) {
-        const value = Reflect.get(object, property);
-        if (property !== "batch") return typeof value === "function" ? value.bind(object) : value;
-        return async (...args: unknown[]) => {
-          const result = await (value as Function).apply(object, args);
-          if (++arrived <= 2) {
-            if (arrived === 2) release();
-            await bothRead;
-          }
-          return result;
-        };
+    const racing = withBinding(env, "DB", {
+      batch: async (real, ...args) => {
+        const result = await real(...args);
+        if (++arrived <= 2) {
+          if (arrived === 2) release();
+          await bothRead;
+        }
+        return result;
       },
     });
-    const racingEnv = { ...env, DB: racing };
-    const results = await Promise.all([
-      deliver({ to: `sales@${domain}`, raw }, racingEnv),
-      deliver({ to: `support@${domain}`, raw }, racingEnv),
-    ]);
+    const results = await Promise.all([deliver({ to: `sales@${domain}`, raw }, { env: racing }), deliver({ to: `support@${domain}`, raw }, { env: racing })]);
     expect(results.map(smtpOutcome)).toEqual(["accepted", "accepted"]);
 
     const rows = await messagesFor(messageIdOf(raw));
@@ -125,21 +108,17 @@ describe("with a binding failing", () => {
 
       // Between this delivery's lookup (count 1 of 2) and its claim, another message of the sender gets in.
       let batches = 0;
-      const racing = new Proxy(env.DB, {
-        get(object, property) {
-          const value = Reflect.get(object, property);
-          if (property !== "batch") return typeof value === "function" ? value.bind(object) : value;
-          return async (...args: unknown[]) => {
-            if (++batches === 2) {
-              const concurrent = mime({ From: sender, To: `support@${domain}` });
-              expect(smtpOutcome(await deliver({ to: `support@${domain}`, raw: concurrent }))).toBe("accepted");
-            }
-            return (value as Function).apply(object, args);
-          };
+      const racing = withBinding(env, "DB", {
+        batch: async (real, ...args) => {
+          if (++batches === 2) {
+            const concurrent = mime({ From: sender, To: `support@${domain}` });
+            expect(smtpOutcome(await deliver({ to: `support@${domain}`, raw: concurrent }))).toBe("accepted");
+          }
+          return real(...args);
         },
       });
       const raced = mime({ From: sender, To: `support@${domain}` });
-      const result = await deliver({ to: `support@${domain}`, raw: raced }, { ...env, DB: racing });
+      const result = await deliver({ to: `support@${domain}`, raw: raced }, { env: racing });
       expect(smtpOutcome(result)).toBe("rejected");
       const message = await findMessage(messageIdOf(raced));
       expect(message.decision).toMatchObject({ reason: "sender_loop", count: 2 });
@@ -153,7 +132,7 @@ describe("with a binding failing", () => {
       await createAlias({ name: "support", domain });
       const raw = mime({ From: "once@robots.example", To: `support@${domain}` });
       // Counted into the loop guard, then the record fails.
-      expect(smtpOutcome(await deliver({ to: `support@${domain}`, raw }, withFault("DB", "batch", 3)))).toBe("temporary_failure");
+      expect(smtpOutcome(await deliver({ to: `support@${domain}`, raw }, { env: withFault("DB", "batch", 3) }))).toBe("temporary_failure");
       expect(smtpOutcome(await deliver({ to: `support@${domain}`, raw }))).toBe("accepted");
       // The next message of the sender is over the threshold of 1.
       const next = mime({ From: "once@robots.example", To: `support@${domain}` });

@@ -1,15 +1,79 @@
 /**
  * Test helpers: drive the real Worker through its public entry points,
- * `email()` and `fetch()`, with the real local D1, KV and R2 bindings.
+ * `email()`, `fetch()`, `queue()` and `scheduled()`, with the real local
+ * D1, KV and R2 bindings.
  */
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { createExecutionContext, createScheduledController, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { inject } from "vitest";
-import worker from "../src/index";
 import type { Env } from "../src/env";
+import deployed from "../src/index";
 import type { Job } from "../src/queue/jobs";
+import { createWorker } from "../src/worker";
 
 export const ADMIN_TOKEN = "test-admin-token";
+
+export type Worker = ReturnType<typeof createWorker>;
+
+/**
+ * What a helper drives: the Worker (default: the deployed one, on the
+ * system clock) and its bindings (default: the real local ones). A
+ * `clockedWorker()` is one.
+ */
+export interface Via {
+  worker?: Worker;
+  env?: Env;
+}
+
+export interface Clock {
+  now(): number;
+  /** Moves the clock on by `ms`. */
+  advance(ms: number): void;
+}
+
+/**
+ * A Worker on a clock of its own: the real time shifted to start at `start`
+ * (default: now), moved on by `clock.advance`. Tests move time through the
+ * entry points with it (mail arriving days later, a retry when it is due)
+ * instead of rewriting stored times. Pass it as a helper's `via`.
+ */
+export function clockedWorker(start = Date.now()): { worker: Worker; clock: Clock } {
+  let offset = start - Date.now();
+  const clock: Clock = {
+    now: () => Date.now() + offset,
+    advance: (ms) => {
+      offset += ms;
+    },
+  };
+  return { worker: createWorker({ now: clock.now }), clock };
+}
+
+type Method = (...args: any[]) => any;
+
+/**
+ * `bindings` with one binding's methods wrapped, as a fault or a spy: each
+ * wrapper gets the real method (bound) and the call's arguments. The
+ * binding's other methods reach the real one, or, with `only`, fail (so
+ * nothing goes past a counting test uncounted).
+ */
+export function withBinding(bindings: Env, name: keyof Env, methods: Record<string, (real: Method, ...args: any[]) => unknown>, options: { only?: boolean } = {}): Env {
+  const binding = bindings[name] as object;
+  const proxy = new Proxy(binding, {
+    get(object, property) {
+      const value = Reflect.get(object, property);
+      if (typeof value !== "function") return value;
+      const real = value.bind(object) as Method;
+      const wrapper = typeof property === "string" ? methods[property] : undefined;
+      if (wrapper) return (...args: unknown[]) => wrapper(real, ...args);
+      if (!options.only) return real;
+      return () => {
+        throw new Error(`${name}.${String(property)}: not expected by this test`);
+      };
+    },
+  });
+  return { ...bindings, [name]: proxy };
+}
+
 const encoder = new TextEncoder();
 
 let counter = 0;
@@ -35,7 +99,7 @@ export function mime(headers: HeaderMap, body = "Hello,\r\n\r\nThis is a test.\r
   return `${text}\r\n${body}`;
 }
 
-/** The Message-ID of a message built by `mime`. */
+/** The Message-ID of a message built by `mime` (or any raw message). */
 export function messageIdOf(raw: string): string {
   return /^Message-ID: (.*)$/im.exec(raw)![1]!.trim();
 }
@@ -75,7 +139,8 @@ function chunkedStream(bytes: Uint8Array, size: number): ReadableStream<Uint8Arr
  * Routing would: one envelope recipient, the raw stream, and the
  * setReject/forward methods, which record what the handler did.
  */
-export async function deliver(input: DeliveryInput, bindings: Env = env): Promise<DeliveryResult> {
+export async function deliver(input: DeliveryInput, via: Via = {}): Promise<DeliveryResult> {
+  const { worker = deployed, env: bindings = env } = via;
   const bytes = typeof input.raw === "string" ? encoder.encode(input.raw) : input.raw;
   const result: DeliveryResult = { rejected: null, forwards: [], error: null };
   const message = {
@@ -124,8 +189,9 @@ export async function api<T = any>(
   body?: unknown,
   token: string | null = ADMIN_TOKEN,
   extraHeaders: Record<string, string> = {},
-  bindings: Env = env,
+  via: Via = {},
 ): Promise<ApiResponse<T>> {
+  const { worker = deployed, env: bindings = env } = via;
   const headers: Record<string, string> = { ...extraHeaders };
   if (token !== null) headers.Authorization = `Bearer ${token}`;
   let payload: string | undefined;
@@ -143,8 +209,8 @@ export async function api<T = any>(
 }
 
 /** Like `api`, but fails the test unless the status is the expected one. */
-export async function ok<T = any>(method: string, path: string, body?: unknown, status = 200): Promise<T> {
-  const response = await api<T>(method, path, body);
+export async function ok<T = any>(method: string, path: string, body?: unknown, status = 200, via: Via = {}): Promise<T> {
+  const response = await api<T>(method, path, body, ADMIN_TOKEN, {}, via);
   if (response.status !== status) throw new Error(`${method} ${path}: expected ${status}, got ${response.status}: ${JSON.stringify(response.body)}`);
   return response.body;
 }
@@ -185,8 +251,8 @@ export async function withSettings<T>(changes: Record<string, unknown>, body: ()
 }
 
 /** Runs the queue consumer on jobs of one kind for these ids, as Queues would deliver them. */
-export async function runJobs(kind: Job["kind"], ids: string[], options: { attempts?: number; queue?: string; bindings?: Env } = {}) {
-  const { attempts = 1, queue = "mailgate-jobs", bindings = env } = options;
+export async function runJobs(kind: Job["kind"], ids: string[], options: { attempts?: number; queue?: string } & Via = {}) {
+  const { attempts = 1, queue = "mailgate-jobs", worker = deployed, env: bindings = env } = options;
   const { createMessageBatch, getQueueResult } = await import("cloudflare:test");
   const batch = createMessageBatch<Job>(
     queue,
@@ -195,7 +261,15 @@ export async function runJobs(kind: Job["kind"], ids: string[], options: { attem
   const ctx = createExecutionContext();
   await worker.queue(batch, bindings);
   const result = await getQueueResult(batch, ctx);
-  return { acked: result.explicitAcks.map((a) => a.replace(/^job-|-\d+-\d+$/g, "")), retried: result.retryMessages.map((r) => ({ id: r.msgId.replace(/^job-|-\d+-\d+$/g, ""), delaySeconds: r.delaySeconds })) };
+  return {
+    acked: result.explicitAcks.map((a) => a.replace(/^job-|-\d+-\d+$/g, "")),
+    retried: result.retryMessages.map((r) => ({ id: r.msgId.replace(/^job-|-\d+-\d+$/g, ""), delaySeconds: r.delaySeconds })),
+  };
+}
+
+/** Runs the cron trigger (the sweepers) at the clock's time, as Cloudflare would. */
+export async function runScheduled(at: { worker: Worker; clock: Clock }, bindings: Env = env): Promise<void> {
+  await at.worker.scheduled(createScheduledController({ scheduledTime: at.clock.now(), cron: "*/5 * * * *" }), bindings);
 }
 
 /** Runs the queue consumer on send jobs for these message ids. */
@@ -203,12 +277,24 @@ export function runSendJobs(ids: string[], attempts = 1, queue = "mailgate-jobs"
   return runJobs("send", ids, { attempts, queue });
 }
 
+/**
+ * `env` whose job queue records the ids of the jobs handed to it and takes
+ * none of them: it refuses them when `down`, as an outage would.
+ */
+export function queueSpy(options: { down?: boolean } = {}): { env: Env; ids: string[] } {
+  const ids: string[] = [];
+  const take = async (jobs: Job[]) => {
+    ids.push(...jobs.map((job) => job.id));
+    if (options.down) throw new Error("queue unavailable");
+  };
+  return { ids, env: withBinding(env, "JOBS", { send: (_real, job: Job) => take([job]), sendBatch: (_real, batch: { body: Job }[]) => take(batch.map((m) => m.body)) }) };
+}
+
 /** Sends through the API and runs the queue consumer once; returns the message as the API shows it. */
-export async function sendAndDeliver(body: Record<string, unknown>, token: string | null = ADMIN_TOKEN): Promise<{ answer: any; message: any }> {
-  const sent = await api("POST", "/v1/messages", body, token);
-  if (sent.status !== 202) throw new Error(`send: expected 202, got ${sent.status}: ${JSON.stringify(sent.body)}`);
-  await runSendJobs([sent.body.id]);
-  return { answer: sent.body, message: await ok("GET", `/v1/messages/${sent.body.id}`) };
+export async function sendAndDeliver(body: Record<string, unknown>, token: string | null = ADMIN_TOKEN, via: Via = {}): Promise<{ answer: any; message: any }> {
+  const answer = await send(body, token, via);
+  await runJobs("send", [answer.id], via);
+  return { answer, message: await ok("GET", `/v1/messages/${answer.id}`, undefined, 200, via) };
 }
 
 /**
@@ -228,8 +314,8 @@ export async function onlyRelays(specs: Record<string, unknown>[]): Promise<any[
 }
 
 /** Sends through the API (202 expected) without running the queue. */
-export async function send(body: Record<string, unknown>, token: string | null = ADMIN_TOKEN): Promise<any> {
-  const sent = await api("POST", "/v1/messages", body, token);
+export async function send(body: Record<string, unknown>, token: string | null = ADMIN_TOKEN, via: Via = {}): Promise<any> {
+  const sent = await api("POST", "/v1/messages", body, token, {}, via);
   if (sent.status !== 202) throw new Error(`send: expected 202, got ${sent.status}: ${JSON.stringify(sent.body)}`);
   return sent.body;
 }
@@ -249,8 +335,29 @@ export function headerValues(message: { headers: [string, string][] }, name: str
   return message.headers.filter(([n]) => n.toLowerCase() === name.toLowerCase()).map(([, v]) => v);
 }
 
-/** An `smtp` relay to the real Postfix on loopback: `plain` (no TLS), `starttls`, `tls`, `untrusted`, `wrongname`, `implicit_untrusted`. */
-export function postfixRelay(service: keyof ReturnType<typeof inject<"postfix">>["ports"], fields: Record<string, unknown> = {}, config: Record<string, unknown> = {}) {
-  const security = service === "plain" ? "none" : service === "tls" || service === "implicit_untrusted" ? "tls" : "starttls";
-  return { name: `postfix ${service} ${unique()}`, type: "smtp", ...fields, config: { host: "127.0.0.1", port: inject("postfix").ports[service], security, ...config } };
+type PostfixService = keyof ReturnType<typeof inject<"postfix">>["ports"];
+/** The loopback SMTP servers: npm smtp-server's (test/node/mail-servers.ts) by name, and the real Postfix's services (test/node/postfix.ts). */
+export type SmtpTarget = "plain" | "starttls" | "tls" | "nostarttls" | "nopipelining" | "loginonly" | "small" | "hangup" | "silent" | `postfix:${PostfixService}`;
+
+/**
+ * An `smtp` relay (for `onlyRelays` or POST /v1/relays) to a server on
+ * loopback, with the security that server speaks: smtp-server's `plain`,
+ * `starttls`, `tls`, `nostarttls`, `nopipelining`, `loginonly`, `small`,
+ * `hangup`, `silent`, or Postfix's
+ * `postfix:plain` (no TLS), `postfix:starttls`, `postfix:tls`,
+ * `postfix:untrusted`, `postfix:wrongname`, `postfix:implicit_untrusted`.
+ * `fields` and `config` add to or override the relay's and its config's.
+ */
+export function smtpRelay(target: SmtpTarget, fields: Record<string, unknown> = {}, config: Record<string, unknown> = {}) {
+  let port: number;
+  let security: "none" | "starttls" | "tls";
+  if (target.startsWith("postfix:")) {
+    const service = target.slice("postfix:".length) as PostfixService;
+    port = inject("postfix").ports[service];
+    security = service === "plain" ? "none" : service === "tls" || service === "implicit_untrusted" ? "tls" : "starttls";
+  } else {
+    port = inject("mail").smtp[target]!;
+    security = target === "tls" ? "tls" : target === "starttls" ? "starttls" : "none";
+  }
+  return { name: `${target} ${unique()}`, type: "smtp", ...fields, config: { host: "127.0.0.1", port, security, ...config } };
 }

@@ -142,7 +142,10 @@ describe("bounces", () => {
     ["mailer_daemon", (d) => ({ to: `sales@${d}`, headers: { From: "Mail Delivery System <MAILER-DAEMON@remote.example>", To: `sales@${d}` } })],
     [
       "report",
-      (d) => ({ to: `sales@${d}`, headers: { From: "postmaster@remote.example", To: `sales@${d}`, "Content-Type": 'multipart/report; report-type=delivery-status; boundary="b"' } }),
+      (d) => ({
+        to: `sales@${d}`,
+        headers: { From: "postmaster@remote.example", To: `sales@${d}`, "Content-Type": 'multipart/report; report-type=delivery-status; boundary="b"' },
+      }),
     ],
   ];
   for (const [signal, build] of cases) {
@@ -179,7 +182,7 @@ describe("huge and malformed mail", () => {
   it("a header block that never ends, or no header at all, still gets a definite outcome", async () => {
     const domain = await setupDomain();
     await createAlias({ name: "files", domain });
-    const endless = `From: mary@customer.example\r\nTo: files@${domain}\r\n` + "X-Filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n".repeat(20_000);
+    const endless = `From: mary@customer.example\r\nTo: files@${domain}\r\n${"X-Filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n".repeat(20_000)}`;
     expect(smtpOutcome(await deliver({ to: `files@${domain}`, raw: endless, chunkSize: 1000 }))).toBe("accepted");
     expect(smtpOutcome(await deliver({ to: `files@${domain}`, raw: "" }))).toBe("accepted");
     expect(smtpOutcome(await deliver({ to: `files@${domain}`, raw: "\r\n\r\nbody only" }))).toBe("accepted");

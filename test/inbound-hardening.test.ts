@@ -5,11 +5,27 @@
  * sent are counted like other mail, and a delivery that can never succeed
  * fails at once with its reason.
  */
-import { createScheduledController } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, inject, it } from "vitest";
-import worker from "../src/index";
-import { api, createAlias, deliver, findMessage, messageIdOf, messagesFor, mime, ok, runJobs, setupDomain, smtpOutcome, unique, withSettings } from "./helpers";
+import {
+  api,
+  clockedWorker,
+  createAlias,
+  deliver,
+  findMessage,
+  messageIdOf,
+  messagesFor,
+  mime,
+  ok,
+  runJobs,
+  runScheduled,
+  setupDomain,
+  smtpOutcome,
+  unique,
+  withSettings,
+} from "./helpers";
+
+const DAY = 24 * 3600_000;
 
 describe("the loop guard is exact under concurrency (item 12)", () => {
   it("40 concurrent deliveries from one sender into one alias, threshold 5: exactly 5 accepted, 35 refused with sender_loop", async () => {
@@ -24,7 +40,9 @@ describe("the loop guard is exact under concurrency (item 12)", () => {
       expect(outcomes.filter((o) => o === "accepted")).toHaveLength(5);
       expect(outcomes.filter((o) => o === "rejected")).toHaveLength(35);
       expect(new Set(results.filter((r) => r.rejected).map((r) => r.rejected))).toEqual(
-        new Set([`The message could not be accepted by the address ${alias.address} because you have contacted it too many times in the last 120 minutes. Please try again later.`]),
+        new Set([
+          `The message could not be accepted by the address ${alias.address} because you have contacted it too many times in the last 120 minutes. Please try again later.`,
+        ]),
       );
       const recorded = await Promise.all(raws.map(async (raw) => (await messagesFor(messageIdOf(raw)))[0].decision));
       expect(recorded.filter((d) => d.reason === "sender_loop")).toHaveLength(35);
@@ -48,14 +66,22 @@ describe("the loop guard is exact under concurrency (item 12)", () => {
 
 describe("the loop guard's table stays small", () => {
   it("the scheduled sweeper deletes entries no window can count any more (older than a week), and keeps the rest", async () => {
-    const now = Date.now();
+    const domain = await setupDomain();
+    const alias = await createAlias({ name: "support", domain });
     const sender = `${unique("old")}@robots.example`;
-    const insert = env.DB.prepare("insert into loop_entries (sender, route_key, delivery, at) values (?, ?, ?, ?)");
-    await env.DB.batch([insert.bind(sender, "alias:x", "d1", now - 8 * 24 * 3600_000), insert.bind(sender, "alias:x", "d2", now - 6 * 24 * 3600_000), insert.bind(sender, "alias:x", "d3", now - 60_000)]);
-    const controller = createScheduledController({ scheduledTime: now, cron: "*/5 * * * *" });
-    await worker.scheduled(controller, env);
-    const left = await env.DB.prepare("select delivery from loop_entries where sender = ? order by delivery").bind(sender).all<{ delivery: string }>();
-    expect(left.results.map((r) => r.delivery)).toEqual(["d2", "d3"]);
+    // Mail from the sender 8 days, 6 days and a minute before the sweeper runs.
+    const at = clockedWorker(Date.now() - 8 * DAY);
+    const arrived: number[] = [];
+    for (const wait of [0, 2 * DAY, 6 * DAY - 60_000]) {
+      at.clock.advance(wait);
+      const raw = mime({ From: sender, To: alias.address });
+      expect(smtpOutcome(await deliver({ from: sender, to: alias.address, raw }, at))).toBe("accepted");
+      arrived.push(Date.parse((await findMessage(messageIdOf(raw))).created_at));
+    }
+    at.clock.advance(60_000);
+    await runScheduled(at);
+    const left = await env.DB.prepare("select at from loop_entries where sender = ? order by at").bind(sender).all<{ at: number }>();
+    expect(left.results.map((r) => r.at)).toEqual(arrived.slice(1));
   });
 });
 
@@ -149,14 +175,22 @@ describe("deliveries that can never succeed fail at once (item 14)", () => {
   it("a message nested beyond the MIME parser's limit: its webhook and notification fail on the first run, with the reason", async () => {
     const domain = await setupDomain();
     const follower = `${unique("f")}@example.org`;
-    const alias = await createAlias({ name: "deep", domain, followers: [{ email: follower }], destinations: [{ type: "store" }, { type: "webhook", url: `${inject("mail").control}/hooks/${unique("deep")}` }] });
+    const alias = await createAlias({
+      name: "deep",
+      domain,
+      followers: [{ email: follower }],
+      destinations: [{ type: "store" }, { type: "webhook", url: `${inject("mail").control}/hooks/${unique("deep")}` }],
+    });
     let body = "innermost\r\n";
     for (let depth = 300; depth > 0; depth--) body = `--b${depth}\r\nContent-Type: multipart/mixed; boundary=b${depth + 1}\r\n\r\n${body}--b${depth}--\r\n`;
     const raw = mime({ From: "nester@example.net", To: alias.address, "Content-Type": "multipart/mixed; boundary=b1" }, body);
     expect(smtpOutcome(await deliver({ to: alias.address, raw }))).toBe("accepted");
     const message = await findMessage(messageIdOf(raw));
     const queued = message.deliveries.filter((d: any) => d.type !== "store");
-    const { retried } = await runJobs("deliver", queued.map((d: any) => d.id));
+    const { retried } = await runJobs(
+      "deliver",
+      queued.map((d: any) => d.id),
+    );
     expect(retried).toEqual([]);
     const after = await findMessage(messageIdOf(raw));
     for (const delivery of after.deliveries.filter((d: any) => d.type !== "store")) {

@@ -45,9 +45,7 @@ describe("contact policy", () => {
 
     const member = mime({ From: "Member <MEMBER@club.example>", To: `board@${domain}` });
     expect(smtpOutcome(await deliver({ to: `board@${domain}`, raw: member }))).toBe("accepted");
-    expect((await findMessage(messageIdOf(member))).decision.routes).toEqual([
-      { kind: "alias", route_key: `thread:${thread.id}`, alias_id: alias.id, thread_id: thread.id },
-    ]);
+    expect((await findMessage(messageIdOf(member))).decision.routes).toEqual([{ kind: "alias", route_key: `thread:${thread.id}`, alias_id: alias.id, thread_id: thread.id }]);
 
     const outsider = mime({ From: "outsider@elsewhere.example", To: `board@${domain}` });
     const refused = await deliver({ to: `board@${domain}`, raw: outsider });
@@ -99,9 +97,7 @@ describe("contact policy", () => {
     expect(smtpOutcome(await deliver({ to: `board@${domain}`, raw: first }))).toBe("accepted");
     const memberReply = mime({ From: "member@club.example", To: `board@${domain}`, "In-Reply-To": messageIdOf(first) });
     expect(smtpOutcome(await deliver({ to: `board@${domain}`, raw: memberReply }))).toBe("accepted");
-    expect((await findMessage(messageIdOf(memberReply))).decision.routes).toEqual([
-      { kind: "thread", route_key: `thread:${thread.id}`, thread_id: thread.id, alias_id: board.id },
-    ]);
+    expect((await findMessage(messageIdOf(memberReply))).decision.routes).toEqual([{ kind: "thread", route_key: `thread:${thread.id}`, thread_id: thread.id, alias_id: board.id }]);
     const reply = mime({ From: "outsider@elsewhere.example", To: `board@${domain}`, "In-Reply-To": messageIdOf(first) });
     expect(smtpOutcome(await deliver({ to: `board@${domain}`, raw: reply }))).toBe("rejected");
     // The same reply through the catchall does not name the alias: no policy applies (Odoo step 5).

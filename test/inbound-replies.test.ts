@@ -94,9 +94,7 @@ describe("forward detection", () => {
     const { domain, alias, threadId, messageId } = await conversation();
     const reply = mime({ From: "mary@customer.example", To: `support@${domain}`, "In-Reply-To": messageId });
     expect(smtpOutcome(await deliver({ to: `support@${domain}`, raw: reply }))).toBe("accepted");
-    expect((await findMessage(messageIdOf(reply))).decision.routes).toEqual([
-      { kind: "thread", route_key: `thread:${threadId}`, thread_id: threadId, alias_id: alias.id },
-    ]);
+    expect((await findMessage(messageIdOf(reply))).decision.routes).toEqual([{ kind: "thread", route_key: `thread:${threadId}`, thread_id: threadId, alias_id: alias.id }]);
   });
 
   it("ignores another alias in Cc (To beats Cc)", async () => {

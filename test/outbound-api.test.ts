@@ -5,7 +5,7 @@
  */
 import PostalMime from "postal-mime";
 import { beforeAll, describe, expect, it } from "vitest";
-import { api, createAlias, deliver, findMessage, messagesFor, mime, ok, onlyRelays, send, setupDomain, smtpOutcome, unique } from "./helpers";
+import { api, createAlias, deliver, findMessage, messageIdOf, messagesFor, mime, ok, onlyRelays, send, setupDomain, smtpOutcome, unique } from "./helpers";
 
 let domain: string;
 const base = () => ({ from: `mary@${domain}`, to: ["dest@customer.example"], subject: "Hello", text: "Hi" });
@@ -57,7 +57,12 @@ describe("validation: a refused request queues nothing", () => {
     ["missing from", { from: undefined }, 400, "from"],
     ["invalid address", { to: ["not an address"] }, 400, "is not one e-mail address"],
     ["no recipient", { to: [] }, 400, "at least one recipient"],
-    ["more than 50 recipients", { to: Array.from({ length: 30 }, (_, i) => `a${i}@x.example`), cc: Array.from({ length: 21 }, (_, i) => `c${i}@x.example`) }, 400, "at most 50 recipients"],
+    [
+      "more than 50 recipients",
+      { to: Array.from({ length: 30 }, (_, i) => `a${i}@x.example`), cc: Array.from({ length: 21 }, (_, i) => `c${i}@x.example`) },
+      400,
+      "at most 50 recipients",
+    ],
     ["header injection in the subject", { subject: "Hi\r\nBcc: victim@x.example" }, 400, "header injection"],
     ["header injection in a header value", { headers: { "X-Note": "a\nBcc: victim@x.example" } }, 400, "header injection"],
     ["a header that belongs to a field", { headers: { From: "evil@x.example" } }, 400, "From is set by mailgate or by a field"],
@@ -149,7 +154,7 @@ describe("threads", () => {
     const sent = await send({ ...base(), subject: "Quote" });
     const reply = mime({ From: "dest@customer.example", To: `catchall@${domain}`, Subject: "Re: Quote", "In-Reply-To": sent.message_id });
     expect(smtpOutcome(await deliver({ to: `catchall@${domain}`, raw: reply }))).toBe("accepted");
-    expect((await findMessage(/^Message-ID: (.*)$/im.exec(reply)![1]!.trim())).thread_id).toBe(sent.thread_id);
+    expect((await findMessage(messageIdOf(reply))).thread_id).toBe(sent.thread_id);
     const inThread = await ok("GET", `/v1/threads/${sent.thread_id}/messages`);
     expect(inThread.items.map((m: any) => m.direction)).toEqual(["in", "out"]);
 

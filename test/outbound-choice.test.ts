@@ -130,7 +130,14 @@ describe("relay choice (Odoo's _find_mail_server)", () => {
 
 describe("fixed-sender relays", () => {
   it("send as the fixed account: author's name kept, author in Reply-To, envelope the account", async () => {
-    const [relay] = await onlyRelays([{ name: "qq", type: "smtp", from_filter: "qq.example", config: { host: "127.0.0.1", port: 2525, security: "starttls", username: "box@qq.example", password: "x", fixed_sender: "box@qq.example" } }]);
+    const [relay] = await onlyRelays([
+      {
+        name: "qq",
+        type: "smtp",
+        from_filter: "qq.example",
+        config: { host: "127.0.0.1", port: 2525, security: "starttls", username: "box@qq.example", password: "x", fixed_sender: "box@qq.example" },
+      },
+    ]);
     const answer = await send({ ...text, from: '"Li Wei" <li.wei@gmail.example>' });
     expect(answer.relay.id).toBe(relay.id);
     expect(answer.from).toBe('"Li Wei" <box@qq.example>');

@@ -3,26 +3,13 @@
  * daily limits, the dead-letter queue, the sweeper for lost queue messages,
  * and the Cloudflare Email Service relay (the local send_email binding).
  */
-import { createExecutionContext, createScheduledController } from "cloudflare:test";
-import { env } from "cloudflare:workers";
-import { describe, expect, inject, it } from "vitest";
-import worker from "../src/index";
-import { ok, onlyRelays, runSendJobs, send, sendAndDeliver, setupDomain, smtpReceived, unique } from "./helpers";
-
-const mail = inject("mail");
-
-
-const plainSmtp = (fields: Record<string, unknown> = {}) => ({
-  name: `smtp ${unique()}`,
-  type: "smtp",
-  config: { host: "127.0.0.1", port: mail.smtp.plain, security: "none" },
-  ...fields,
-});
+import { describe, expect, it } from "vitest";
+import { ADMIN_TOKEN, clockedWorker, ok, onlyRelays, queueSpy, runScheduled, runSendJobs, send, sendAndDeliver, setupDomain, smtpReceived, smtpRelay, unique } from "./helpers";
 
 describe("queued delivery", () => {
   it("a queue redelivery of a message already sent sends nothing", async () => {
     const domain = await setupDomain();
-    await onlyRelays([plainSmtp()]);
+    await onlyRelays([smtpRelay("plain")]);
     const rcpt = `${unique("once")}@example.org`;
     const { answer, message } = await sendAndDeliver({ from: `mary@${domain}`, to: [rcpt], subject: "once", text: "x" });
     expect(message.status).toBe("sent");
@@ -33,7 +20,7 @@ describe("queued delivery", () => {
 
   it("two consumers given the same message at once: one sends, the other waits", async () => {
     const domain = await setupDomain();
-    await onlyRelays([plainSmtp()]);
+    await onlyRelays([smtpRelay("plain")]);
     const rcpt = `${unique("race")}@example.org`;
     const answer = await send({ from: `mary@${domain}`, to: [rcpt], subject: "race", text: "x" });
     const [a, b] = await Promise.all([runSendJobs([answer.id]), runSendJobs([answer.id])]);
@@ -44,7 +31,7 @@ describe("queued delivery", () => {
 
   it("a relay over its daily limit passes to the next matching relay", async () => {
     const domain = await setupDomain();
-    const [limited, spare] = await onlyRelays([plainSmtp({ from_filter: domain, sequence: 1, daily_limit: 1 }), plainSmtp({ from_filter: domain, sequence: 2 })]);
+    const [limited, spare] = await onlyRelays([smtpRelay("plain", { from_filter: domain, sequence: 1, daily_limit: 1 }), smtpRelay("plain", { from_filter: domain, sequence: 2 })]);
     const first = await sendAndDeliver({ from: `mary@${domain}`, to: [`${unique("d1")}@example.org`], subject: "one", text: "x" });
     const second = await sendAndDeliver({ from: `mary@${domain}`, to: [`${unique("d2")}@example.org`], subject: "two", text: "x" });
     expect(first.message.relay_id).toBe(limited.id);
@@ -54,7 +41,7 @@ describe("queued delivery", () => {
 
   it("with no other relay, the message waits for the next UTC day (never dropped)", async () => {
     const domain = await setupDomain();
-    await onlyRelays([plainSmtp({ from_filter: domain, daily_limit: 1 })]);
+    await onlyRelays([smtpRelay("plain", { from_filter: domain, daily_limit: 1 })]);
     await sendAndDeliver({ from: `mary@${domain}`, to: [`${unique("d3")}@example.org`], subject: "one", text: "x" });
     const answer = await send({ from: `mary@${domain}`, to: [`${unique("d4")}@example.org`], subject: "two", text: "x" });
     expect((await runSendJobs([answer.id])).retried.map((r) => r.id)).toEqual([answer.id]);
@@ -70,7 +57,7 @@ describe("queued delivery", () => {
 
   it("what runs out of retries reaches the dead-letter queue and is marked failed", async () => {
     const domain = await setupDomain();
-    await onlyRelays([plainSmtp({ config: { host: "127.0.0.1", port: mail.smtp.starttls, security: "starttls", username: "user", password: "wrong" } })]);
+    await onlyRelays([smtpRelay("starttls", {}, { username: "user", password: "wrong" })]);
     const answer = await send({ from: `mary@${domain}`, to: [`${unique("dlq")}@example.org`], subject: "doomed", text: "x" });
     await runSendJobs([answer.id]);
     expect((await runSendJobs([answer.id], 11, "mailgate-jobs-dlq")).acked).toEqual([answer.id]);
@@ -81,27 +68,24 @@ describe("queued delivery", () => {
 
   it("a message whose queue message was lost is queued again by the sweeper", async () => {
     const domain = await setupDomain();
-    await onlyRelays([plainSmtp()]);
-    // Queues fails when the API queues the job: the message is stored, the job is not.
-    const broken = { ...env, JOBS: { send: async () => Promise.reject(new Error("queue unavailable")), sendBatch: env.JOBS.sendBatch.bind(env.JOBS) } };
-    const response = await worker.fetch(
-      new Request("https://mailgate.test/v1/messages", {
-        method: "POST",
-        headers: { Authorization: "Bearer test-admin-token", "Content-Type": "application/json" },
-        body: JSON.stringify({ from: `mary@${domain}`, to: ["lost@example.org"], subject: "lost", text: "x" }),
-      }),
-      broken as unknown as typeof env,
-      createExecutionContext(),
-    );
-    expect(response.status).toBe(202);
-    const { id } = (await response.json()) as { id: string };
+    await onlyRelays([smtpRelay("plain")]);
+    // The message was sent 16 minutes ago, while the queue was down: it is stored, its job is lost.
+    const at = clockedWorker(Date.now() - 16 * 60_000);
+    const down = queueSpy({ down: true });
+    const { id } = await send({ from: `mary@${domain}`, to: ["lost@example.org"], subject: "lost", text: "x" }, ADMIN_TOKEN, { ...at, env: down.env });
+    expect(down.ids).toEqual([id]);
 
-    const queued: string[] = [];
-    const recording = { ...env, JOBS: { send: env.JOBS.send.bind(env.JOBS), sendBatch: async (batch: { body: { id: string } }[]) => void queued.push(...batch.map((m) => m.body.id)) } };
-    await worker.scheduled(createScheduledController({ scheduledTime: Date.now() + 5 * 60_000 }), recording as unknown as typeof env);
-    expect(queued).not.toContain(id);
-    await worker.scheduled(createScheduledController({ scheduledTime: Date.now() + 11 * 60_000 }), recording as unknown as typeof env);
-    expect(queued).toContain(id);
+    const up = queueSpy();
+    at.clock.advance(5 * 60_000);
+    await runScheduled(at, up.env);
+    expect(up.ids).not.toContain(id);
+    // Overdue now; but the queue is still down, and what the sweeper could not queue stays overdue.
+    at.clock.advance(6 * 60_000);
+    await runScheduled(at, down.env);
+    expect(down.ids.filter((queued) => queued === id)).toHaveLength(2);
+    at.clock.advance(5 * 60_000);
+    await runScheduled(at, up.env);
+    expect(up.ids).toContain(id);
   });
 });
 

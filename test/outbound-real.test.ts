@@ -6,8 +6,8 @@
  * mail notified, and TLS failures named.
  */
 import PostalMime from "postal-mime";
-import { readSyncRefusal } from "../src/inbound/bounce-report";
 import { describe, expect, inject, it } from "vitest";
+import { readSyncRefusal } from "../src/inbound/bounce-report";
 import {
   api,
   createAlias,
@@ -19,20 +19,23 @@ import {
   ok,
   onlyRelays,
   postfixDelivered,
-  postfixRelay,
   runJobs,
   runSendJobs,
   send,
   sendAndDeliver,
   setupDomain,
   smtpOutcome,
+  smtpRelay,
   unique,
 } from "./helpers";
 
 /** Runs the queued deliveries (notifications, webhooks) of an inbound message, then the sends they queued. */
 async function runDeliveriesOf(messageId: string): Promise<any> {
   const message = await findMessage(messageId);
-  await runJobs("deliver", message.deliveries.map((d: any) => d.id));
+  await runJobs(
+    "deliver",
+    message.deliveries.map((d: any) => d.id),
+  );
   const after = await findMessage(messageId);
   const sent = after.events.filter((e: any) => e.type === "notify_delivered").flatMap((e: any) => e.detail.messages ?? []);
   if (sent.length) await runSendJobs(sent);
@@ -42,7 +45,7 @@ async function runDeliveriesOf(messageId: string): Promise<any> {
 describe("no Return-Path of ours (item 15)", () => {
   it("composed mail carries none; Postfix writes the only one, from the envelope", async () => {
     const domain = await setupDomain();
-    await onlyRelays([postfixRelay("plain", { from_filter: domain })]);
+    await onlyRelays([smtpRelay("postfix:plain", { from_filter: domain })]);
     const rcpt = `${unique("rp")}@example.org`;
     const { answer } = await sendAndDeliver({ from: `mary@${domain}`, to: [rcpt], subject: "Return-Path", text: "x" });
     const raw = (await api("GET", `/v1/messages/${answer.id}/raw`)).body as string;
@@ -55,7 +58,7 @@ describe("no Return-Path of ours (item 15)", () => {
 describe("non-ASCII names (item 16)", () => {
   it("attachment names per RFC 2231, subjects and display names as encoded words: no defect for Python's policy.SMTP, the same names for postal-mime", async () => {
     const domain = await setupDomain();
-    await onlyRelays([postfixRelay("plain", { from_filter: domain })]);
+    await onlyRelays([smtpRelay("postfix:plain", { from_filter: domain })]);
     const rcpt = `${unique("names")}@example.org`;
     const names = ["Résumé — “final” version.pdf", "日本語の資料.txt", 'quote " and \\ backslash.txt', `${"long name ".repeat(12)}é.txt`];
     const { answer } = await sendAndDeliver({
@@ -88,7 +91,7 @@ describe("the right domain everywhere it can be known (item 17)", () => {
     // The first domain by sequence and name is another company's.
     const other = await setupDomain({ company_name: "Other Co", sequence: 0 });
     const domain = await setupDomain({ company_name: "Acme", sequence: 5 });
-    await onlyRelays([postfixRelay("plain")]);
+    await onlyRelays([smtpRelay("postfix:plain")]);
     const follower = `${unique("follower")}@example.org`;
     const thread = await ok("POST", "/v1/threads", { subject: "Pinned", followers: [{ email: follower }] }, 201);
     const pinned = await createAlias({ name: unique("desk"), domain, thread_id: thread.id, contact: "everyone" });
@@ -107,7 +110,7 @@ describe("the right domain everywhere it can be known (item 17)", () => {
   it("a reply into a thread the send API opened notifies from the domain the thread was sent from", async () => {
     await setupDomain({ company_name: "Other Co", sequence: 0 });
     const domain = await setupDomain({ company_name: "Acme", sequence: 5 });
-    await onlyRelays([postfixRelay("plain")]);
+    await onlyRelays([smtpRelay("postfix:plain")]);
     const colleague = `${unique("colleague")}@example.org`;
     const first = await send({ from: `sales@${domain}`, to: ["customer@example.net"], cc: [colleague], subject: "Offer", text: "Our offer" });
     await runSendJobs([first.id]);
@@ -124,7 +127,7 @@ describe("the right domain everywhere it can be known (item 17)", () => {
 describe("our own addresses never follow a thread (item 18)", () => {
   it("sending from an alias into a thread does not make it a follower, and replies never notify it", async () => {
     const domain = await setupDomain();
-    await onlyRelays([postfixRelay("plain", { from_filter: domain })]);
+    await onlyRelays([smtpRelay("postfix:plain", { from_filter: domain })]);
     const alias = await createAlias({ name: unique("team"), domain });
     const sent = await send({ from: alias.address, to: ["customer@example.net"], cc: [`catchall@${domain}`, `bounce@${domain}`], subject: "Update", text: "x" });
     const thread = await ok("GET", `/v1/threads/${sent.thread_id}`);
@@ -139,10 +142,19 @@ describe("our own addresses never follow a thread (item 18)", () => {
 describe("mail with only an attachment (item 13)", () => {
   it("is notified at once with an empty text body and the attachment, never retried", async () => {
     const domain = await setupDomain();
-    await onlyRelays([postfixRelay("plain")]);
+    await onlyRelays([smtpRelay("postfix:plain")]);
     const follower = `${unique("scan")}@example.org`;
     const alias = await createAlias({ name: unique("scans"), domain, followers: [{ email: follower }] });
-    const body = ["--b", "Content-Type: application/pdf; name=scan.pdf", "Content-Disposition: attachment; filename=scan.pdf", "Content-Transfer-Encoding: base64", "", btoa("%PDF-1.4 scan"), "--b--", ""].join("\r\n");
+    const body = [
+      "--b",
+      "Content-Type: application/pdf; name=scan.pdf",
+      "Content-Disposition: attachment; filename=scan.pdf",
+      "Content-Transfer-Encoding: base64",
+      "",
+      btoa("%PDF-1.4 scan"),
+      "--b--",
+      "",
+    ].join("\r\n");
     const raw = mime({ From: "scanner@office.example", To: alias.address, Subject: "Scan", "Content-Type": "multipart/mixed; boundary=b" }, body);
     expect(smtpOutcome(await deliver({ to: alias.address, raw }))).toBe("accepted");
     const message = await runDeliveriesOf(messageIdOf(raw));
@@ -176,7 +188,7 @@ describe("a refusal at RCPT time counts like a DSN (item 19)", () => {
 
   it("Postfix's 550 5.1.1 User unknown: the recipient fails, the contact is counted and suppressed as a hard bounce, and the send API then refuses it", async () => {
     const domain = await setupDomain();
-    await onlyRelays([postfixRelay("plain", { from_filter: domain })]);
+    await onlyRelays([smtpRelay("postfix:plain", { from_filter: domain })]);
     const gone = `unknown${unique()}@example.org`;
     const kept = `${unique("kept")}@example.org`;
     const { message } = await sendAndDeliver({ from: `mary@${domain}`, to: [gone, kept], subject: "Invoice", text: "x" });
@@ -195,7 +207,7 @@ describe("a refusal at RCPT time counts like a DSN (item 19)", () => {
 
   it("a temporary refusal at RCPT (Postfix's 450) is retried, never counted", async () => {
     const domain = await setupDomain();
-    await onlyRelays([postfixRelay("plain", { from_filter: domain })]);
+    await onlyRelays([smtpRelay("postfix:plain", { from_filter: domain })]);
     const rcpt = `${unique("policy")}@example.org`;
     // A 4xx at RCPT (Postfix's 450 for defer*) is not a bounce either: it is retried.
     const deferred = `defer${unique()}@example.org`;
@@ -219,7 +231,7 @@ describe("a refusal at RCPT time counts like a DSN (item 19)", () => {
 describe("a real DSN from Postfix", () => {
   it("Postfix accepts, then bounces to our VERP address; the DSN it wrote marks the recipient bounced and suppresses the address", async () => {
     const domain = await setupDomain();
-    await onlyRelays([postfixRelay("plain", { from_filter: domain })]);
+    await onlyRelays([smtpRelay("postfix:plain", { from_filter: domain })]);
     const gone = `bounce-later${unique()}@example.org`;
     const { answer, message } = await sendAndDeliver({ from: `mary@${domain}`, to: [gone], subject: "Invoice 7", text: "x" });
     expect(message.recipients).toMatchObject([{ address: gone, status: "sent" }]);
@@ -245,7 +257,10 @@ describe("TLS failures say what failed (item 20)", () => {
   for (const [service, reason] of cases) {
     it(`${service}: the attempt names the cause; the next relay sends it, and both attempts stay visible`, async () => {
       const domain = await setupDomain();
-      const [broken, fallback] = await onlyRelays([postfixRelay(service, { from_filter: domain, sequence: 1 }), postfixRelay("plain", { from_filter: domain, sequence: 2 })]);
+      const [broken, fallback] = await onlyRelays([
+        smtpRelay(`postfix:${service}`, { from_filter: domain, sequence: 1 }),
+        smtpRelay("postfix:plain", { from_filter: domain, sequence: 2 }),
+      ]);
       const rcpt = `${unique("tls")}@example.org`;
       const { message } = await sendAndDeliver({ from: `mary@${domain}`, to: [rcpt], subject: "TLS", text: "x" });
       expect(message.status).toBe("sent");
@@ -260,7 +275,7 @@ describe("TLS failures say what failed (item 20)", () => {
 
   it("a plaintext server on a port configured for implicit TLS is named as such", async () => {
     const domain = await setupDomain();
-    await onlyRelays([postfixRelay("plain", { from_filter: domain }, { security: "tls", timeout_ms: 5000 })]);
+    await onlyRelays([smtpRelay("postfix:plain", { from_filter: domain }, { security: "tls", timeout_ms: 5000 })]);
     const { message } = await sendAndDeliver({ from: `mary@${domain}`, to: [`${unique("p")}@example.org`], subject: "TLS", text: "x" });
     expect(message.status).toBe("queued");
     expect(message.attempts[0].error).toMatch(/speaks plaintext SMTP on port \d+/);

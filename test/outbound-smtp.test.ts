@@ -3,26 +3,22 @@
  * STARTTLS and implicit TLS with a test CA, and every way SMTP fails.
  */
 import { describe, expect, inject, it } from "vitest";
-import { api, ok, onlyRelays, runSendJobs, send, sendAndDeliver, setupDomain, smtpReceived, unique } from "./helpers";
+import { api, ok, onlyRelays, runSendJobs, type SmtpTarget, send, sendAndDeliver, setupDomain, smtpReceived, smtpRelay, unique } from "./helpers";
 
 const mail = inject("mail");
+/** The test user of the loopback servers (the relays here log in unless told not to). */
+const login = { username: mail.smtpUser, password: mail.smtpPassword };
 
-
-function smtpConfig(server: string, overrides: Record<string, unknown> = {}) {
-  const security = server === "tls" ? "tls" : server === "starttls" ? "starttls" : "none";
-  return { host: "127.0.0.1", port: mail.smtp[server], security, username: mail.smtpUser, password: mail.smtpPassword, ...overrides };
-}
-
-async function smtpOnly(server: string, overrides: Record<string, unknown> = {}) {
-  const [relay] = await onlyRelays([{ name: `smtp ${server}`, type: "smtp", config: smtpConfig(server, overrides) }]);
+async function smtpOnly(server: SmtpTarget, config: Record<string, unknown> = {}) {
+  const [relay] = await onlyRelays([smtpRelay(server, {}, { ...login, ...config })]);
   return relay;
 }
 
 describe("SMTP relay", () => {
-  for (const server of ["plain", "starttls", "tls"]) {
+  for (const server of ["plain", "starttls", "tls"] as const) {
     it(`delivers over ${server}, and the message that arrives is right`, async () => {
       const domain = await setupDomain();
-      const [relay] = await onlyRelays([{ name: `smtp ${server}`, type: "smtp", from_filter: domain, config: smtpConfig(server) }]);
+      const [relay] = await onlyRelays([smtpRelay(server, { from_filter: domain }, login)]);
       const rcpt = `${unique("rcpt")}@example.org`;
       const cc = `${unique("cc")}@example.org`;
       const hidden = `${unique("bcc")}@example.org`;
@@ -60,7 +56,12 @@ describe("SMTP relay", () => {
       expect(py.to).toEqual([{ name: "Rick Receiver", address: rcpt }]);
       expect(py.cc).toEqual([{ name: "", address: cc }]);
       expect(py.message_id).toBe(answer.message_id);
-      expect(py.headers).toEqual(expect.arrayContaining([["X-Mailgate-Message-Id", answer.message_id], ["X-Campaign", "spring"]]));
+      expect(py.headers).toEqual(
+        expect.arrayContaining([
+          ["X-Mailgate-Message-Id", answer.message_id],
+          ["X-Campaign", "spring"],
+        ]),
+      );
       expect(py.parts.map((p: any) => [p.content_type, p.filename])).toEqual([
         ["text/plain", null],
         ["text/html", null],
@@ -171,9 +172,9 @@ describe("SMTP failures", () => {
   it("fails over to the next relay that may send as the same From when the first one fails", async () => {
     const domain = await setupDomain();
     const [broken, working] = await onlyRelays([
-      { name: "broken", type: "smtp", from_filter: domain, sequence: 1, config: smtpConfig("starttls", { password: "wrong" }) },
-      { name: "working", type: "smtp", from_filter: domain, sequence: 2, config: smtpConfig("plain") },
-      { name: "other domain", type: "smtp", from_filter: "other.example", sequence: 3, config: smtpConfig("plain") },
+      smtpRelay("starttls", { name: "broken", from_filter: domain, sequence: 1 }, { ...login, password: "wrong" }),
+      smtpRelay("plain", { name: "working", from_filter: domain, sequence: 2 }, login),
+      smtpRelay("plain", { name: "other domain", from_filter: "other.example", sequence: 3 }, login),
     ]);
     const rcpt = `${unique("failover")}@example.org`;
     const { answer, message } = await sendAndDeliver({ from: `mary@${domain}`, to: [rcpt], subject: "failover", text: "x" });

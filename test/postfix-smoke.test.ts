@@ -3,21 +3,13 @@
  * SMTP client hands a message to Postfix, which delivers it into its Maildir.
  */
 import { describe, expect, inject, it } from "vitest";
-import { onlyRelays, sendAndDeliver, setupDomain, unique } from "./helpers";
+import { headerValues, onlyRelays, postfixDelivered, sendAndDeliver, setupDomain, smtpRelay, unique } from "./helpers";
 
 const postfix = inject("postfix");
-
-/** What Postfix delivered for this address, waiting up to `wait` ms for the first one. */
-async function delivered(to: string, wait = 5000): Promise<any[]> {
-  const response = await fetch(`${postfix.control}/delivered?to=${encodeURIComponent(to)}&wait=${wait}`);
-  return response.json();
-}
 
 async function allDelivered(): Promise<any[]> {
   return (await fetch(`${postfix.control}/delivered?all`)).json();
 }
-
-const header = (message: any, name: string) => message.headers.filter(([n]: [string, string]) => n.toLowerCase() === name.toLowerCase()).map(([, v]: [string, string]) => v);
 
 describe("Postfix on loopback", () => {
   for (const [service, security] of [
@@ -26,7 +18,7 @@ describe("Postfix on loopback", () => {
   ] as const) {
     it(`takes a message from mailgate over ${service} (security ${security}) and delivers it to exactly the envelope recipients`, async () => {
       const domain = await setupDomain();
-      const [relay] = await onlyRelays([{ name: `postfix ${service}`, type: "smtp", from_filter: domain, config: { host: "127.0.0.1", port: postfix.ports[service], security } }]);
+      const [relay] = await onlyRelays([smtpRelay(`postfix:${service}`, { from_filter: domain })]);
       const rcpt = `${unique("to")}@example.org`;
       const cc = `${unique("cc")}@example.net`;
       const hidden = `${unique("bcc")}@example.com`;
@@ -41,12 +33,12 @@ describe("Postfix on loopback", () => {
       expect(message).toMatchObject({ status: "sent", relay_id: relay.id });
 
       for (const address of [rcpt, cc, hidden]) {
-        const [copy, ...more] = await delivered(address);
+        const [copy, ...more] = await postfixDelivered(address);
         expect(more).toEqual([]);
-        expect(header(copy, "X-Original-To")).toEqual([address]);
-        expect(header(copy, "Delivered-To")).toEqual([address]);
-        expect(header(copy, "Return-Path")).toEqual([`<${answer.envelope_from}>`]);
-        expect(header(copy, "Received")[0]).toMatch(service === "starttls" ? /with ESMTPS id/ : /with ESMTP id/);
+        expect(headerValues(copy, "X-Original-To")).toEqual([address]);
+        expect(headerValues(copy, "Delivered-To")).toEqual([address]);
+        expect(headerValues(copy, "Return-Path")).toEqual([`<${answer.envelope_from}>`]);
+        expect(headerValues(copy, "Received")[0]).toMatch(service === "starttls" ? /with ESMTPS id/ : /with ESMTP id/);
         expect(copy.python).toMatchObject({
           defects: [],
           subject: `Postfix smoke over ${service}`,
@@ -58,8 +50,8 @@ describe("Postfix on loopback", () => {
         });
       }
       // Nobody else got this message.
-      const copies = (await allDelivered()).filter((m) => header(m, "Message-ID").includes(answer.message_id));
-      expect(copies.map((m) => header(m, "X-Original-To")[0]).sort()).toEqual([rcpt, cc, hidden].sort());
+      const copies = (await allDelivered()).filter((m) => headerValues(m, "Message-ID").includes(answer.message_id));
+      expect(copies.map((m) => headerValues(m, "X-Original-To")[0]).sort()).toEqual([rcpt, cc, hidden].sort());
     });
   }
 });

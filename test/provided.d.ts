@@ -31,4 +31,5 @@ declare module "vitest" {
     };
   }
 }
+
 export {};

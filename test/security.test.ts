@@ -73,12 +73,13 @@ describe("relay credentials are write-only (item 6)", () => {
     expect(tuned.secrets_set).toEqual(["password"]);
     // null removes a setting (RFC 7396).
     expect((await ok("PATCH", `/v1/relays/${relay.id}`, { config: { helo: null } })).config.helo).toBeUndefined();
-    expect(JSON.stringify(await ok("GET", "/v1/relays"))).not.toContain("password\":");
+    expect(JSON.stringify(await ok("GET", "/v1/relays"))).not.toContain('password":');
   });
 
   it("a provider's base URL gets the webhook rules: https and no private or internal host, unless ALLOW_PRIVATE_WEBHOOKS is set", async () => {
     const production = { ...env, ALLOW_PRIVATE_WEBHOOKS: undefined };
-    const create = (base_url: string) => api("POST", "/v1/relays", { name: unique("pm"), type: "postmark", config: { server_token: "pm-token", base_url } }, undefined, {}, production);
+    const create = (base_url: string) =>
+      api("POST", "/v1/relays", { name: unique("pm"), type: "postmark", config: { server_token: "pm-token", base_url } }, undefined, {}, { env: production });
     for (const [url, reason] of [
       ["http://api.postmarkapp.com", /must be https/],
       ["https://127.0.0.1:8443", /private, loopback/],
@@ -94,7 +95,7 @@ describe("relay credentials are write-only (item 6)", () => {
     const allowed = await create("https://api.postmarkapp.com");
     expect(allowed.status).toBe(201);
     // Moving it needs the token again, and the new URL is checked too.
-    const patch = (config: Record<string, unknown>) => api("PATCH", `/v1/relays/${allowed.body.id}`, { config }, undefined, {}, production);
+    const patch = (config: Record<string, unknown>) => api("PATCH", `/v1/relays/${allowed.body.id}`, { config }, undefined, {}, { env: production });
     expect((await patch({ base_url: "https://collector.example" })).body.error.message).toMatch(/config\.server_token: required again when config\.base_url changes/);
     expect((await patch({ base_url: "https://10.1.2.3", server_token: "pm-token" })).status).toBe(400);
     expect((await patch({ base_url: "https://collector.example", server_token: "pm-token" })).status).toBe(200);
@@ -120,7 +121,19 @@ describe("lists never carry secrets (item 7)", () => {
 });
 
 describe("reserved headers (item 8)", () => {
-  const refused = ["Content-Type", "Content-Language", "Content-Foo", "Authentication-Results", "Return-Path", "Received", "X-Mailgate-Message-Id", "X-Mailgate-Trace", "DKIM-Signature", "MIME-Version", "Sender"];
+  const refused = [
+    "Content-Type",
+    "Content-Language",
+    "Content-Foo",
+    "Authentication-Results",
+    "Return-Path",
+    "Received",
+    "X-Mailgate-Message-Id",
+    "X-Mailgate-Trace",
+    "DKIM-Signature",
+    "MIME-Version",
+    "Sender",
+  ];
   it("refuses every Content-*, Authentication-Results, Return-Path, Received and X-Mailgate-* header, naming it", async () => {
     const domain = await setupDomain();
     await onlyRelays([{ name: "cloudflare", type: "cloudflare" }]);

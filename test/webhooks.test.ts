@@ -3,12 +3,10 @@
  * that verifies each signature the way the README tells receivers to, fails
  * the first attempts when told to, and records every payload.
  */
-import { createScheduledController } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, inject, it } from "vitest";
 import type { Env } from "../src/env";
-import worker from "../src/index";
-import { api, createAlias, deliver, findMessage, mime, ok, runJobs, setupDomain, unique } from "./helpers";
+import { api, clockedWorker, createAlias, deliver, findMessage, messageIdOf, mime, ok, queueSpy, runJobs, runScheduled, setupDomain, unique } from "./helpers";
 
 const mail = inject("mail");
 
@@ -43,16 +41,24 @@ async function webhookAlias(options: { fail?: number; failStatus?: number; inlin
 
 const pendingWebhooks = async (messageId: string, rcpt: string) => (await findMessage(messageId, rcpt)).deliveries.filter((d: any) => d.type === "webhook");
 
-/** Runs the pending webhook deliveries of a message as if their retry time had come (the clock cannot be moved inside workerd; the rows can). */
-async function runWebhooks(messageId: string, rcpt: string, bindings: Env = env) {
-  const ids = (await pendingWebhooks(messageId, rcpt)).filter((d: any) => d.status === "pending").map((d: any) => d.id);
-  for (const id of ids) await env.DB.prepare("UPDATE deliveries SET next_attempt_at = ? WHERE id = ?").bind(Date.now(), id).run();
-  return runJobs("deliver", ids, { bindings });
+/** Runs the pending webhook deliveries of a message on `at`'s Worker when they are due: its clock moves on to the latest retry time. */
+async function runWebhooks(messageId: string, rcpt: string, at = clockedWorker(), bindings: Env = env) {
+  const pending = (await pendingWebhooks(messageId, rcpt)).filter((d: any) => d.status === "pending");
+  const due = Math.max(...pending.map((d: any) => (d.next_attempt_at ? Date.parse(d.next_attempt_at) : 0)));
+  if (due > at.clock.now()) at.clock.advance(due - at.clock.now());
+  return runJobs(
+    "deliver",
+    pending.map((d: any) => d.id),
+    { worker: at.worker, env: bindings },
+  );
 }
 
 function multipart(headers: Record<string, string>, parts: string[]): string {
-  const boundary = "b-" + unique();
-  return mime({ ...headers, "MIME-Version": "1.0", "Content-Type": `multipart/mixed; boundary="${boundary}"` }, parts.map((p) => `--${boundary}\r\n${p}\r\n`).join("") + `--${boundary}--\r\n`);
+  const boundary = `b-${unique()}`;
+  return mime(
+    { ...headers, "MIME-Version": "1.0", "Content-Type": `multipart/mixed; boundary="${boundary}"` },
+    `${parts.map((p) => `--${boundary}\r\n${p}\r\n`).join("")}--${boundary}--\r\n`,
+  );
 }
 
 describe("webhook destinations", () => {
@@ -60,15 +66,12 @@ describe("webhook destinations", () => {
     const { alias, address, url } = await webhookAlias({ inline: 100 });
     const small = "small attachment";
     const big = "x".repeat(500);
-    const raw = multipart(
-      { From: '"Mary Major" <mary@example.org>', To: `"Hooks" <${address}>`, Cc: '"Ann Other" <ann@example.org>', Subject: "=?UTF-8?Q?R=C3=A9union?= notes" },
-      [
-        "Content-Type: text/plain; charset=utf-8\r\n\r\nThanks, that works for me.\r\n\r\nOn Fri, Nov 20, 2026 at 10:00 AM Bob <bob@example.org> wrote:\r\n> Does Tuesday work?\r\n",
-        `Content-Type: text/plain; name="small.txt"\r\nContent-Disposition: attachment; filename="small.txt"\r\nContent-Transfer-Encoding: base64\r\n\r\n${btoa(small)}`,
-        `Content-Type: application/octet-stream; name="big.bin"\r\nContent-Disposition: attachment; filename="big.bin"\r\nContent-Transfer-Encoding: base64\r\n\r\n${btoa(big)}`,
-      ],
-    );
-    const messageId = /^Message-ID: (.*)$/im.exec(raw)![1]!.trim();
+    const raw = multipart({ From: '"Mary Major" <mary@example.org>', To: `"Hooks" <${address}>`, Cc: '"Ann Other" <ann@example.org>', Subject: "=?UTF-8?Q?R=C3=A9union?= notes" }, [
+      "Content-Type: text/plain; charset=utf-8\r\n\r\nThanks, that works for me.\r\n\r\nOn Fri, Nov 20, 2026 at 10:00 AM Bob <bob@example.org> wrote:\r\n> Does Tuesday work?\r\n",
+      `Content-Type: text/plain; name="small.txt"\r\nContent-Disposition: attachment; filename="small.txt"\r\nContent-Transfer-Encoding: base64\r\n\r\n${btoa(small)}`,
+      `Content-Type: application/octet-stream; name="big.bin"\r\nContent-Disposition: attachment; filename="big.bin"\r\nContent-Transfer-Encoding: base64\r\n\r\n${btoa(big)}`,
+    ]);
+    const messageId = messageIdOf(raw);
     expect((await deliver({ from: "bounces@example.org", to: address, raw })).rejected).toBeNull();
     const [pending] = await pendingWebhooks(messageId, address);
     expect(pending).toMatchObject({ status: "pending", target: url, attempts: 0 });
@@ -130,22 +133,23 @@ describe("webhook destinations", () => {
   it("retries failures with backoff, with the same id every time, until the receiver takes it", async () => {
     const { address, url } = await webhookAlias({ fail: 2 });
     const raw = mime({ From: "mary@example.org", To: address, Subject: "retry me" });
-    const messageId = /^Message-ID: (.*)$/im.exec(raw)![1]!.trim();
-    await deliver({ to: address, raw });
+    const messageId = messageIdOf(raw);
+    const at = clockedWorker();
+    await deliver({ to: address, raw }, at);
 
-    await runWebhooks(messageId, address);
+    await runWebhooks(messageId, address, at);
     let [delivery] = await pendingWebhooks(messageId, address);
     expect(delivery).toMatchObject({ status: "pending", attempts: 1, last_error: expect.stringContaining("HTTP 500"), history: [{ result: "retry", status_code: 500 }] });
     const firstRetryAt = Date.parse(delivery.next_attempt_at);
-    expect(firstRetryAt - Date.now()).toBeGreaterThan(20_000);
+    expect(firstRetryAt - at.clock.now()).toBeGreaterThan(20_000);
     // A job that comes before the retry is due (the sweeper's, while the retry's own job waits) does nothing.
-    await runJobs("deliver", [delivery.id]);
+    await runJobs("deliver", [delivery.id], at);
     expect(await received(url)).toHaveLength(1);
 
-    await runWebhooks(messageId, address);
+    await runWebhooks(messageId, address, at);
     [delivery] = await pendingWebhooks(messageId, address);
-    expect(Date.parse(delivery.next_attempt_at) - Date.now()).toBeGreaterThan(50_000);
-    await runWebhooks(messageId, address);
+    expect(Date.parse(delivery.next_attempt_at) - at.clock.now()).toBeGreaterThan(50_000);
+    await runWebhooks(messageId, address, at);
     [delivery] = await pendingWebhooks(messageId, address);
     expect(delivery).toMatchObject({ status: "delivered", attempts: 3, next_attempt_at: null });
     expect(delivery.history.map((h: any) => [h.result, h.status_code])).toEqual([
@@ -167,7 +171,7 @@ describe("webhook destinations", () => {
   it("stops at 410 Gone, and gives up 24 hours after the mail arrived", async () => {
     const gone = await webhookAlias({ fail: 1, failStatus: 410 });
     const raw = mime({ From: "mary@example.org", To: gone.address, Subject: "gone" });
-    const messageId = /^Message-ID: (.*)$/im.exec(raw)![1]!.trim();
+    const messageId = messageIdOf(raw);
     await deliver({ to: gone.address, raw });
     await runWebhooks(messageId, gone.address);
     const [stopped] = await pendingWebhooks(messageId, gone.address);
@@ -177,12 +181,12 @@ describe("webhook destinations", () => {
 
     const late = await webhookAlias({ fail: 100 });
     const raw2 = mime({ From: "mary@example.org", To: late.address, Subject: "late" });
-    const messageId2 = /^Message-ID: (.*)$/im.exec(raw2)![1]!.trim();
-    await deliver({ to: late.address, raw: raw2 });
-    const [fresh] = await pendingWebhooks(messageId2, late.address);
-    // The mail arrived a day ago (the clock cannot be moved inside workerd; the row can).
-    await env.DB.prepare("UPDATE deliveries SET created_at = ? WHERE id = ?").bind(Date.now() - 24 * 3600_000 - 1000, fresh.id).run();
-    await runWebhooks(messageId2, late.address);
+    const messageId2 = messageIdOf(raw2);
+    // The mail arrived a day and a second ago (so that the attempt, now, is signed with a time the receiver accepts).
+    const at = clockedWorker(Date.now() - 24 * 3600_000 - 1000);
+    await deliver({ to: late.address, raw: raw2 }, at);
+    at.clock.advance(24 * 3600_000 + 1000);
+    await runWebhooks(messageId2, late.address, at);
     const [givenUp] = await pendingWebhooks(messageId2, late.address);
     expect(givenUp).toMatchObject({ status: "failed", last_error: expect.stringMatching(/^gave up after 24 hours: HTTP 500/) });
   });
@@ -197,7 +201,7 @@ describe("webhook destinations", () => {
     const post = async () => {
       const raw = mime({ From: "mary@example.org", To: address, Subject: "rotation" });
       await deliver({ to: address, raw });
-      await runWebhooks(/^Message-ID: (.*)$/im.exec(raw)![1]!.trim(), address);
+      await runWebhooks(messageIdOf(raw), address);
       return (await received(url)).at(-1);
     };
     await configure(url, [oldSecret]);
@@ -221,7 +225,7 @@ describe("webhook destinations", () => {
     const { domain, address, url, alias } = await webhookAlias();
     await ok("PATCH", `/v1/aliases/${alias.id}`, { destinations: [{ type: "webhook", url }, { type: "forward", to: "keep@example.org" }, { type: "store" }] });
     const raw = mime({ From: "mary@example.org", To: address, Subject: "replay" });
-    const messageId = /^Message-ID: (.*)$/im.exec(raw)![1]!.trim();
+    const messageId = messageIdOf(raw);
     await deliver({ to: address, raw });
     await runWebhooks(messageId, address);
     const stored = await findMessage(messageId, address);
@@ -244,11 +248,11 @@ describe("webhook destinations", () => {
   it("posts replies into the thread to the webhook of the thread's alias, and nothing to a URL the alias dropped", async () => {
     const { address, url, alias, domain } = await webhookAlias();
     const first = mime({ From: "mary@example.org", To: address, Subject: "Question" });
-    const firstId = /^Message-ID: (.*)$/im.exec(first)![1]!.trim();
+    const firstId = messageIdOf(first);
     await deliver({ to: address, raw: first });
     // The reply comes to the catchall (the Reply-To of our notifications), not to the alias.
     const reply = mime({ From: "mary@example.org", To: `catchall@${domain}`, Subject: "Re: Question", "In-Reply-To": firstId });
-    const replyId = /^Message-ID: (.*)$/im.exec(reply)![1]!.trim();
+    const replyId = messageIdOf(reply);
     await deliver({ to: `catchall@${domain}`, raw: reply });
     await runWebhooks(replyId, `catchall@${domain}`);
     const [posted] = (await received(url)).filter((r: any) => r.body.message.message_id === replyId);
@@ -256,7 +260,7 @@ describe("webhook destinations", () => {
 
     await ok("PATCH", `/v1/aliases/${alias.id}`, { destinations: [{ type: "store" }] });
     const later = mime({ From: "mary@example.org", To: `catchall@${domain}`, Subject: "Re: Question", "In-Reply-To": replyId });
-    const laterId = /^Message-ID: (.*)$/im.exec(later)![1]!.trim();
+    const laterId = messageIdOf(later);
     await deliver({ to: `catchall@${domain}`, raw: later });
     expect(await pendingWebhooks(laterId, `catchall@${domain}`)).toEqual([]);
     const stored = await findMessage(replyId, `catchall@${domain}`);
@@ -267,19 +271,23 @@ describe("webhook destinations", () => {
   it("survives a queue that cannot take the job: the mail is accepted, and the sweeper queues the delivery", async () => {
     const { address, url } = await webhookAlias();
     const raw = mime({ From: "mary@example.org", To: address, Subject: "lost job" });
-    const messageId = /^Message-ID: (.*)$/im.exec(raw)![1]!.trim();
-    const broken = { ...env, JOBS: { ...env.JOBS, sendBatch: async () => Promise.reject(new Error("queue unavailable")) } } as unknown as Env;
-    expect(await deliver({ to: address, raw }, broken)).toMatchObject({ rejected: null, error: null });
+    const messageId = messageIdOf(raw);
+    // The mail arrived 11 minutes ago, while the queue was down.
+    const at = clockedWorker(Date.now() - 11 * 60_000);
+    const down = queueSpy({ down: true });
+    expect(await deliver({ to: address, raw }, { ...at, env: down.env })).toMatchObject({ rejected: null, error: null });
     const [pending] = await pendingWebhooks(messageId, address);
     expect(pending.status).toBe("pending");
+    expect(down.ids).toEqual([pending.id]);
 
-    const queued: string[] = [];
-    const recording = { ...env, JOBS: { ...env.JOBS, sendBatch: async (batch: { body: { id: string } }[]) => void queued.push(...batch.map((m) => m.body.id)) } } as unknown as Env;
-    await worker.scheduled(createScheduledController({ scheduledTime: Date.now() + 5 * 60_000 }), recording);
-    expect(queued).not.toContain(pending.id);
-    await worker.scheduled(createScheduledController({ scheduledTime: Date.now() + 11 * 60_000 }), recording);
-    expect(queued).toContain(pending.id);
-    await runWebhooks(messageId, address);
+    const up = queueSpy();
+    at.clock.advance(5 * 60_000);
+    await runScheduled(at, up.env);
+    expect(up.ids).not.toContain(pending.id);
+    at.clock.advance(6 * 60_000);
+    await runScheduled(at, up.env);
+    expect(up.ids).toContain(pending.id);
+    await runWebhooks(messageId, address, at);
     expect((await received(url)).map((r: any) => r.body.id)).toEqual([pending.id]);
   });
 });
@@ -320,12 +328,26 @@ describe("webhook URLs (SSRF)", () => {
       "not a url",
     ];
     for (const url of refused) {
-      const response = await api("POST", "/v1/aliases", { name: unique("h"), domain, contact: "everyone", destinations: [{ type: "webhook", url }] }, undefined, {}, production);
+      const response = await api(
+        "POST",
+        "/v1/aliases",
+        { name: unique("h"), domain, contact: "everyone", destinations: [{ type: "webhook", url }] },
+        undefined,
+        {},
+        { env: production },
+      );
       expect([url, response.status]).toEqual([url, 400]);
       expect(response.body.error.message).toContain("webhook URL");
     }
     for (const url of ["https://hooks.example.com/in", "https://93.184.216.34/in", "https://[2606:4700::1111]/in", "https://[::ffff:93.184.216.34]/in"]) {
-      const accepted = await api("POST", "/v1/aliases", { name: unique("h"), domain, contact: "everyone", destinations: [{ type: "webhook", url }] }, undefined, {}, production);
+      const accepted = await api(
+        "POST",
+        "/v1/aliases",
+        { name: unique("h"), domain, contact: "everyone", destinations: [{ type: "webhook", url }] },
+        undefined,
+        {},
+        { env: production },
+      );
       expect([url, accepted.status]).toEqual([url, 201]);
     }
   });
@@ -333,9 +355,9 @@ describe("webhook URLs (SSRF)", () => {
   it("checks again when posting: a loopback target saved in development fails in production", async () => {
     const { address } = await webhookAlias();
     const raw = mime({ From: "mary@example.org", To: address, Subject: "ssrf" });
-    const messageId = /^Message-ID: (.*)$/im.exec(raw)![1]!.trim();
+    const messageId = messageIdOf(raw);
     await deliver({ to: address, raw });
-    await runWebhooks(messageId, address, production);
+    await runWebhooks(messageId, address, undefined, production);
     const [delivery] = await pendingWebhooks(messageId, address);
     expect(delivery).toMatchObject({ status: "failed", last_error: expect.stringContaining("must be https") });
   });

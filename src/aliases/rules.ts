@@ -5,9 +5,10 @@
  * that pass the address check, one signing secret per alias. Problems are
  * values, worded once; the API turns them into answers.
  */
+
+import { checkWebhookUrl } from "../deliveries/webhook-url";
 import { DOT_ATOM, domainOf } from "../mail/address";
 import type { Destination } from "../model";
-import { checkWebhookUrl } from "../deliveries/webhook-url";
 
 /**
  * Odoo's `_sanitize_alias_name` (17/18): accents removed, lowercased, the

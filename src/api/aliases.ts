@@ -1,24 +1,23 @@
 /** `/v1/aliases`: addresses that take mail, and what they do with it. */
 import { createRoute, z } from "@hono/zod-openapi";
-import { and, desc, eq, lt } from "drizzle-orm";
-import { type Db, isUniqueViolation } from "../db/client";
-import { aliases, domains, threads } from "../db/schema";
-import { ALIAS_CONTACT_POLICIES, type Destination, type Mailbox } from "../model";
-import { allowsPrivateTargets, checkWebhookUrl } from "../deliveries/webhook-url";
-import { newWebhookSecret, rotateSecrets, secretsForDestinations } from "../deliveries/signing";
-import type { Env } from "../env";
-import { newId } from "../ids";
-import { MissingSecretsKey } from "../secrets";
+import { and, eq } from "drizzle-orm";
 import type { Context } from "hono";
 import { type AliasDraft, type AliasProblem, aliasProblemText, checkAlias, isMalformed, splitDestinations } from "../aliases/rules";
+import { type Db, isUniqueViolation } from "../db/client";
+import { aliases, domains, threads } from "../db/schema";
+import { newWebhookSecret, rotateSecrets, secretsForDestinations } from "../deliveries/signing";
+import { allowsPrivateTargets } from "../deliveries/webhook-url";
+import type { Env } from "../env";
+import { newId } from "../ids";
+import { ALIAS_CONTACT_POLICIES, type Destination, type Mailbox } from "../model";
+import { MissingSecretsKey } from "../secrets";
 import { type AppEnv, router } from "./context";
-import { FollowerInput, refuseOwnAddresses } from "./threads";
 import { ApiError, notFound } from "./errors";
+import { keyset, ListQuery, listOf } from "./pagination";
 import { conflictResponse, DomainName, EmailAddress, errorResponses, iso, json, jsonBody, MailboxSchema, security, Timestamp, unprocessableResponse } from "./schemas";
-import { keyset, listOf, ListQuery } from "./pagination";
+import { FollowerInput, refuseOwnAddresses } from "./threads";
 
 type AliasRow = typeof aliases.$inferSelect;
-
 
 /** Each thread an alias opens gets these followers in the same batch as the thread (D1 binds at most 100 values). */
 const MAX_ALIAS_FOLLOWERS = 20;
@@ -31,14 +30,24 @@ function followerList(list: { email: string; name?: string | null | undefined }[
 /** Payloads stay well under what receivers and Workers handle comfortably. */
 const MAX_INLINE_BYTES = 1024 * 1024;
 
-const WebhookSecretInput = z.string().min(24, "a webhook secret needs at least 24 characters").max(200).regex(/^[\x21-\x7e]+$/, "printable ASCII without spaces");
+const WebhookSecretInput = z
+  .string()
+  .min(24, "a webhook secret needs at least 24 characters")
+  .max(200)
+  .regex(/^[\x21-\x7e]+$/, "printable ASCII without spaces");
 
 const StoreDestination = z.strictObject({ type: z.literal("store") });
 const ForwardDestination = z.strictObject({ type: z.literal("forward"), to: EmailAddress.openapi({ description: "A verified destination address" }) });
 const webhookFields = {
   type: z.literal("webhook"),
   url: z.string().max(2000).openapi({ description: "https; never a private, loopback or link-local address (unless ALLOW_PRIVATE_WEBHOOKS is set for local development)" }),
-  inline_max_bytes: z.number().int().min(0).max(MAX_INLINE_BYTES).optional().openapi({ description: "Attachments up to this size are inlined in the payload as base64 (default 0: links only)" }),
+  inline_max_bytes: z
+    .number()
+    .int()
+    .min(0)
+    .max(MAX_INLINE_BYTES)
+    .optional()
+    .openapi({ description: "Attachments up to this size are inlined in the payload as base64 (default 0: links only)" }),
 };
 
 const DestinationSchema = z.discriminatedUnion("type", [StoreDestination, ForwardDestination, z.strictObject(webhookFields)]).openapi("Destination");
@@ -48,7 +57,10 @@ const DestinationInput = z
   .discriminatedUnion("type", [
     StoreDestination,
     ForwardDestination,
-    z.strictObject({ ...webhookFields, secret: WebhookSecretInput.optional().openapi({ description: "The signing secret to use; one is made when the alias gets its first webhook" }) }),
+    z.strictObject({
+      ...webhookFields,
+      secret: WebhookSecretInput.optional().openapi({ description: "The signing secret to use; one is made when the alias gets its first webhook" }),
+    }),
   ])
   .openapi("DestinationInput");
 
@@ -142,7 +154,10 @@ async function checkedAlias(c: Context<AppEnv>, draft: AliasDraft): Promise<{ na
   const db = c.get("db");
   const [served, thread] = await db.batch([
     db.select({ name: domains.name, catchall: domains.catchall, bounce: domains.bounce }).from(domains),
-    db.select({ id: threads.id }).from(threads).where(eq(threads.id, draft.threadId ?? "")),
+    db
+      .select({ id: threads.id })
+      .from(threads)
+      .where(eq(threads.id, draft.threadId ?? "")),
   ]);
   const checked = checkAlias(draft, { domains: served, threadExists: thread.length > 0, allowPrivateWebhooks: allowsPrivateTargets(c.env) });
   if (!checked.ok) throw aliasError(checked.problem);
@@ -162,7 +177,13 @@ function destinationsOf(list: DestinationBody[]): { destinations: Destination[];
 /** The alias's sealed webhook secrets after this change (see secretsForDestinations). */
 async function webhookSecretsFor(env: Env, current: string | null, destinations: Destination[], given: string | null, now: number) {
   try {
-    return await secretsForDestinations(env.SECRETS_KEY, current, destinations.some((d) => d.type === "webhook"), given, now);
+    return await secretsForDestinations(
+      env.SECRETS_KEY,
+      current,
+      destinations.some((d) => d.type === "webhook"),
+      given,
+      now,
+    );
   } catch (error) {
     if (error instanceof MissingSecretsKey) throw new ApiError("internal_error", error.message);
     throw error;
@@ -186,7 +207,10 @@ aliasesApi.openapi(
     const db = c.get("db");
     const { destinations, secret } = destinationsOf(body.destinations);
     const { name, address } = await checkedAlias(c, { name: body.name, domain: body.domain, destinations, localPartOnly: body.local_part_only, threadId: body.thread_id ?? null });
-    await refuseOwnAddresses(db, body.followers.map((f) => f.email));
+    await refuseOwnAddresses(
+      db,
+      body.followers.map((f) => f.email),
+    );
     const now = new Date(c.get("clock")());
     const webhook = await webhookSecretsFor(c.env, null, destinations, secret, now.getTime());
     try {
@@ -240,7 +264,10 @@ aliasesApi.openapi(
       .where(and(list.after, domain ? eq(aliases.domain, domain) : undefined))
       .orderBy(list.orderBy)
       .limit(list.limit);
-    return c.json(list.page(rows, (r) => r.id, aliasOut), 200);
+    return c.json(
+      list.page(rows, (r) => r.id, aliasOut),
+      200,
+    );
   },
 );
 
@@ -282,7 +309,11 @@ aliasesApi.openapi(
     const threadId = body.thread_id === undefined ? current.threadId : body.thread_id;
     const localPartOnly = body.local_part_only ?? current.localPartOnly;
     const { name, address } = await checkedAlias(c, { name: body.name ?? current.name, domain, destinations, localPartOnly, threadId });
-    if (body.followers) await refuseOwnAddresses(db, body.followers.map((f) => f.email));
+    if (body.followers)
+      await refuseOwnAddresses(
+        db,
+        body.followers.map((f) => f.email),
+      );
     const webhook = await webhookSecretsFor(c.env, current.webhookSecrets, destinations, secret, c.get("clock")());
     const contact = body.contact ?? current.contact;
     // Odoo resets the status when what decides routing changes; the next message tests it again.
@@ -369,7 +400,10 @@ aliasesApi.openapi(
     const secret = body.secret ?? newWebhookSecret();
     const now = c.get("clock")();
     const sealed = await rotateSecrets(c.env.SECRETS_KEY, current.webhookSecrets, secret, body.previous_valid_seconds, now);
-    await db.update(aliases).set({ webhookSecrets: sealed, updatedAt: new Date(now) }).where(eq(aliases.id, current.id));
+    await db
+      .update(aliases)
+      .set({ webhookSecrets: sealed, updatedAt: new Date(now) })
+      .where(eq(aliases.id, current.id));
     const kept = current.webhookSecrets !== null && body.previous_valid_seconds > 0;
     return c.json({ secret, previous_expires_at: kept ? iso(new Date(now + body.previous_valid_seconds * 1000)) : null }, 200);
   },

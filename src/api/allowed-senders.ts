@@ -1,11 +1,11 @@
 /** `/v1/allowed-senders`: senders the loop guard never stops (Odoo's `mail.gateway.allowed`). */
 import { createRoute, z } from "@hono/zod-openapi";
-import { asc, eq, gt } from "drizzle-orm";
+import { eq } from "drizzle-orm";
 import { allowedSenders } from "../db/schema";
 import { router } from "./context";
 import { notFound } from "./errors";
+import { keyset, ListQuery, listOf } from "./pagination";
 import { EmailAddress, errorResponses, iso, json, jsonBody, security, Timestamp } from "./schemas";
-import { keyset, listOf, ListQuery } from "./pagination";
 
 const AllowedSenderSchema = z.object({ email: z.string(), created_at: Timestamp }).openapi("AllowedSender");
 
@@ -26,7 +26,10 @@ allowedSendersApi.openapi(
   async (c) => {
     const list = keyset(allowedSenders.email, "asc", c.req.valid("query"));
     const rows = await c.get("db").select().from(allowedSenders).where(list.after).orderBy(list.orderBy).limit(list.limit);
-    return c.json(list.page(rows, (r) => r.email, allowedOut), 200);
+    return c.json(
+      list.page(rows, (r) => r.email, allowedOut),
+      200,
+    );
   },
 );
 
@@ -43,7 +46,11 @@ allowedSendersApi.openapi(
   async (c) => {
     const { email } = c.req.valid("json");
     const db = c.get("db");
-    const inserted = await db.insert(allowedSenders).values({ email, createdAt: new Date(c.get("clock")()) }).onConflictDoNothing().returning();
+    const inserted = await db
+      .insert(allowedSenders)
+      .values({ email, createdAt: new Date(c.get("clock")()) })
+      .onConflictDoNothing()
+      .returning();
     if (inserted[0]) return c.json(allowedOut(inserted[0]), 201);
     const row = await db.select().from(allowedSenders).where(eq(allowedSenders.email, email)).get();
     return c.json(allowedOut(row!), 200);

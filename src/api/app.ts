@@ -14,14 +14,14 @@ import { authenticate, restrictKeys } from "./auth";
 import { contactsApi } from "./contacts";
 import { router } from "./context";
 import { domainsApi } from "./domains";
-import { filesApi } from "./files";
 import { ApiError, errorBody } from "./errors";
+import { filesApi } from "./files";
 import { keysApi } from "./keys";
 import { messagesApi } from "./messages";
 import { relaysApi } from "./relays";
-import { sendApi } from "./send";
 import { routeTestApi } from "./route-test";
 import { json } from "./schemas";
+import { sendApi } from "./send";
 import { settingsApi } from "./settings";
 import { threadsApi } from "./threads";
 
@@ -32,7 +32,11 @@ const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 /** The API, reading the time from `clock` (src/worker.ts builds it with the Worker's clock). */
 export function createApp(clock: Clock) {
   const app = router();
-  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer", description: "The admin token, or an API key (sending and its own messages only)" });
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
+    type: "http",
+    scheme: "bearer",
+    description: "The admin token, or an API key (sending and its own messages only)",
+  });
 
   app.use("*", async function withDatabase(c, next) {
     c.set("db", database(c.env.DB));

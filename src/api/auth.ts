@@ -7,7 +7,7 @@ import { and, eq, isNull } from "drizzle-orm";
 import type { MiddlewareHandler } from "hono";
 import { apiKeys } from "../db/schema";
 import { secretsEqual, sha256Hex } from "../hash";
-import { toBase64Url } from "../mail/base64";
+import { toBase64Url } from "../mail/bytes";
 import type { AppEnv } from "./context";
 import { ApiError } from "./errors";
 

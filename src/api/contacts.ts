@@ -1,11 +1,11 @@
 /** `/v1/contacts`: addresses we know (the `known` contact policy), with their bounce state. */
 import { createRoute, z } from "@hono/zod-openapi";
-import { asc, eq, gt } from "drizzle-orm";
+import { eq } from "drizzle-orm";
 import { contacts } from "../db/schema";
 import { router } from "./context";
 import { ApiError, notFound } from "./errors";
+import { keyset, ListQuery, listOf } from "./pagination";
 import { conflictResponse, EmailAddress, errorResponses, iso, json, jsonBody, security, Timestamp } from "./schemas";
-import { keyset, listOf, ListQuery } from "./pagination";
 
 type ContactRow = typeof contacts.$inferSelect;
 
@@ -51,7 +51,10 @@ contactsApi.openapi(
   async (c) => {
     const list = keyset(contacts.email, "asc", c.req.valid("query"));
     const rows = await c.get("db").select().from(contacts).where(list.after).orderBy(list.orderBy).limit(list.limit);
-    return c.json(list.page(rows, (r) => r.email, contactOut), 200);
+    return c.json(
+      list.page(rows, (r) => r.email, contactOut),
+      200,
+    );
   },
 );
 

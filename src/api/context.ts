@@ -1,8 +1,8 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { ZodError } from "zod";
+import type { Clock } from "../clock";
 import type { Db } from "../db/client";
 import type { Env } from "../env";
-import type { Clock } from "../clock";
 import { errorBody } from "./errors";
 
 /** Who is calling: the admin token (everything), or an API key (sending, and reading the messages it sent). */

@@ -1,11 +1,11 @@
 /** `/v1/domains`: the mail domains we serve (Odoo's alias domains). */
 import { createRoute, z } from "@hono/zod-openapi";
-import { and, asc, eq, gt, inArray } from "drizzle-orm";
+import { and, eq, inArray } from "drizzle-orm";
 import { aliases, domains } from "../db/schema";
 import { router } from "./context";
 import { ApiError, notFound } from "./errors";
+import { keyset, ListQuery, listOf } from "./pagination";
 import { conflictResponse, DomainName, EmailAddress, errorResponses, firstIssue, iso, json, jsonBody, LocalPart, security, Timestamp } from "./schemas";
-import { keyset, listOf, ListQuery } from "./pagination";
 
 type DomainRow = typeof domains.$inferSelect;
 
@@ -135,7 +135,10 @@ domainsApi.openapi(
   async (c) => {
     const list = keyset(domains.name, "asc", c.req.valid("query"));
     const rows = await c.get("db").select().from(domains).where(list.after).orderBy(list.orderBy).limit(list.limit);
-    return c.json(list.page(rows, (r) => r.name, domainOut), 200);
+    return c.json(
+      list.page(rows, (r) => r.name, domainOut),
+      200,
+    );
   },
 );
 

@@ -9,9 +9,9 @@ import { eq } from "drizzle-orm";
 import type { Db } from "../db/client";
 import { messages } from "../db/schema";
 import { verifySignedPath } from "../deliveries/signed-url";
+import { parseMessage } from "../mail/parse";
 import { router } from "./context";
 import { ApiError, notFound } from "./errors";
-import { parseMessage } from "../mail/parse";
 import { ErrorSchema, errorResponses, json } from "./schemas";
 
 const SignedQuery = z.object({ expires: z.string().optional(), signature: z.string().optional() });
@@ -25,7 +25,8 @@ const AttachmentParams = IdParam.extend({
 });
 
 /** Types a browser would render or run from our origin; downloads of these are plain bytes. */
-const ACTIVE_CONTENT = /^(?:text\/html|application\/xhtml\+xml|image\/svg\+xml|text\/xml|application\/xml|text\/javascript|application\/javascript|application\/ecmascript|text\/xsl)\b/i;
+const ACTIVE_CONTENT =
+  /^(?:text\/html|application\/xhtml\+xml|image\/svg\+xml|text\/xml|application\/xml|text\/javascript|application\/javascript|application\/ecmascript|text\/xsl)\b/i;
 
 /**
  * Headers of a download: the type (active content as application/octet-stream),
@@ -66,7 +67,11 @@ filesApi.openapi(
     tags: ["files"],
     summary: "The raw MIME of a message, by signed link",
     request: { params: IdParam, query: SignedQuery },
-    responses: { 200: { content: { "message/rfc822": { schema: z.string() } }, description: "The raw message" }, 403: json(ErrorSchema, "Invalid or expired link"), ...errorResponses },
+    responses: {
+      200: { content: { "message/rfc822": { schema: z.string() } }, description: "The raw message" },
+      403: json(ErrorSchema, "Invalid or expired link"),
+      ...errorResponses,
+    },
   }),
   async (c) => {
     const { id } = c.req.valid("param");

@@ -1,14 +1,14 @@
 /** `/v1/keys`: API keys for the send API, shown once, stored hashed, optionally limited to From domains. */
 import { createRoute, z } from "@hono/zod-openapi";
-import { and, desc, eq, isNull, lt } from "drizzle-orm";
+import { and, eq, isNull } from "drizzle-orm";
 import { apiKeys } from "../db/schema";
-import { newId } from "../ids";
 import { sha256Hex } from "../hash";
+import { newId } from "../ids";
 import { newApiKey } from "./auth";
 import { router } from "./context";
 import { notFound } from "./errors";
+import { keyset, ListQuery, listOf } from "./pagination";
 import { DomainName, errorResponses, iso, json, jsonBody, security, Timestamp } from "./schemas";
-import { keyset, listOf, ListQuery } from "./pagination";
 
 type KeyRow = typeof apiKeys.$inferSelect;
 
@@ -57,7 +57,14 @@ keysApi.openapi(
     const [row] = await c
       .get("db")
       .insert(apiKeys)
-      .values({ id: newId("key"), name: body.name, hash: await sha256Hex(key), prefix: key.slice(0, 12), fromDomains: body.from_domains ? [...new Set(body.from_domains)] : null, createdAt: new Date(c.get("clock")()) })
+      .values({
+        id: newId("key"),
+        name: body.name,
+        hash: await sha256Hex(key),
+        prefix: key.slice(0, 12),
+        fromDomains: body.from_domains ? [...new Set(body.from_domains)] : null,
+        createdAt: new Date(c.get("clock")()),
+      })
       .returning();
     return c.json({ ...keyOut(row!), key }, 201);
   },
@@ -82,7 +89,10 @@ keysApi.openapi(
       .where(and(isNull(apiKeys.revokedAt), list.after))
       .orderBy(list.orderBy)
       .limit(list.limit);
-    return c.json(list.page(rows, (r) => r.id, keyOut), 200);
+    return c.json(
+      list.page(rows, (r) => r.id, keyOut),
+      200,
+    );
   },
 );
 

@@ -1,15 +1,15 @@
 /** `/v1/messages`: every message in or out, with the decision taken and its trace. */
 import { createRoute, z } from "@hono/zod-openapi";
-import { and, asc, desc, eq, inArray, isNull, lt, type SQL, sql } from "drizzle-orm";
-import { chunks, type Db } from "../db/client";
+import { and, asc, eq, type SQL, sql } from "drizzle-orm";
+import type { Db } from "../db/client";
+import { attempts, deliveries, deliveryAttempts, messageEvents, messages, outboundRecipients } from "../db/schema";
 import { StoredDecisionSchema } from "../decision";
-import { aliases, attempts, deliveries, deliveryAttempts, messageEvents, messages, outboundRecipients } from "../db/schema";
-import { type Principal, router } from "./context";
-import { downloadHeaders } from "./files";
-import { ApiError, notFound } from "./errors";
 import { redeliver } from "../deliveries/redeliver";
+import { type Principal, router } from "./context";
+import { ApiError, notFound } from "./errors";
+import { downloadHeaders } from "./files";
+import { keyset, ListQuery, listOf } from "./pagination";
 import { errorResponses, iso, json, jsonBody, MailboxSchema, security, Timestamp, unprocessableResponse } from "./schemas";
-import { keyset, listOf, ListQuery } from "./pagination";
 
 // Written out with table names: drizzle leaves columns unqualified inside a correlated subquery.
 const threadIdsColumn = sql<string>`(select json_group_array(mt.thread_id) from message_threads mt where mt.message_id = "messages"."id")`;
@@ -232,7 +232,14 @@ messagesApi.openapi(
       db.select(messageColumns).from(messages).where(eq(messages.id, id)),
       db.select().from(deliveries).where(eq(deliveries.messageId, id)).orderBy(asc(deliveries.id)),
       db
-        .select({ deliveryId: deliveryAttempts.deliveryId, result: deliveryAttempts.result, statusCode: deliveryAttempts.statusCode, error: deliveryAttempts.error, startedAt: deliveryAttempts.startedAt, finishedAt: deliveryAttempts.finishedAt })
+        .select({
+          deliveryId: deliveryAttempts.deliveryId,
+          result: deliveryAttempts.result,
+          statusCode: deliveryAttempts.statusCode,
+          error: deliveryAttempts.error,
+          startedAt: deliveryAttempts.startedAt,
+          finishedAt: deliveryAttempts.finishedAt,
+        })
         .from(deliveryAttempts)
         .innerJoin(deliveries, eq(deliveries.id, deliveryAttempts.deliveryId))
         .where(eq(deliveries.messageId, id))
@@ -259,7 +266,13 @@ messagesApi.openapi(
           redelivery_of: d.redeliveryOf,
           history: historyRows
             .filter((h) => h.deliveryId === d.id)
-            .map((h) => ({ result: h.result as "delivered" | "retry" | "gone" | "failed", status_code: h.statusCode, error: h.error, started_at: iso(h.startedAt), finished_at: iso(h.finishedAt) })),
+            .map((h) => ({
+              result: h.result as "delivered" | "retry" | "gone" | "failed",
+              status_code: h.statusCode,
+              error: h.error,
+              started_at: iso(h.startedAt),
+              finished_at: iso(h.finishedAt),
+            })),
           updated_at: iso(d.updatedAt),
         })),
         recipients: recipientRows.map((r) => ({ address: r.address, name: r.name, kind: r.kind, status: r.status, last_code: r.lastCode, last_error: r.lastError })),

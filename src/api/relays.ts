@@ -7,23 +7,32 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { asc, eq } from "drizzle-orm";
 import type { Db } from "../db/client";
 import { relays } from "../db/schema";
-import type { RelayType } from "../model";
+import { allowsPrivateTargets, checkWebhookUrl } from "../deliveries/webhook-url";
 import type { Env } from "../env";
 import { newId } from "../ids";
-import { DEFAULT_MAX_SIZE, type RelayRow, RELAY_TYPES, SECRET_FIELDS } from "../outbound/relays/settings";
+import type { RelayType } from "../model";
+import { DEFAULT_MAX_SIZE, RELAY_TYPES, type RelayRow, SECRET_FIELDS } from "../outbound/relays/settings";
 import { MissingSecretsKey, seal, unseal } from "../secrets";
 import { router } from "./context";
 import { ApiError, notFound } from "./errors";
 import { DomainName, EmailAddress, errorResponses, firstIssue, iso, json, jsonBody, security, Timestamp } from "./schemas";
-import { allowsPrivateTargets, checkWebhookUrl } from "../deliveries/webhook-url";
 
 const Secret = z.string().min(1).max(4096);
-const BaseUrl = z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).max(500).transform((u) => u.replace(/\/+$/, ""));
+const BaseUrl = z
+  .url({ protocol: /^https?$/, error: "must be an http(s) URL" })
+  .max(500)
+  .transform((u) => u.replace(/\/+$/, ""));
 
 /** Settings every relay type has. */
 const common = {
   fixed_sender: EmailAddress.optional().openapi({ description: "The relay only accepts this sender: From and envelope become it, the author's name kept, the author in Reply-To" }),
-  max_size: z.number().int().min(1024).max(100 * 1024 * 1024).optional().openapi({ description: "Largest composed message in bytes (defaults to the service's documented limit)" }),
+  max_size: z
+    .number()
+    .int()
+    .min(1024)
+    .max(100 * 1024 * 1024)
+    .optional()
+    .openapi({ description: "Largest composed message in bytes (defaults to the service's documented limit)" }),
 };
 
 const CONFIG_SCHEMAS = {
@@ -37,7 +46,9 @@ const CONFIG_SCHEMAS = {
       .min(1)
       .max(65535)
       .refine((p) => p !== 25, "port 25 is blocked by Cloudflare for outbound connections; use 465 (TLS) or 587 (STARTTLS)"),
-    security: z.enum(["tls", "starttls", "none"]).openapi({ description: "tls: implicit TLS (465); starttls: STARTTLS required (587, 2525); none: plaintext, for local testing only" }),
+    security: z
+      .enum(["tls", "starttls", "none"])
+      .openapi({ description: "tls: implicit TLS (465); starttls: STARTTLS required (587, 2525); none: plaintext, for local testing only" }),
     username: z.string().min(1).max(320).optional(),
     password: Secret.optional(),
     helo: z.string().min(1).max(253).optional().openapi({ description: "EHLO name (defaults to the domain of the From being sent)" }),
@@ -68,7 +79,10 @@ const FromFilter = z
   .max(2000)
   .transform((value, ctx) => {
     const parts: string[] = [];
-    for (const raw of value.split(",").map((p) => p.trim()).filter(Boolean)) {
+    for (const raw of value
+      .split(",")
+      .map((p) => p.trim())
+      .filter(Boolean)) {
       const part = (raw.includes("@") ? EmailAddress : DomainName).safeParse(raw);
       if (!part.success) {
         ctx.addIssue({ code: "custom", message: firstIssue(part.error) });
@@ -100,10 +114,10 @@ const PatchRelayBody = z.strictObject({
   stream: relayFields.stream,
   daily_limit: relayFields.daily_limit,
   enabled: relayFields.enabled,
-  config: z
-    .record(z.string(), z.unknown())
-    .optional()
-    .openapi({ description: "Merged into the settings (RFC 7396): a field given replaces, null removes, left out keeps; credentials must be given again when host, port, security or base_url change" }),
+  config: z.record(z.string(), z.unknown()).optional().openapi({
+    description:
+      "Merged into the settings (RFC 7396): a field given replaces, null removes, left out keeps; credentials must be given again when host, port, security or base_url change",
+  }),
 });
 
 const RelaySchema = z

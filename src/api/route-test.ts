@@ -1,11 +1,11 @@
 /** `POST /v1/route-test`: what the gateway would decide for a message, with no side effect. */
 import { createRoute, z } from "@hono/zod-openapi";
+import { type Decision, DecisionSchema } from "../decision";
 import { checkVerp, summarize } from "../inbound/bounce";
 import { readBounceReport } from "../inbound/bounce-report";
-import { type Decision, DecisionSchema } from "../decision";
-import { decide, refusalText } from "../inbound/route";
 import { lookup } from "../inbound/lookup";
 import { readInboundMail } from "../inbound/receive";
+import { decide, refusalText } from "../inbound/route";
 import { router } from "./context";
 import { EmailAddress, errorResponses, json, jsonBody, security } from "./schemas";
 
@@ -15,17 +15,27 @@ const RouteTestBody = z
   .strictObject({
     from: z.string().max(320).openapi({ description: "Envelope sender (MAIL FROM); empty for bounces", example: "mary@example.org" }),
     to: EmailAddress.openapi({ description: "Envelope recipient (RCPT TO)" }),
-    raw: z.string().max(26 * 1024 * 1024).optional().openapi({ description: "The message, or at least its header block" }),
+    raw: z
+      .string()
+      .max(26 * 1024 * 1024)
+      .optional()
+      .openapi({ description: "The message, or at least its header block" }),
     headers: z
       .record(z.string().regex(HEADER_NAME, "header names are printable ASCII without ':'"), z.union([z.string(), z.array(z.string())]))
       .optional()
       .openapi({ description: "Header fields, when no raw message is given", example: { From: "Mary <mary@example.org>", To: "sales@example.com", Subject: "Hello" } }),
   })
   .refine((b) => !(b.raw !== undefined && b.headers !== undefined), { message: "give raw or headers, not both" })
-  .refine((b) => Object.values(b.headers ?? {}).flat().every((v) => !/[\r\n]/.test(v)), {
-    message: "header values may not contain CR or LF",
-    path: ["headers"],
-  });
+  .refine(
+    (b) =>
+      Object.values(b.headers ?? {})
+        .flat()
+        .every((v) => !/[\r\n]/.test(v)),
+    {
+      message: "header values may not contain CR or LF",
+      path: ["headers"],
+    },
+  );
 
 const RouteTestResult = z
   .object({
@@ -54,9 +64,9 @@ routeTestApi.openapi(
     const body = c.req.valid("json");
     const text =
       body.raw ??
-      Object.entries(body.headers ?? {})
+      `${Object.entries(body.headers ?? {})
         .flatMap(([name, value]) => (Array.isArray(value) ? value : [value]).map((v) => `${name}: ${v}\r\n`))
-        .join("") + "\r\n";
+        .join("")}\r\n`;
     const bytes = new TextEncoder().encode(text);
     const { mail } = await readInboundMail({ raw: new Response(bytes).body!, from: body.from, to: body.to, rawSize: bytes.byteLength });
     const { data } = await lookup(c.get("db"), mail, c.get("clock")());

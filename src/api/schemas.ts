@@ -2,9 +2,7 @@
 import { z } from "@hono/zod-openapi";
 import { checkDomain, DOT_ATOM, normalizeAddress, parseAddressInput } from "../mail/address";
 
-export const ErrorSchema = z
-  .object({ error: z.object({ code: z.string(), message: z.string() }) })
-  .openapi("Error");
+export const ErrorSchema = z.object({ error: z.object({ code: z.string(), message: z.string() }) }).openapi("Error");
 
 export function json<T extends z.ZodType>(schema: T, description: string) {
   return { content: { "application/json": { schema } }, description };

@@ -60,8 +60,14 @@ const SendBody = z
     bcc: z.array(MailboxInput).max(MAX_RECIPIENTS).default([]),
     reply_to: MailboxInput.optional(),
     subject: z.string().min(1).max(998).regex(NO_CRLF, "must not contain CR or LF (header injection)"),
-    text: z.string().max(30 * 1024 * 1024).optional(),
-    html: z.string().max(30 * 1024 * 1024).optional(),
+    text: z
+      .string()
+      .max(30 * 1024 * 1024)
+      .optional(),
+    html: z
+      .string()
+      .max(30 * 1024 * 1024)
+      .optional(),
     attachments: z
       .array(
         z.strictObject({
@@ -127,7 +133,6 @@ function refusalError(refusal: SendRefusal, principal: Principal): ApiError {
       return principal.kind === "key" ? new ApiError("not_found", `thread ${refusal.threadId} not found`) : new ApiError("unprocessable", text);
     case "suppressed":
     case "no_relay":
-    case "uncomposable":
       return new ApiError("unprocessable", text);
   }
 }
@@ -142,7 +147,9 @@ sendApi.openapi(
     summary: "Send a message (queued; see GET /v1/messages/{id} for its delivery)",
     security,
     request: {
-      headers: z.object({ "idempotency-key": z.string().min(1).max(255).optional().openapi({ description: "Same key and body within 24 h: the first answer, nothing sent again" }) }),
+      headers: z.object({
+        "idempotency-key": z.string().min(1).max(255).optional().openapi({ description: "Same key and body within 24 h: the first answer, nothing sent again" }),
+      }),
       body: jsonBody(SendBody),
     },
     responses: {

@@ -19,11 +19,7 @@ const SettingsSchema = z
 const SettingsBody = z.strictObject({
   loop_minutes: z.number().int().min(1).max(10_080).optional().openapi({ description: "Window of the sender loop guard (default 120)" }),
   loop_threshold: z.number().int().min(1).max(100_000).optional().openapi({ description: "Messages a sender may put into one target within the window (default 20)" }),
-  allowed_domains: z
-    .array(DomainName)
-    .max(100)
-    .optional()
-    .openapi({ description: "Domains on which local-part-only aliases match; empty means any domain" }),
+  allowed_domains: z.array(DomainName).max(100).optional().openapi({ description: "Domains on which local-part-only aliases match; empty means any domain" }),
 });
 
 export async function readSettings(db: Db): Promise<RoutingSettings> {
@@ -69,7 +65,10 @@ settingsApi.openapi(
       allowedDomains: body.allowed_domains ? [...new Set(body.allowed_domains)] : current.allowedDomains,
     };
     const values = { ...next, updatedAt: new Date(c.get("clock")()) };
-    await db.insert(settings).values({ id: 1, ...values }).onConflictDoUpdate({ target: settings.id, set: values });
+    await db
+      .insert(settings)
+      .values({ id: 1, ...values })
+      .onConflictDoUpdate({ target: settings.id, set: values });
     return c.json(settingsOut(next), 200);
   },
 );

@@ -1,16 +1,16 @@
 /** `/v1/threads`: conversations, their followers and their messages. */
 import { createRoute, z } from "@hono/zod-openapi";
-import { and, asc, desc, eq, lt } from "drizzle-orm";
+import { and, asc, eq } from "drizzle-orm";
 import type { Db } from "../db/client";
-import { aliases, domains, followers, threads } from "../db/schema";
 import { ownAliasesQuery } from "../db/own-aliases";
-import { isOwnAddress } from "../mail/own-address";
+import { aliases, domains, followers, threads } from "../db/schema";
 import { newId } from "../ids";
+import { isOwnAddress } from "../mail/own-address";
 import { router } from "./context";
 import { ApiError, notFound } from "./errors";
 import { inThread, listMessages, MessageSchema } from "./messages";
+import { keyset, ListQuery, listOf } from "./pagination";
 import { EmailAddress, errorResponses, iso, json, jsonBody, security, Timestamp, unprocessableResponse } from "./schemas";
-import { keyset, listOf, ListQuery } from "./pagination";
 
 type ThreadRow = typeof threads.$inferSelect;
 type FollowerRow = typeof followers.$inferSelect;
@@ -93,7 +93,10 @@ threadsApi.openapi(
     const now = new Date(c.get("clock")());
     const id = newId("thr");
     const unique = [...new Map((body.followers ?? []).map((f) => [f.email, f])).values()];
-    await refuseOwnAddresses(db, unique.map((f) => f.email));
+    await refuseOwnAddresses(
+      db,
+      unique.map((f) => f.email),
+    );
     await db.batch([
       db.insert(threads).values({ id, subject: body.subject ?? null, aliasId: body.alias_id ?? null, domain: alias?.domain ?? null, createdAt: now, updatedAt: now }),
       ...unique.map((f) => db.insert(followers).values({ threadId: id, email: f.email, name: f.name ?? null, createdAt: now })),
@@ -125,10 +128,14 @@ threadsApi.openapi(
       .orderBy(list.orderBy)
       .limit(list.limit);
     return c.json(
-      list.page(rows, (r) => r.id, (r) => {
-        const { followers: _, ...rest } = threadOut(r, []);
-        return rest;
-      }),
+      list.page(
+        rows,
+        (r) => r.id,
+        (r) => {
+          const { followers: _, ...rest } = threadOut(r, []);
+          return rest;
+        },
+      ),
       200,
     );
   },

@@ -1,5 +1,5 @@
-import { drizzle } from "drizzle-orm/d1";
 import { type SQL, type SQLWrapper, sql } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/d1";
 export type Db = ReturnType<typeof database>;
 
 /** Query builder over D1 (no relational schema: every query is written out, so none is extracted per call). */

@@ -7,9 +7,22 @@
  * and an id is a stable pagination cursor.
  */
 import { sql } from "drizzle-orm";
-import type { StoredDecision } from "../decision";
-import type { AliasContactPolicy, AliasStatus, DeliveryStatus, DeliveryType, Destination, Mailbox, MessageDirection, RecipientKind, RecipientStatus, RelayType, Stream, SuppressionReason } from "../model";
 import { type AnySQLiteColumn, index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import type { StoredDecision } from "../decision";
+import type {
+  AliasContactPolicy,
+  AliasStatus,
+  DeliveryStatus,
+  DeliveryType,
+  Destination,
+  Mailbox,
+  MessageDirection,
+  RecipientKind,
+  RecipientStatus,
+  RelayType,
+  Stream,
+  SuppressionReason,
+} from "../model";
 
 const createdAt = () => integer("created_at", { mode: "timestamp_ms" }).notNull();
 const updatedAt = () => integer("updated_at", { mode: "timestamp_ms" }).notNull();
@@ -140,11 +153,7 @@ export const messages = sqliteTable(
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
-  (t) => [
-    index("messages_message_id").on(t.messageId),
-    index("messages_status").on(t.status, t.id),
-    index("messages_due").on(t.direction, t.status, t.nextAttemptAt),
-  ],
+  (t) => [index("messages_message_id").on(t.messageId), index("messages_status").on(t.status, t.id), index("messages_due").on(t.direction, t.status, t.nextAttemptAt)],
 );
 
 /**

@@ -12,18 +12,18 @@
 import { asc, eq } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { Email } from "postal-mime";
-import { parseMessage } from "../mail/parse";
 import type { Db } from "../db/client";
-import { contacts, followers, messages } from "../db/schema";
-import type { Mailbox } from "../model";
 import { ownAliasesQuery } from "../db/own-aliases";
-import { isOwnAddress } from "../mail/own-address";
+import { contacts, followers, messages } from "../db/schema";
 import type { Env } from "../env";
 import { derivedId } from "../ids";
-import { enqueue } from "../queue/enqueue";
-import { type DraftContent, draftMessage, draftStatements, type PlanningRows, planningQueries, planThreadOf, storeDraftRaw, threadQueries } from "../outbound/draft";
+import { isOwnAddress } from "../mail/own-address";
+import { parseMessage } from "../mail/parse";
+import type { Mailbox } from "../model";
 import type { OutboundAttachment } from "../outbound/compose";
+import { type DraftContent, draftMessage, draftStatements, type PlanningRows, planningQueries, planThreadOf, storeDraftRaw, threadQueries } from "../outbound/draft";
 import { mayPassLater, sendRefusalText } from "../outbound/refusals";
+import { enqueue } from "../queue/enqueue";
 import type { DeliveryRow, Handled } from "./types";
 
 /** Exchange and Outlook: do not answer notifications with out-of-office replies (Odoo sets the same on channel mail). */
@@ -34,7 +34,16 @@ export async function notifyFollowers(env: Env, db: Db, delivery: DeliveryRow): 
   if (!threadId) return { outcome: { result: "failed", statusCode: null, error: "the delivery names no thread" } };
   const [messageRows, threadRows, threadKeys, followerRows, ownAliases, relayRows, domainRows] = await db.batch([
     db
-      .select({ id: messages.id, messageId: messages.messageId, fromAddress: messages.fromAddress, fromName: messages.fromName, to: messages.to, cc: messages.cc, subject: messages.subject, rawKey: messages.rawKey })
+      .select({
+        id: messages.id,
+        messageId: messages.messageId,
+        fromAddress: messages.fromAddress,
+        fromName: messages.fromName,
+        to: messages.to,
+        cc: messages.cc,
+        subject: messages.subject,
+        rawKey: messages.rawKey,
+      })
       .from(messages)
       .where(eq(messages.id, delivery.messageId)),
     ...threadQueries(db, threadId),
@@ -102,13 +111,25 @@ export async function notifyFollowers(env: Env, db: Db, delivery: DeliveryRow): 
     }
     if (!drafted.ok) return { outcome: { result: mayPassLater(drafted.refusal) ? "retry" : "failed", statusCode: null, error: sendRefusalText(drafted.refusal) } };
     await storeDraftRaw(env, drafted.draft);
-    statements.push(...draftStatements(db, drafted.draft, { content: attempt, threadId, apiKeyId: null, at, decision: { reason: "notification", notification_of: message.id, delivery_id: delivery.id } }));
+    statements.push(
+      ...draftStatements(db, drafted.draft, {
+        content: attempt,
+        threadId,
+        apiKeyId: null,
+        at,
+        decision: { reason: "notification", notification_of: message.id, delivery_id: delivery.id },
+      }),
+    );
     ids.push(rowId);
   }
   return {
     outcome: { result: "delivered", statusCode: null, error: null, detail: { notified: recipients.map((r) => r.email), messages: ids, suppressed: skippedSuppressed } },
     statements,
-    afterCommit: () => enqueue(env, ids.map((id) => ({ kind: "send", id }))),
+    afterCommit: () =>
+      enqueue(
+        env,
+        ids.map((id) => ({ kind: "send", id })),
+      ),
   };
 }
 

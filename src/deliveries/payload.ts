@@ -9,9 +9,9 @@
 import EmailReplyParser from "email-reply-parser";
 import { decodeWords, type Email } from "postal-mime";
 import type { StoredDecision } from "../decision";
-import type { Mailbox } from "../model";
 import { mailboxes } from "../mail/address";
-import { toBase64 } from "../mail/base64";
+import { toBase64 } from "../mail/bytes";
+import type { Mailbox } from "../model";
 import { LINK_LIFETIME_SECONDS, signedUrl } from "./signed-url";
 
 export const PAYLOAD_TYPE = "message.received";

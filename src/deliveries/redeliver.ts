@@ -35,8 +35,7 @@ export async function redeliver(env: Env, db: Db, messageId: string, types: Repl
   const row = rows[0];
   if (!row) return { ok: false, reason: "unknown_message" };
   if (row.direction !== "in" || !row.rawKey) return { ok: false, reason: "not_stored_inbound" };
-  const stillWebhook = (d: (typeof originals)[number]) =>
-    owners.some((a) => a.id === d.aliasId && a.destinations.some((dest) => dest.type === "webhook" && dest.url === d.target));
+  const stillWebhook = (d: (typeof originals)[number]) => owners.some((a) => a.id === d.aliasId && a.destinations.some((dest) => dest.type === "webhook" && dest.url === d.target));
   const wanted = originals.filter((d): d is typeof d & { type: Replayable } => (types as string[]).includes(d.type));
   const replays = wanted.filter((d) => d.type === "notify" || stillWebhook(d));
   const skipped = [
@@ -62,7 +61,10 @@ export async function redeliver(env: Env, db: Db, messageId: string, types: Repl
       updatedAt: at,
     }));
     await db.batch(chunks(values, 8).map((list) => db.insert(deliveries).values(list)) as unknown as Parameters<typeof db.batch>[0]);
-    await enqueue(env, created.map((d) => ({ kind: "deliver", id: d.id })));
+    await enqueue(
+      env,
+      created.map((d) => ({ kind: "deliver", id: d.id })),
+    );
   }
   return { ok: true, deliveries: created.map(({ id, type, target, redelivery_of }) => ({ id, type, target, redelivery_of })), skipped };
 }

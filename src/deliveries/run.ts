@@ -25,7 +25,15 @@ const EARLY_SLACK_MS = 5_000;
 
 export async function runDeliveries(env: Env, jobs: readonly Message<DeliverJob>[], now: number): Promise<void> {
   const db = database(env.DB);
-  const rows = await db.select().from(deliveries).where(inArray(deliveries.id, jobs.map((j) => j.body.id)));
+  const rows = await db
+    .select()
+    .from(deliveries)
+    .where(
+      inArray(
+        deliveries.id,
+        jobs.map((j) => j.body.id),
+      ),
+    );
   const seen = new Set<string>();
   await Promise.all(
     jobs.map(async (job) => {
@@ -34,7 +42,7 @@ export async function runDeliveries(env: Env, jobs: readonly Message<DeliverJob>
       seen.add(job.body.id);
       // Settled already (a queue redelivery, or a replay raced us), twice in this batch, or not due
       // yet (a late job the sweeper replaced, while this delivery's own retry is scheduled): nothing to do.
-      if (!row || row.status !== "pending" || duplicate || (row.nextAttemptAt && row.nextAttemptAt.getTime() > now + EARLY_SLACK_MS)) return job.ack();
+      if (row?.status !== "pending" || duplicate || (row.nextAttemptAt && row.nextAttemptAt.getTime() > now + EARLY_SLACK_MS)) return job.ack();
       try {
         await runOne(env, db, row, now);
         job.ack();

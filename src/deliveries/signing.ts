@@ -5,7 +5,7 @@
  * a rotation. Secrets are sealed at rest (src/secrets.ts) and shown once,
  * when made.
  */
-import { toBase64Url } from "../mail/base64";
+import { toBase64Url } from "../mail/bytes";
 import { hmacHexWith, seal, unseal } from "../secrets";
 
 export const SIGNATURE_HEADER = "mailgate-signature";

@@ -59,11 +59,10 @@ export function checkWebhookUrl(text: string, allowPrivate: boolean): UrlCheck {
   if (allowPrivate) return { ok: true, url };
   const host = url.hostname.toLowerCase().replace(/\.$/, "");
   // The URL parser has already written any IPv4 form (decimal, octal, hex, short) as four decimal parts.
-  const internal =
-    host.startsWith("[")
-      ? !isPublicIp(host.slice(1, -1))
-      : ipaddr.IPv4.isValidFourPartDecimal(host)
-        ? !isPublicIp(host)
-        : !host.includes(".") || INTERNAL_SUFFIXES.some((s) => host === s || host.endsWith(`.${s}`));
+  const internal = host.startsWith("[")
+    ? !isPublicIp(host.slice(1, -1))
+    : ipaddr.IPv4.isValidFourPartDecimal(host)
+      ? !isPublicIp(host)
+      : !host.includes(".") || INTERNAL_SUFFIXES.some((s) => host === s || host.endsWith(`.${s}`));
   return internal ? { ok: false, reason: `must not point to a private, loopback, link-local or internal address (${host})` } : { ok: true, url };
 }

@@ -9,10 +9,11 @@ import { eq } from "drizzle-orm";
 import type { Db } from "../db/client";
 import { aliases, messages } from "../db/schema";
 import type { Env } from "../env";
+import { concatBytes } from "../mail/bytes";
 import { parseMessage } from "../mail/parse";
 import { payloadOf } from "./payload";
-import type { DeliveryRow, Handled } from "./types";
 import { openSecrets, SIGNATURE_HEADER, signatureHeader } from "./signing";
+import type { DeliveryRow, Handled } from "./types";
 import { allowsPrivateTargets, checkWebhookUrl } from "./webhook-url";
 
 const WEBHOOK_TIMEOUT_MS = 15_000;
@@ -37,9 +38,7 @@ async function startOf(response: Response, bytes: number): Promise<string> {
   } finally {
     await reader.cancel().catch(() => {});
   }
-  const all = new Uint8Array(length);
-  chunks.reduce((offset, chunk) => (all.set(chunk, offset), offset + chunk.byteLength), 0);
-  return new TextDecoder().decode(all.subarray(0, bytes)).trim();
+  return new TextDecoder().decode(concatBytes(chunks).subarray(0, bytes)).trim();
 }
 
 const failed = (error: string): Handled => ({ outcome: { result: "failed", statusCode: null, error } });
@@ -49,10 +48,22 @@ export async function postWebhook(env: Env, db: Db, delivery: DeliveryRow, now: 
   if (!checked.ok) return failed(`the webhook URL ${checked.reason}`);
   const [messageRows, aliasRows] = await db.batch([
     db
-      .select({ id: messages.id, messageId: messages.messageId, mailFrom: messages.mailFrom, rcptTo: messages.rcptTo, size: messages.size, decision: messages.decision, rawKey: messages.rawKey, createdAt: messages.createdAt })
+      .select({
+        id: messages.id,
+        messageId: messages.messageId,
+        mailFrom: messages.mailFrom,
+        rcptTo: messages.rcptTo,
+        size: messages.size,
+        decision: messages.decision,
+        rawKey: messages.rawKey,
+        createdAt: messages.createdAt,
+      })
       .from(messages)
       .where(eq(messages.id, delivery.messageId)),
-    db.select({ webhookSecrets: aliases.webhookSecrets, destinations: aliases.destinations }).from(aliases).where(eq(aliases.id, delivery.aliasId ?? "")),
+    db
+      .select({ webhookSecrets: aliases.webhookSecrets, destinations: aliases.destinations })
+      .from(aliases)
+      .where(eq(aliases.id, delivery.aliasId ?? "")),
   ]);
   const message = messageRows[0];
   const alias = aliasRows[0];
@@ -81,7 +92,11 @@ export async function postWebhook(env: Env, db: Db, delivery: DeliveryRow, now: 
     now,
   });
   const body = JSON.stringify(payload);
-  const signature = await signatureHeader(secrets.map((s) => s.secret), Math.floor(now / 1000), body);
+  const signature = await signatureHeader(
+    secrets.map((s) => s.secret),
+    Math.floor(now / 1000),
+    body,
+  );
 
   let response: Response;
   try {

@@ -24,13 +24,13 @@ import { and, count, desc, eq, gte, inArray, min, type SQLWrapper, sql } from "d
 import type { BatchItem } from "drizzle-orm/batch";
 import { type Db, inJson } from "../db/client";
 import { bounceEvents, contacts, messageEvents, messages, outboundRecipients } from "../db/schema";
-import type { SuppressionReason } from "../model";
+import type { BounceSummary } from "../decision";
 import type { Env } from "../env";
 import { domainOf, localPartOf } from "../mail/address";
 import { verifyVerpToken } from "../mail/verp";
-import { type BounceReport, MAX_REPORT_BYTES, readBounceReport, type ReportedRecipient } from "./bounce-report";
+import type { SuppressionReason } from "../model";
+import { type BounceReport, MAX_REPORT_BYTES, type ReportedRecipient, readBounceReport } from "./bounce-report";
 import type { InboundMail } from "./inbound-mail";
-import type { BounceSummary } from "../decision";
 import type { DomainInfo } from "./route";
 
 type Statement = BatchItem<"sqlite">;
@@ -93,7 +93,10 @@ export function countFailure(db: Db, failure: { email: string; reportId: string;
       .insert(contacts)
       .values({ email, bounceCount: 1, lastBounceAt: at, createdAt: at, updatedAt: at })
       .onConflictDoUpdate({ target: contacts.email, set: { bounceCount: sql`${contacts.bounceCount} + 1`, lastBounceAt: at, updatedAt: at } }),
-    db.insert(bounceEvents).values({ email, reportId: failure.reportId, originalId: failure.originalId, kind: "bounce", status: failure.status, createdAt: at }).onConflictDoNothing(),
+    db
+      .insert(bounceEvents)
+      .values({ email, reportId: failure.reportId, originalId: failure.originalId, kind: "bounce", status: failure.status, createdAt: at })
+      .onConflictDoNothing(),
   ];
 }
 
@@ -117,7 +120,13 @@ export async function refusalEffects(
   now: number,
 ): Promise<Statement[]> {
   const at = new Date(now);
-  const [contactRows, history] = await db.batch(standingQueries(db, refused.map((r) => r.address), now));
+  const [contactRows, history] = await db.batch(
+    standingQueries(
+      db,
+      refused.map((r) => r.address),
+      now,
+    ),
+  );
   return refused.flatMap((r) => {
     const reason = suppressionFor(r.hard, standingOf(r.address, contactRows, history), now);
     return [
@@ -185,7 +194,11 @@ export function summarize(report: BounceReport, verp: BounceSummary["verp"], ori
 export async function processBounce(env: Env, db: Db, mail: InboundMail, domains: DomainInfo[], rawKey: string, now: number): Promise<BounceProcessing> {
   const report = await readBounceReport(await reportBytes(env.RAW, rawKey));
   const { verp, verpId } = await checkVerp(env.SECRETS_KEY, mail, domains);
-  const nothing = (original: { id: string; messageId: string } | null = null): BounceProcessing => ({ summary: summarize(report, verp, original), tied: false, statements: () => [] });
+  const nothing = (original: { id: string; messageId: string } | null = null): BounceProcessing => ({
+    summary: summarize(report, verp, original),
+    tied: false,
+    statements: () => [],
+  });
   if (verp === "invalid" || report.kind === null) return nothing();
 
   // The message it is about: the VERP one, else the newest of ours among the ids it names.
@@ -204,7 +217,9 @@ export async function processBounce(env: Env, db: Db, mail: InboundMail, domains
   const ours = new Set(recipientRows.map((r) => r.address));
   // Odoo: when the report names nobody we sent to but the message had one recipient, it is about that one.
   const only = recipientRows.length === 1 ? recipientRows[0]!.address : null;
-  const reported: ReportedRecipient[] = report.recipients.length ? report.recipients : [{ recipient: "", action: null, status: null, diagnostic: null, remoteMta: null, hard: false }];
+  const reported: ReportedRecipient[] = report.recipients.length
+    ? report.recipients
+    : [{ recipient: "", action: null, status: null, diagnostic: null, remoteMta: null, hard: false }];
   const matched = new Map<string, ReportedRecipient>();
   for (const r of reported) {
     const address = ours.has(r.recipient) ? r.recipient : only;
@@ -254,4 +269,3 @@ export async function processBounce(env: Env, db: Db, mail: InboundMail, domains
   if (effects.bounced.length) build.push(() => [db.update(messages).set({ status: "bounced", updatedAt: at }).where(eq(messages.id, original.id))]);
   return { summary, tied: true, statements: (reportRowId) => build.flatMap((b) => b(reportRowId)) };
 }
-

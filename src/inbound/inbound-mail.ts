@@ -4,9 +4,9 @@
  */
 import type { Header } from "postal-mime";
 import { decodeWords } from "postal-mime";
-import type { Mailbox } from "../model";
 import { normalizeAddress, parseMailboxes } from "../mail/address";
 import { LOOP_BOUNCE_TAG, messageIdOf, OWN_MESSAGE_ID_HEADER, replyCandidates, unfoldReferences } from "../mail/message-id";
+import type { Mailbox } from "../model";
 
 export interface Envelope {
   /** SMTP MAIL FROM (may be empty for bounces). */

@@ -14,7 +14,6 @@ import type { AliasInfo, RoutingData, RoutingSettings } from "./route";
 
 export const DEFAULT_SETTINGS: RoutingSettings = { loopMinutes: 120, loopThreshold: 20, allowedDomains: [] };
 
-
 export interface Lookup {
   data: RoutingData;
   /** This delivery's key in the loop guard (src/inbound/loop-guard.ts). */
@@ -59,7 +58,14 @@ export async function lookup(db: Db, mail: InboundMail, now: number): Promise<Lo
   const results = await db.batch([
     db.select().from(settings).where(eq(settings.id, 1)),
     db
-      .select({ name: domains.name, companyName: domains.companyName, catchall: domains.catchall, bounce: domains.bounce, defaultFrom: domains.defaultFrom, contactEmail: domains.contactEmail })
+      .select({
+        name: domains.name,
+        companyName: domains.companyName,
+        catchall: domains.catchall,
+        bounce: domains.bounce,
+        defaultFrom: domains.defaultFrom,
+        contactEmail: domains.contactEmail,
+      })
       .from(domains)
       .orderBy(domains.sequence, domains.name),
     db.select(aliasColumns).from(aliases).where(aliasMatch),
@@ -95,7 +101,10 @@ export async function lookup(db: Db, mail: InboundMail, now: number): Promise<Lo
         ),
       )
       .groupBy(followers.threadId),
-    db.select({ email: allowedSenders.email }).from(allowedSenders).where(eq(allowedSenders.email, sender ?? "")),
+    db
+      .select({ email: allowedSenders.email })
+      .from(allowedSenders)
+      .where(eq(allowedSenders.email, sender ?? "")),
     db.select({ email: contacts.email }).from(contacts).where(eq(contacts.email, senderAddress)),
     db
       .select({
@@ -116,9 +125,7 @@ export async function lookup(db: Db, mail: InboundMail, now: number): Promise<Lo
   const [settingsRows, domainRows, aliasRows, priorRows, claimedRows, replyRows, followerRows, allowedRows, contactRows, undoneRows, loopRows] = results;
 
   const row = settingsRows[0];
-  const routingSettings: RoutingSettings = row
-    ? { loopMinutes: row.loopMinutes, loopThreshold: row.loopThreshold, allowedDomains: row.allowedDomains }
-    : DEFAULT_SETTINGS;
+  const routingSettings: RoutingSettings = row ? { loopMinutes: row.loopMinutes, loopThreshold: row.loopThreshold, allowedDomains: row.allowedDomains } : DEFAULT_SETTINGS;
   const reply = replyRows[0];
   const data: RoutingData = {
     settings: routingSettings,

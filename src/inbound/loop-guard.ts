@@ -97,7 +97,10 @@ export async function claimLoopSlots(db: Db, claim: LoopClaim): Promise<ClaimRes
     .where(claim.allowed ? sql`1` : sql`not ${full}`);
   const [, own, counts] = await db.batch([
     db.insert(loopEntries).select(rows).onConflictDoNothing(),
-    db.select({ n: count() }).from(loopEntries).where(and(eq(loopEntries.sender, claim.sender), eq(loopEntries.delivery, claim.delivery))),
+    db
+      .select({ n: count() })
+      .from(loopEntries)
+      .where(and(eq(loopEntries.sender, claim.sender), eq(loopEntries.delivery, claim.delivery))),
     loopCountsQuery(db, claim.sender, claim.delivery, { minutes: claim.windowMinutes, threshold: claim.threshold }, claim.now),
   ]);
   return Number(own[0]?.n ?? 0) > 0 ? { counted: true } : { counted: false, counts: countsByRoute(counts) };

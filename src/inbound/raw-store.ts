@@ -3,8 +3,9 @@
  * read goes first, then the rest of the message is piped through without
  * passing through JavaScript chunk by chunk.
  */
-import type { SplitMessage } from "../mail/header-block";
+
 import { sha256Hex } from "../hash";
+import type { SplitMessage } from "../mail/header-block";
 
 /**
  * The key depends only on the delivery (Message-ID, recipient and sender),

@@ -16,10 +16,11 @@
  * the forwards, whose outcome is recorded last.
  */
 import { type Db, database, isUniqueViolation } from "../db/client";
+import type { Decision } from "../decision";
 import type { Env } from "../env";
-import { enqueue } from "../queue/enqueue";
 import { bodyStart, parseHeaderBlock, readHeaderBlock, type SplitMessage } from "../mail/header-block";
 import { messageIdOf, syntheticMessageId } from "../mail/message-id";
+import { enqueue } from "../queue/enqueue";
 import { type BounceProcessing, processBounce } from "./bounce";
 import { attemptForwards, recordForwardResults } from "./deliver";
 import { type InboundMail, toInboundMail } from "./inbound-mail";
@@ -27,7 +28,6 @@ import { type Lookup, lookup } from "./lookup";
 import { claimLoopSlots } from "./loop-guard";
 import { rawKeyFor, storeRaw } from "./raw-store";
 import { recordDecision } from "./record";
-import type { Decision } from "../decision";
 import { decide, loopRefusal, refusalText } from "./route";
 
 /** Thrown so the sender's server retries later; the message says why. */
@@ -75,7 +75,14 @@ async function handle(message: ForwardableEmailMessage, mail: InboundMail, db: D
   const found = await lookup(db, mail, now);
   let decision = decide(mail, found.data);
   if (decision.outcome === "accepted" && decision.reason === "routed") {
-    decision = await countIntoLoopGuard(db, mail, found, decision.routes.map((r) => r.route_key), decision, now);
+    decision = await countIntoLoopGuard(
+      db,
+      mail,
+      found,
+      decision.routes.map((r) => r.route_key),
+      decision,
+      now,
+    );
   }
 
   let rawKey = decision.outcome === "accepted" ? await raw.store(mail) : null;
@@ -94,7 +101,10 @@ async function handle(message: ForwardableEmailMessage, mail: InboundMail, db: D
   }
   const recorded = await recordDecision(db, { mail, decision, data: found.data, rawKey, now, ...(bounce && { effects: bounce.statements }) });
   // Webhooks and notifications run in the queue; recorded as due, so the sweeper catches a failed enqueue.
-  await enqueue(env, recorded.queued.map((id) => ({ kind: "deliver", id })));
+  await enqueue(
+    env,
+    recorded.queued.map((id) => ({ kind: "deliver", id })),
+  );
 
   // Forwards: this message's new ones, and on a duplicate the ones an earlier attempt left undone.
   const forwards = decision.outcome === "dropped" && decision.reason === "duplicate" ? found.undone : recorded.forwards;

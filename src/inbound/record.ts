@@ -8,12 +8,12 @@ import { and, eq, gt, inArray, ne } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { Db } from "../db/client";
 import { aliases, contacts, deliveries, followers, messageEvents, messages, messageThreads, threads } from "../db/schema";
-import type { Destination } from "../model";
+import type { Decision, Route } from "../decision";
 import { newId } from "../ids";
-import type { InboundMail } from "./inbound-mail";
 import { domainOf } from "../mail/address";
 import { isOwnAddress } from "../mail/own-address";
-import type { Decision, Route } from "../decision";
+import type { Destination } from "../model";
+import type { InboundMail } from "./inbound-mail";
 import type { RoutingData } from "./route";
 
 /** A forward the handler must attempt after the record commits. */
@@ -114,7 +114,9 @@ export async function recordDecision(
         const status = type.type === "store" ? "delivered" : "pending";
         const viaQueue = type.type === "webhook" || type.type === "notify";
         dependents.push(
-          db.insert(deliveries).values({ id, messageId: rowId, aliasId: ownerAlias, threadId, type: type.type, target, status, nextAttemptAt: viaQueue ? now : null, createdAt: now, updatedAt: now }),
+          db
+            .insert(deliveries)
+            .values({ id, messageId: rowId, aliasId: ownerAlias, threadId, type: type.type, target, status, nextAttemptAt: viaQueue ? now : null, createdAt: now, updatedAt: now }),
         );
         if (type.type === "forward") forwards.push({ deliveryId: id, messageRowId: rowId, to: type.to, aliasId: ownerAlias, threadId, attempts: 0 });
         if (viaQueue) queued.push(id);
@@ -122,12 +124,22 @@ export async function recordDecision(
     }
     // Normal mail from a contact resets its bounce counter (Odoo's `_routing_reset_bounce`, on the normalized address).
     if (mail.from && !mail.automatic) {
-      dependents.push(db.update(contacts).set({ bounceCount: 0, updatedAt: now }).where(and(eq(contacts.email, mail.from.address), gt(contacts.bounceCount, 0))));
+      dependents.push(
+        db
+          .update(contacts)
+          .set({ bounceCount: 0, updatedAt: now })
+          .where(and(eq(contacts.email, mail.from.address), gt(contacts.bounceCount, 0))),
+      );
     }
     const routedAliases = routes.flatMap((r) => (r.kind === "alias" ? [r.alias_id] : []));
     if (routedAliases.length) {
       // Odoo marks an alias valid once it has routed mail.
-      dependents.push(db.update(aliases).set({ status: "valid" }).where(and(inArray(aliases.id, routedAliases), ne(aliases.status, "valid"))));
+      dependents.push(
+        db
+          .update(aliases)
+          .set({ status: "valid" })
+          .where(and(inArray(aliases.id, routedAliases), ne(aliases.status, "valid"))),
+      );
     }
     decision = { ...decision, routes };
   }

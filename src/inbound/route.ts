@@ -22,8 +22,8 @@
  * the whole message.
  */
 import type { BounceSignal, BounceSummary, Decision, Refusal, Route } from "../decision";
-import type { AliasContactPolicy, Destination, Mailbox } from "../model";
 import { domainOf, localPartOf } from "../mail/address";
+import type { AliasContactPolicy, Destination, Mailbox } from "../model";
 import type { InboundMail } from "./inbound-mail";
 
 /** RFC 5321 6.3 suggests counting Received fields to break loops; the issue sets 50. */
@@ -354,7 +354,11 @@ class Router {
     }
 
     // Sender loop guard (Odoo's `_detect_loop_sender`): one looping route blocks the whole message.
-    const looping = loopRefusal(mail, data, routes.map((r) => r.route_key));
+    const looping = loopRefusal(
+      mail,
+      data,
+      routes.map((r) => r.route_key),
+    );
     if (looping) return { outcome: "refused", ...looping };
     return { outcome: "accepted", reason: "routed", routes, refused, skipped };
   }
@@ -366,12 +370,20 @@ class Router {
  */
 export function hasRealContent(text: string | null): text is string {
   if (!text) return false;
-  return text.replace(/<\s*\/?(?:p|div|section|span|br|b|i|font)\b[^>]*>/gi, "").replace(/&nbsp;/g, " ").trim().length > 0;
+  return (
+    text
+      .replace(/<\s*\/?(?:p|div|section|span|br|b|i|font)\b[^>]*>/gi, "")
+      .replace(/&nbsp;/g, " ")
+      .trim().length > 0
+  );
 }
 
 /** A reject reason must be one line of printable text (it ends up in an SMTP reply). */
 function oneLine(text: string, max = 400): string {
-  const flat = text.replace(/<[^>]*>/g, " ").replace(/\s+/g, " ").trim();
+  const flat = text
+    .replace(/<[^>]*>/g, " ")
+    .replace(/\s+/g, " ")
+    .trim();
   return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 }
 

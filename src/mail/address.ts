@@ -24,6 +24,7 @@ import type { Mailbox } from "../model";
 /** An ASCII dot-atom (RFC 5322 3.2.3): a local part that needs no quoting. */
 export const DOT_ATOM = /^[a-zA-Z0-9!#$%&'*+\-/=?^_`{|}~]+(\.[a-zA-Z0-9!#$%&'*+\-/=?^_`{|}~]+)*$/;
 const DOT_ATOM_UTF8 = /^[a-zA-Z0-9!#$%&'*+\-/=?^_`{|}~\u0080-\u{10FFFF}]+(?:\.[a-zA-Z0-9!#$%&'*+\-/=?^_`{|}~\u0080-\u{10FFFF}]+)*$/u;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it finds.
 const CONTROL = /[\x00-\x1f\x7f]/;
 const encoder = new TextEncoder();
 
@@ -155,7 +156,9 @@ interface MailboxParts {
  * to the RFC 5322 grammar; what this accepts, the grammar accepts the same.
  */
 const PLAIN_ADDRESS = String.raw`([A-Za-z0-9!#$%&'*+\/=?^_\`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+\/=?^_\`{|}~-]+)*)@([A-Za-z0-9.-]+)`;
-const PLAIN = new RegExp(String.raw`^(?:${PLAIN_ADDRESS}|(?:"([\x20\x21\x23-\x5b\x5d-\x7e]*)"|([A-Za-z0-9!#$%&'*+\/=?^_\`{|}~-]+(?: [A-Za-z0-9!#$%&'*+\/=?^_\`{|}~-]+)*)) ?<${PLAIN_ADDRESS}>)$`);
+const PLAIN = new RegExp(
+  String.raw`^(?:${PLAIN_ADDRESS}|(?:"([\x20\x21\x23-\x5b\x5d-\x7e]*)"|([A-Za-z0-9!#$%&'*+\/=?^_\`{|}~-]+(?: [A-Za-z0-9!#$%&'*+\/=?^_\`{|}~-]+)*)) ?<${PLAIN_ADDRESS}>)$`,
+);
 
 function plainMailbox(text: string): MailboxParts | null {
   const match = PLAIN.exec(text);

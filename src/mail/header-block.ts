@@ -67,7 +67,15 @@ export async function readHeaderBlock(raw: ReadableStream<Uint8Array>, maxBytes 
 
 /** Bytes `start` to `end` of the concatenated chunks (fewer if the chunks end sooner). */
 function slice(chunks: Uint8Array[], start: number, end: number): Uint8Array {
-  const out = new Uint8Array(Math.max(0, Math.min(end, chunks.reduce((n, c) => n + c.byteLength, 0)) - start));
+  const out = new Uint8Array(
+    Math.max(
+      0,
+      Math.min(
+        end,
+        chunks.reduce((n, c) => n + c.byteLength, 0),
+      ) - start,
+    ),
+  );
   let position = 0;
   for (const chunk of chunks) {
     const from = Math.max(start - position, 0);

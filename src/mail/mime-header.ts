@@ -1,56 +1,49 @@
 /**
- * Header encoding for the mail we write: RFC 2047 encoded words for
- * non-ASCII text, Odoo's `formataddr` for addresses, and folding so no line
- * exceeds 78 characters where it can be helped (never 998). mimetext builds
- * the message structure; these make its header lines correct for any text.
+ * Header text for the mail we write. The encoding is nodemailer's
+ * (`nodemailer/lib/mime-funcs`, the encoder half of libmime, without its
+ * charset tables): RFC 2047 encoded words, RFC 2231 parameters, folding.
+ * What stays here is our policy: mailboxes as Odoo's `formataddr` writes
+ * them (an ASCII name always quoted, IDN domains in punycode), base64
+ * words, and which text must be encoded.
  */
-import type { Mailbox } from "../db/schema";
-import { toBase64 } from "./base64";
+import { encodeWord, foldLines, quoteString } from "nodemailer/lib/mime-funcs";
+import type { Mailbox } from "../model";
 
-const ASCII_PRINTABLE = /^[\x20-\x7e]*$/;
-/** An encoded word may be 75 characters: `=?utf-8?b?` (10) + base64 + `?=` (2) leaves 63, i.e. 45 bytes. */
-const MAX_WORD_BYTES = 45;
-/** RFC 2047 2: a line holding an encoded word is at most 76 characters. */
-const MAX_ENCODED_LINE = 76;
+/**
+ * Encoded words of at most 52 characters (30 UTF-8 bytes) in unstructured
+ * text, as nodemailer writes them: after `Subject: ` or a fold, a line
+ * holding one stays within 76 (RFC 2047 2).
+ */
+const TEXT_WORD = 52;
+/**
+ * A display name gets words of up to 68 characters (42 bytes; nodemailer's
+ * limit counts in whole base64 quanta), so most names are one word and
+ * `From: =?…?=` still fits 76. Fewer words matter: Python without the
+ * gh-128110 fix (3.11 here; Odoo parses mail with Python's `email`) keeps
+ * the space between two encoded words of a name, which RFC 2047 6.2 drops.
+ */
+const NAME_WORD = 70;
+/** A word longer than this cannot be folded to fit a line (998, RFC 5322 2.1.1): the text is encoded, and encoded words split it. */
+const MAX_PLAIN_WORD = 900;
 
-export function isAsciiPrintable(text: string): boolean {
-  return ASCII_PRINTABLE.test(text);
+function isAsciiPrintable(text: string): boolean {
+  return /^[\x20-\x7e]*$/.test(text);
+}
+
+/** Base64 encoded words, spelt `=?utf-8?b?` as Odoo (Python's email.charset) and our earlier mail spell them; case is not significant (RFC 2047 2). */
+function encodeWords(text: string, maxLength: number): string {
+  return encodeWord(text, "B", maxLength).replaceAll("=?UTF-8?B?", "=?utf-8?b?");
 }
 
 /**
- * RFC 2047 B-encoded words of at most 75 characters, split between
- * characters (never inside a UTF-8 sequence), separated by a space. The
- * first word is short enough to share its line with what comes before it
- * on the line (`prefix` characters, e.g. `Subject: `), so every line stays
- * within 76 characters once folded.
+ * Unstructured text (Subject, custom headers): as is when it is printable
+ * ASCII, else base64 encoded words, the whole text (as nodemailer does:
+ * some readers drop the spaces around an encoded word). Text that would
+ * read as an encoded word (`=?`) and words too long to fold are encoded too.
  */
-export function encodeWords(text: string, prefix = 0): string {
-  const encoder = new TextEncoder();
-  const words: string[] = [];
-  let chunk = "";
-  let chunkBytes = 0;
-  // Base64 of n bytes takes 4 * ceil(n / 3) characters, plus 12 for `=?utf-8?b?` and `?=`.
-  const firstBytes = Math.max(3, Math.min(MAX_WORD_BYTES, Math.floor((MAX_ENCODED_LINE - prefix - 12) / 4) * 3));
-  for (const char of text) {
-    const size = encoder.encode(char).byteLength;
-    if (chunkBytes + size > (words.length ? MAX_WORD_BYTES : firstBytes) && chunk) {
-      words.push(chunk);
-      chunk = "";
-      chunkBytes = 0;
-    }
-    chunk += char;
-    chunkBytes += size;
-  }
-  if (chunk) words.push(chunk);
-  return words.map((w) => `=?utf-8?b?${toBase64(w)}?=`).join(" ");
-}
-
-/** A word longer than this cannot be folded to fit a line: encode (encoded words split it). */
-const MAX_PLAIN_WORD = 900;
-
-/** Unstructured text (Subject, custom headers): as is when printable ASCII, else encoded words (see `encodeWords` for `prefix`). */
-export function encodeText(text: string, prefix = 0): string {
-  return isAsciiPrintable(text) && text.split(" ").every((word) => word.length <= MAX_PLAIN_WORD) ? text : encodeWords(text, prefix);
+export function encodeText(text: string): string {
+  const plain = isAsciiPrintable(text) && !text.includes("=?") && text.split(" ").every((word) => word.length <= MAX_PLAIN_WORD);
+  return plain ? text : encodeWords(text, TEXT_WORD);
 }
 
 /** The domain in punycode (Odoo's `formataddr` IDNA-encodes it). */
@@ -61,29 +54,27 @@ export function asciiDomain(address: string): string {
 }
 
 /**
- * Odoo's `formataddr((name, address))`: an ASCII name quoted with `\\` and
- * `"` escaped, a non-ASCII name as encoded words, no name: the bare address.
+ * Odoo's `formataddr((name, address))`: an ASCII name quoted (`\` and `"`
+ * escaped), a non-ASCII name (or one that would read as an encoded word)
+ * as encoded words, no name: the bare address. Unfolded: `headerLine`
+ * folds the line it goes in.
  */
-export function formatMailbox(mailbox: Mailbox, prefix = 0): string {
+export function formatMailbox(mailbox: Mailbox): string {
   const address = asciiDomain(mailbox.address);
   if (!mailbox.name) return address;
-  const name = isAsciiPrintable(mailbox.name) ? `"${mailbox.name.replace(/[\\"]/g, (c) => `\\${c}`)}"` : encodeWords(mailbox.name, prefix);
+  const plain = isAsciiPrintable(mailbox.name) && !mailbox.name.includes("=?");
+  const name = plain ? quoteString(mailbox.name) : encodeWords(mailbox.name, NAME_WORD);
   return `${name} <${address}>`;
 }
 
-/** Folds a header value at spaces so lines stay within 78 characters where the words allow (RFC 5322 2.1.1). */
-export function fold(name: string, value: string): string {
-  const words = value.split(" ");
-  const lines: string[] = [];
-  let line = `${name}:`;
-  for (const word of words) {
-    if (line.length + 1 + word.length > 78 && line.length > name.length + 1) {
-      lines.push(line);
-      line = ` ${word}`;
-    } else {
-      line += ` ${word}`;
-    }
-  }
-  lines.push(line);
-  return lines.join("\r\n");
+/**
+ * One header field, `Name: value`, folded at its spaces so lines stay
+ * within 78 characters where the words allow (RFC 5322 2.1.1), 76 when
+ * they hold encoded words (RFC 2047 2). The value must already be encoded
+ * (`encodeText`, `formatMailbox`, or nodemailer's `buildHeaderValue` for
+ * parameters).
+ */
+export function headerLine(name: string, value: string): string {
+  // foldLines keeps each line shorter than the length it is given.
+  return foldLines(`${name}: ${value}`, value.includes("=?") ? 77 : 79);
 }

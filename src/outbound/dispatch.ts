@@ -20,7 +20,7 @@ import { envelopeIsFrom, fixedSenderOf, type RelayRow } from "./relays/settings"
 import { type OutgoingMessage, RelayError, type SendOutcome } from "./relays/types";
 import { failoverRelays, matchFromFilter, relaysForStream } from "./select-relay";
 import { openSessions, type SessionPool } from "./sessions";
-import { type Sent, type SendSettlement, settleSend } from "./settle";
+import { type SendSettlement, type Sent, settleSend } from "./settle";
 
 /** How long a consumer holds a message it is sending. */
 const LEASE_MS = 10 * 60_000;
@@ -55,12 +55,7 @@ export async function dispatchSends(env: Env, batch: readonly Message<SendJob>[]
         .update(messages)
         .set({ leaseUntil, attemptCount: sql`${messages.attemptCount} + 1`, updatedAt: new Date(now) })
         .where(
-          and(
-            eq(messages.id, job.body.id),
-            eq(messages.direction, "out"),
-            eq(messages.status, "queued"),
-            or(isNull(messages.leaseUntil), lt(messages.leaseUntil, new Date(now))),
-          ),
+          and(eq(messages.id, job.body.id), eq(messages.direction, "out"), eq(messages.status, "queued"), or(isNull(messages.leaseUntil), lt(messages.leaseUntil, new Date(now)))),
         )
         .returning(claimColumns),
     ) as unknown as Parameters<Db["batch"]>[0],

@@ -8,12 +8,12 @@ import { asc, eq, or, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { chunks, type Db } from "../db/client";
 import { aliases, domains, messages, messageThreads, outboundRecipients, relays, threads } from "../db/schema";
-import type { Mailbox, RecipientKind, Stream } from "../model";
 import type { Env } from "../env";
 import { normalizeAddress } from "../mail/address";
 import { verpAddress } from "../mail/verp";
+import type { Mailbox, RecipientKind, Stream } from "../model";
 import { compose, type WrittenContent } from "./compose";
-import { domainFor, type PlanDomain, planMessage, type PlanRelay, type PlanThread, type SendPlan } from "./plan";
+import { domainFor, type PlanDomain, type PlanRelay, type PlanThread, planMessage, type SendPlan } from "./plan";
 import type { DraftRefusal } from "./refusals";
 import { fixedSenderOf, maxSizeOf } from "./relays/settings";
 
@@ -87,7 +87,15 @@ export function threadQueries(db: Db, threadId: string) {
   ] as const;
 }
 
-type ThreadRow = { id: string; subject: string | null; domain: string | null; ownAliasId: string | null; aliasId: string | null; aliasAddress: string | null; aliasDomain: string | null };
+type ThreadRow = {
+  id: string;
+  subject: string | null;
+  domain: string | null;
+  ownAliasId: string | null;
+  aliasId: string | null;
+  aliasAddress: string | null;
+  aliasDomain: string | null;
+};
 
 /**
  * The thread as planning sees it, or null when it does not exist. Its alias
@@ -151,23 +159,23 @@ export async function draftMessage(
   });
   if (!plan) return { ok: false, refusal: { reason: "no_relay" } };
 
-  const composed = compose({
-    from: plan.sender.from,
-    to: content.to,
-    cc: content.cc,
-    replyTo: plan.sender.replyTo,
-    subject: content.subject,
-    text: content.text,
-    html: content.html,
-    attachments: content.attachments,
-    headers: content.headers,
-    messageId: plan.messageId,
-    inReplyTo: plan.inReplyTo,
-    references: plan.references,
-    date: new Date(input.now),
-  });
-  if (!composed.ok) return { ok: false, refusal: { reason: "uncomposable", error: composed.reason } };
-  const raw = new TextEncoder().encode(composed.raw);
+  const raw = new TextEncoder().encode(
+    compose({
+      from: plan.sender.from,
+      to: content.to,
+      cc: content.cc,
+      replyTo: plan.sender.replyTo,
+      subject: content.subject,
+      text: content.text,
+      html: content.html,
+      attachments: content.attachments,
+      headers: content.headers,
+      messageId: plan.messageId,
+      inReplyTo: plan.inReplyTo,
+      references: plan.references,
+      date: new Date(input.now),
+    }),
+  );
   const limit = maxSizeOf(plan.relay);
   if (raw.byteLength > limit) return { ok: false, refusal: { reason: "too_large", size: raw.byteLength, limit, relay: plan.relay.name } };
   return { ok: true, draft: { rowId, plan, raw, bounceAddress, recipients: recipientsOf(content) } };

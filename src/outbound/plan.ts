@@ -4,11 +4,12 @@
  * the From and Reply-To, the envelope sender, the Message-ID and threading
  * headers. Pure.
  */
+
+import { domainOf } from "../mail/address";
 import type { Mailbox, RelayType, Stream } from "../model";
 import { envelopeIsFrom } from "./relays/settings";
-import { domainOf } from "../mail/address";
-import { planSender, formatReplyTo, type SenderPlan } from "./rewrite-from";
-import { findRelay, relaysForStream, type RelayCandidate, type SelectionStep } from "./select-relay";
+import { formatReplyTo, planSender, type SenderPlan } from "./rewrite-from";
+import { findRelay, type RelayCandidate, relaysForStream, type SelectionStep } from "./select-relay";
 
 export interface PlanDomain {
   name: string;

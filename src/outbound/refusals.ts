@@ -12,10 +12,7 @@ export type SendRefusal =
   | DraftRefusal;
 
 /** What drafting itself can refuse (src/outbound/draft.ts). */
-export type DraftRefusal =
-  | { reason: "no_relay" }
-  | { reason: "too_large"; size: number; limit: number; relay: string }
-  | { reason: "uncomposable"; error: string };
+export type DraftRefusal = { reason: "no_relay" } | { reason: "too_large"; size: number; limit: number; relay: string };
 
 export function sendRefusalText(refusal: SendRefusal): string {
   switch (refusal.reason) {
@@ -31,8 +28,6 @@ export function sendRefusalText(refusal: SendRefusal): string {
       return "no relay is enabled: create one with POST /v1/relays";
     case "too_large":
       return `the message is ${refusal.size} bytes once composed; relay "${refusal.relay}" takes at most ${refusal.limit}`;
-    case "uncomposable":
-      return refusal.error;
   }
 }
 
@@ -46,7 +41,6 @@ export function mayPassLater(refusal: SendRefusal): boolean {
     case "unknown_thread":
     case "idempotency_conflict":
     case "too_large":
-    case "uncomposable":
       return false;
   }
 }

@@ -3,9 +3,10 @@
  * Odoo's `_prepare_email_message` (shared/reference/odoo-gateway.md 4.5),
  * plus relays that only accept one fixed sender. Pure.
  */
-import type { Mailbox } from "../model";
+
 import { localPartText, normalizeAddress } from "../mail/address";
 import { asciiDomain, formatMailbox } from "../mail/mime-header";
+import type { Mailbox } from "../model";
 import { matchFromFilter } from "./select-relay";
 
 export interface SenderPlan {

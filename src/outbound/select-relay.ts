@@ -101,7 +101,5 @@ export function findRelay<R extends RelayCandidate>(relays: R[], emailFrom: stri
  * message already composed goes out unchanged.
  */
 export function failoverRelays<R extends RelayCandidate>(relays: R[], chosenId: string, fromAddress: string): R[] {
-  return relays.filter(
-    (r) => r.id !== chosenId && matchFromFilter(fromAddress, r.fromFilter) && (r.fixedSender === null || normalize(r.fixedSender) === normalize(fromAddress)),
-  );
+  return relays.filter((r) => r.id !== chosenId && matchFromFilter(fromAddress, r.fromFilter) && (r.fixedSender === null || normalize(r.fixedSender) === normalize(fromAddress)));
 }

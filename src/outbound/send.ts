@@ -6,16 +6,16 @@
  */
 import { and, eq, gte, lt } from "drizzle-orm";
 import { chunks, type Db, inJson, isUniqueViolation } from "../db/client";
-import { contacts, followers, idempotencyKeys, messages, messageThreads, threads } from "../db/schema";
 import { ownAliasesQuery } from "../db/own-aliases";
-import { isOwnAddress } from "../mail/own-address";
+import { contacts, followers, idempotencyKeys, messages, messageThreads, threads } from "../db/schema";
 import type { Env } from "../env";
 import { newId } from "../ids";
-import { enqueue } from "../queue/enqueue";
 import { domainOf, normalizeAddress } from "../mail/address";
 import { formatMailbox } from "../mail/mime-header";
-import type { SendRefusal } from "./refusals";
+import { isOwnAddress } from "../mail/own-address";
+import { enqueue } from "../queue/enqueue";
 import { type DraftContent, draftMessage, draftStatements, type PlanningRows, planningQueries, planThreadOf, recipientsOf, storeDraftRaw, threadQueries } from "./draft";
+import type { SendRefusal } from "./refusals";
 
 export interface SendRequest extends DraftContent {
   threadId: string | null;
@@ -94,8 +94,19 @@ export async function acceptSend(
     db
       .select({ email: contacts.email })
       .from(contacts)
-      .where(and(eq(contacts.suppressed, true), inJson(contacts.email, recipients.map((r) => r.address)))),
-    ownAliasesQuery(db, followerCandidates.map((f) => f.email)),
+      .where(
+        and(
+          eq(contacts.suppressed, true),
+          inJson(
+            contacts.email,
+            recipients.map((r) => r.address),
+          ),
+        ),
+      ),
+    ownAliasesQuery(
+      db,
+      followerCandidates.map((f) => f.email),
+    ),
     ...threadStatements,
   ]);
 

@@ -6,8 +6,9 @@
  * in the way. Once no recipient is pending the message is sent (anyone got
  * it, now or in an earlier run) or failed.
  */
-import type { RecipientResult, SendOutcome } from "./relays/types";
+
 import { backoffSeconds } from "../queue/backoff";
+import type { RecipientResult, SendOutcome } from "./relays/types";
 
 /** 1 min, 2, 4, ... capped at 6 h. */
 export const SEND_BACKOFF = { firstSeconds: 60, maxSeconds: 6 * 3600 };

@@ -12,8 +12,7 @@ import { failExhaustedDeliveries, failExhaustedSends } from "./dead-letters";
 import { DEAD_LETTER_QUEUE, type Job } from "./jobs";
 import { runAll } from "./run-all";
 
-const ofKind = <K extends Job["kind"]>(batch: MessageBatch<Job>, kind: K) =>
-  batch.messages.filter((m) => m.body?.kind === kind) as unknown as Message<Extract<Job, { kind: K }>>[];
+const ofKind = <K extends Job["kind"]>(batch: MessageBatch<Job>, kind: K) => batch.messages.filter((m) => m.body?.kind === kind) as unknown as Message<Extract<Job, { kind: K }>>[];
 
 export async function consume(batch: MessageBatch<Job>, env: Env, now: number): Promise<void> {
   const sends = ofKind(batch, "send");

@@ -39,10 +39,20 @@ export async function failExhaustedDeliveries(db: Db, jobs: readonly Message<Del
   const failed = await db
     .update(deliveries)
     .set({ status: "failed", lastError: GAVE_UP, nextAttemptAt: null, updatedAt: at })
-    .where(and(inArray(deliveries.id, jobs.map((j) => j.body.id)), eq(deliveries.status, "pending")))
+    .where(
+      and(
+        inArray(
+          deliveries.id,
+          jobs.map((j) => j.body.id),
+        ),
+        eq(deliveries.status, "pending"),
+      ),
+    )
     .returning({ id: deliveries.id, messageId: deliveries.messageId, type: deliveries.type });
   if (failed.length) {
-    await db.insert(messageEvents).values(failed.map((d) => ({ messageId: d.messageId, type: `${d.type}_failed`, detail: { delivery_id: d.id, error: "retries exhausted" }, createdAt: at })));
+    await db
+      .insert(messageEvents)
+      .values(failed.map((d) => ({ messageId: d.messageId, type: `${d.type}_failed`, detail: { delivery_id: d.id, error: "retries exhausted" }, createdAt: at })));
   }
   for (const job of jobs) job.ack();
 }

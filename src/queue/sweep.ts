@@ -38,7 +38,11 @@ const SWEEPS: Sweep[] = [
           ),
         )
         .limit(PER_RUN),
-    requeued: (db, ids, now) => db.update(messages).set({ nextAttemptAt: new Date(now) }).where(inJson(messages.id, ids)),
+    requeued: (db, ids, now) =>
+      db
+        .update(messages)
+        .set({ nextAttemptAt: new Date(now) })
+        .where(inJson(messages.id, ids)),
   },
   {
     kind: "deliver",
@@ -48,7 +52,11 @@ const SWEEPS: Sweep[] = [
         .from(deliveries)
         .where(and(eq(deliveries.status, "pending"), inArray(deliveries.type, ["webhook", "notify"]), lt(deliveries.nextAttemptAt, new Date(now - OVERDUE_AFTER_MS))))
         .limit(PER_RUN),
-    requeued: (db, ids, now) => db.update(deliveries).set({ nextAttemptAt: new Date(now) }).where(inJson(deliveries.id, ids)),
+    requeued: (db, ids, now) =>
+      db
+        .update(deliveries)
+        .set({ nextAttemptAt: new Date(now) })
+        .where(inJson(deliveries.id, ids)),
   },
 ];
 
@@ -58,7 +66,14 @@ export async function sweepQueues(env: Env, db: Db, now: number): Promise<Record
   await Promise.all(
     SWEEPS.map(async (sweep) => {
       const ids = (await sweep.overdue(db, now)).map((r) => r.id);
-      if (!ids.length || !(await enqueue(env, ids.map((id) => ({ kind: sweep.kind, id }))))) return;
+      if (
+        !ids.length ||
+        !(await enqueue(
+          env,
+          ids.map((id) => ({ kind: sweep.kind, id })),
+        ))
+      )
+        return;
       await sweep.requeued(db, ids, now);
       counts[sweep.kind] = ids.length;
     }),

@@ -16,7 +16,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { hostileBounces } from "../../bench/hostile-bounces";
-import { readBounceReport, type BounceReport, type ReportKind } from "../../src/inbound/bounce-report";
+import { type BounceReport, type ReportKind, readBounceReport } from "../../src/inbound/bounce-report";
 
 const corpus = fileURLToPath(new URL("../../../shared/corpus/", import.meta.url));
 const sisimai = `${corpus}sisimai-set-of-emails/`;
@@ -212,10 +212,9 @@ describe("bounce reader against the sisimai corpus", () => {
   });
 
   it("survives the odd inputs: CR-only line ends, tiny and truncated messages, mbox files", async () => {
-    const odd = [
-      ...emlFiles(`${sisimai}maildir/mac/`),
-      ...["mbox-0", "mbox-1", "size-0", "size-1", "size-2"].map((name) => `${sisimai}mailbox/${name}`),
-    ].filter((path) => existsSync(path));
+    const odd = [...emlFiles(`${sisimai}maildir/mac/`), ...["mbox-0", "mbox-1", "size-0", "size-1", "size-2"].map((name) => `${sisimai}mailbox/${name}`)].filter((path) =>
+      existsSync(path),
+    );
     for (const path of odd) {
       const report = await readBounceReport(new Uint8Array(readFileSync(path)));
       expect(Array.isArray(report.recipients)).toBe(true);

@@ -16,7 +16,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { readBounceReport, type BounceReport, type ReportedAction, type ReportKind } from "../../src/inbound/bounce-report";
+import { type BounceReport, type ReportedAction, type ReportKind, readBounceReport } from "../../src/inbound/bounce-report";
 
 const fixtures = fileURLToPath(new URL("../fixtures/bounces/", import.meta.url));
 

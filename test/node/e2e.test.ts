@@ -114,9 +114,17 @@ describe("npm start and wrangler dev", () => {
   });
 
   it("refuses unknown addresses and direct mail to the catchall, with the reason in the SMTP answer", async () => {
-    const unknown = await send("mary@example.org", "nobody@demo.example", message({ From: "mary@example.org", To: "nobody@demo.example", "Message-ID": "<e2e-nobody@example.org>" }));
+    const unknown = await send(
+      "mary@example.org",
+      "nobody@demo.example",
+      message({ From: "mary@example.org", To: "nobody@demo.example", "Message-ID": "<e2e-nobody@example.org>" }),
+    );
     expect(unknown.rejectReason).toBe("There is no mailbox or alias for nobody@demo.example here. Please check the address.");
-    const catchall = await send("mary@example.org", "catchall@demo.example", message({ From: "mary@example.org", To: "catchall@demo.example", "Message-ID": "<e2e-catchall@example.org>" }));
+    const catchall = await send(
+      "mary@example.org",
+      "catchall@demo.example",
+      message({ From: "mary@example.org", To: "catchall@demo.example", "Message-ID": "<e2e-catchall@example.org>" }),
+    );
     expect(catchall.rejectReason).toContain("should not be used to directly contact Demo Company");
     // Unread bodies are released: workerd would otherwise report the event as hung.
     await new Promise((resolve) => setTimeout(resolve, 500));
@@ -167,7 +175,11 @@ describe("npm start and wrangler dev", () => {
     try {
       const results = await Promise.all(
         Array.from({ length: 20 }, (_, i) =>
-          send("burst@robots.example", "sales@demo.example", message({ From: "burst@robots.example", To: "sales@demo.example", "Message-ID": `<e2e-burst-${i}@robots.example>`, Subject: `Burst ${i}` })),
+          send(
+            "burst@robots.example",
+            "sales@demo.example",
+            message({ From: "burst@robots.example", To: "sales@demo.example", "Message-ID": `<e2e-burst-${i}@robots.example>`, Subject: `Burst ${i}` }),
+          ),
         ),
       );
       expect(results.filter((r) => r.outcome === "ok" && r.rejectReason === undefined)).toHaveLength(5);
@@ -180,7 +192,7 @@ describe("npm start and wrangler dev", () => {
   it("serves an OpenAPI 3.1 document that a maintained validator accepts", async () => {
     const document = await (await fetch(`${server.base}/v1/openapi.json`)).json();
     const validator = new Validator();
-    const result = await validator.validate(document as object);
+    const result = await validator.validate(document as Parameters<Validator["validate"]>[0]);
     expect(result.errors ?? [], JSON.stringify(result.errors, null, 2)?.slice(0, 4000)).toEqual([]);
     expect(result.valid).toBe(true);
     expect(validator.version).toBe("3.1");

@@ -30,7 +30,7 @@
  * PROVIDER_CREDENTIALS; "server-error" gives 500, "rate-limited" 429.
  */
 import { spawnSync } from "node:child_process";
-import { createHmac, createHash, randomUUID, timingSafeEqual } from "node:crypto";
+import { createHash, createHmac, randomUUID, timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { type AddressInfo, createServer as createTcpServer, type Server as TcpServer } from "node:net";
@@ -97,7 +97,7 @@ function verifySignature(header: string | undefined, body: string, secrets: stri
   });
 }
 
-function hookEndpoint(request: IncomingMessage, body: Buffer, response: ServerResponse, name: string): void {
+function hookEndpoint(request: IncomingMessage, body: Buffer, response: ServerResponse, name: string): number {
   if (request.method === "PUT") {
     const config = JSON.parse(body.toString("utf8")) as Partial<HookConfig>;
     hooks.set(name, { config: { secrets: config.secrets ?? [], fail: config.fail ?? 0, failStatus: config.failStatus ?? 500 }, received: [] });
@@ -226,8 +226,7 @@ function startHangup(): Promise<{ name: string; port: number; server: TcpServer 
         if (buffer.includes("\r\n.\r\n")) socket.destroy();
         return;
       }
-      let end: number;
-      while ((end = buffer.indexOf("\r\n")) !== -1) {
+      for (let end = buffer.indexOf("\r\n"); end !== -1; end = buffer.indexOf("\r\n")) {
         const line = buffer.slice(0, end);
         buffer = buffer.slice(end + 2);
         const verb = line.slice(0, 4).toUpperCase();
@@ -284,7 +283,8 @@ function postmark(request: IncomingMessage, body: Buffer, response: ServerRespon
   if (token === "server-error") return send(response, 500, { ErrorCode: 100, Message: "Maintenance" });
   if (token === "rate-limited") return send(response, 429, { ErrorCode: 429, Message: "Rate limit exceeded" });
   if (token !== PROVIDER_CREDENTIALS.postmark) return send(response, 401, { ErrorCode: 10, Message: "Bad or missing Server API token." });
-  if (request.headers["content-type"] !== "application/json" || request.headers.accept !== "application/json") return send(response, 415, { ErrorCode: 409, Message: "JSON required" });
+  if (request.headers["content-type"] !== "application/json" || request.headers.accept !== "application/json")
+    return send(response, 415, { ErrorCode: 409, Message: "JSON required" });
   if (body.length > 10_000_000) return send(response, 413, { ErrorCode: 300, Message: "Payload too large" });
   let email: Record<string, unknown>;
   try {
@@ -292,7 +292,23 @@ function postmark(request: IncomingMessage, body: Buffer, response: ServerRespon
   } catch {
     return send(response, 422, { ErrorCode: 402, Message: "Received invalid JSON input." });
   }
-  const known = new Set(["From", "To", "Cc", "Bcc", "Subject", "Tag", "HtmlBody", "TextBody", "ReplyTo", "Headers", "TrackOpens", "TrackLinks", "Metadata", "Attachments", "MessageStream"]);
+  const known = new Set([
+    "From",
+    "To",
+    "Cc",
+    "Bcc",
+    "Subject",
+    "Tag",
+    "HtmlBody",
+    "TextBody",
+    "ReplyTo",
+    "Headers",
+    "TrackOpens",
+    "TrackLinks",
+    "Metadata",
+    "Attachments",
+    "MessageStream",
+  ]);
   const unknown = Object.keys(email).filter((k) => !known.has(k));
   if (unknown.length) return send(response, 422, { ErrorCode: 403, Message: `Incompatible JSON input: ${unknown.join(", ")}` });
   const invalid = (message: string) => send(response, 422, { ErrorCode: 300, Message: message });
@@ -307,11 +323,17 @@ function postmark(request: IncomingMessage, body: Buffer, response: ServerRespon
     if (typeof h.Name !== "string" || typeof h.Value !== "string") return invalid("Headers must be {Name, Value} strings");
   }
   for (const a of (email.Attachments as Record<string, unknown>[] | undefined) ?? []) {
-    if (typeof a.Name !== "string" || typeof a.Content !== "string" || !BASE64.test(a.Content) || typeof a.ContentType !== "string" || !/^[\w.+-]+\/[\w.+-]+$/.test(a.ContentType)) {
+    if (
+      typeof a.Name !== "string" ||
+      typeof a.Content !== "string" ||
+      !BASE64.test(a.Content) ||
+      typeof a.ContentType !== "string" ||
+      !/^[\w.+-]+\/[\w.+-]+$/.test(a.ContentType)
+    ) {
       return invalid("Attachments need Name, base64 Content and a valid ContentType");
     }
   }
-  const inactive = recipients.map(parseAddress).filter((a): a is string => a !== null && a.startsWith("inactive"));
+  const inactive = recipients.map(parseAddress).filter((a): a is string => a?.startsWith("inactive") === true);
   if (inactive.length) {
     return send(response, 422, {
       ErrorCode: 406,
@@ -346,12 +368,15 @@ function resend(request: IncomingMessage, body: Buffer, response: ServerResponse
   const to = list(email.to);
   if (!to.length || to.length > 50) return invalid("The `to` field must have 1 to 50 addresses.");
   for (const a of [...to, ...list(email.cc), ...list(email.bcc), ...list(email.reply_to)]) {
-    if (typeof a !== "string" || !parseAddress(a)) return invalid("Invalid `to` field. The email address needs to follow the `email@example.com` or `Name <email@example.com>` format.");
+    if (typeof a !== "string" || !parseAddress(a))
+      return invalid("Invalid `to` field. The email address needs to follow the `email@example.com` or `Name <email@example.com>` format.");
   }
   if (typeof email.subject !== "string") return invalid("Missing `subject` field.", "missing_required_field");
-  if (email.headers !== undefined && (typeof email.headers !== "object" || Object.values(email.headers as object).some((v) => typeof v !== "string"))) return invalid("headers must be an object of strings");
+  if (email.headers !== undefined && (typeof email.headers !== "object" || Object.values(email.headers as object).some((v) => typeof v !== "string")))
+    return invalid("headers must be an object of strings");
   for (const a of (email.attachments as Record<string, unknown>[] | undefined) ?? []) {
-    if (typeof a.filename !== "string" || typeof a.content !== "string" || !BASE64.test(a.content)) return invalid("Attachment must have a filename and base64 content", "invalid_attachment");
+    if (typeof a.filename !== "string" || typeof a.content !== "string" || !BASE64.test(a.content))
+      return invalid("Attachment must have a filename and base64 content", "invalid_attachment");
   }
   const idempotencyKey = request.headers["idempotency-key"] as string | undefined;
   const hash = createHash("sha256").update(body).digest("hex");
@@ -382,7 +407,14 @@ function ses(request: IncomingMessage, body: Buffer, response: ServerResponse, p
   if (date !== amzDate.slice(0, 8) || signedRegion !== region || service !== "ses") return error(403, "SignatureDoesNotMatch", "Credential scope does not match");
   const names = signedHeaders!.split(";");
   if (!names.includes("host") || !names.includes("x-amz-date")) return error(403, "SignatureDoesNotMatch", "host and x-amz-date must be signed");
-  const canonicalHeaders = names.map((n) => `${n}:${String(request.headers[n] ?? "").trim().replace(/\s+/g, " ")}\n`).join("");
+  const canonicalHeaders = names
+    .map(
+      (n) =>
+        `${n}:${String(request.headers[n] ?? "")
+          .trim()
+          .replace(/\s+/g, " ")}\n`,
+    )
+    .join("");
   const canonical = ["POST", signedPath, "", canonicalHeaders, signedHeaders, createHash("sha256").update(body).digest("hex")].join("\n");
   const scope = `${date}/${region}/ses/aws4_request`;
   const stringToSign = ["AWS4-HMAC-SHA256", amzDate, scope, createHash("sha256").update(canonical).digest("hex")].join("\n");
@@ -399,7 +431,19 @@ function ses(request: IncomingMessage, body: Buffer, response: ServerResponse, p
   } catch {
     return error(400, "BadRequestException", "invalid JSON");
   }
-  const known = new Set(["FromEmailAddress", "FromEmailAddressIdentityArn", "Destination", "ReplyToAddresses", "FeedbackForwardingEmailAddress", "FeedbackForwardingEmailAddressIdentityArn", "Content", "EmailTags", "ConfigurationSetName", "ListManagementOptions", "EndpointId"]);
+  const known = new Set([
+    "FromEmailAddress",
+    "FromEmailAddressIdentityArn",
+    "Destination",
+    "ReplyToAddresses",
+    "FeedbackForwardingEmailAddress",
+    "FeedbackForwardingEmailAddressIdentityArn",
+    "Content",
+    "EmailTags",
+    "ConfigurationSetName",
+    "ListManagementOptions",
+    "EndpointId",
+  ]);
   const unknown = Object.keys(email).filter((k) => !known.has(k));
   if (unknown.length) return error(400, "BadRequestException", `Unknown fields: ${unknown.join(", ")}`);
   const data = (email.Content as { Raw?: { Data?: unknown } } | undefined)?.Raw?.Data;
@@ -447,7 +491,10 @@ function mailgun(request: IncomingMessage, body: Buffer, response: ServerRespons
   if (decodeURIComponent(pathMatch[1]!) !== domain) return { status: send(response, 404, { message: `Domain not found: ${pathMatch[1]}` }) };
   if (!String(request.headers["content-type"]).startsWith("multipart/form-data")) return { status: send(response, 400, { message: "multipart/form-data expected" }) };
   const fields = formData(request, body);
-  const to = (fields.get("to") ?? []).flatMap((f) => f.value.split(",")).map((a) => a.trim()).filter(Boolean);
+  const to = (fields.get("to") ?? [])
+    .flatMap((f) => f.value.split(","))
+    .map((a) => a.trim())
+    .filter(Boolean);
   const message = fields.get("message")?.[0];
   if (!to.length) return { status: send(response, 400, { message: "'to' parameter is missing" }) };
   if (!message || message.filename === null) return { status: send(response, 400, { message: "'message' parameter is not a file" }) };
@@ -470,10 +517,12 @@ function sendgrid(request: IncomingMessage, body: Buffer, response: ServerRespon
     return errors(400, "Bad Request");
   }
   const personalizations = email.personalizations as { to?: { email?: string }[]; cc?: { email?: string }[]; bcc?: { email?: string }[] }[] | undefined;
-  if (!Array.isArray(personalizations) || !personalizations.length) return errors(400, "The personalizations field is required and must have at least one personalization.", "personalizations");
+  if (!Array.isArray(personalizations) || !personalizations.length)
+    return errors(400, "The personalizations field is required and must have at least one personalization.", "personalizations");
   const seen = new Set<string>();
   for (const p of personalizations) {
-    if (!p.to?.length) return errors(400, "The to array is required for all personalization objects, and must have at least one email object with a valid email address.", "personalizations.0.to");
+    if (!p.to?.length)
+      return errors(400, "The to array is required for all personalization objects, and must have at least one email object with a valid email address.", "personalizations.0.to");
     for (const r of [...p.to, ...(p.cc ?? []), ...(p.bcc ?? [])]) {
       const address = (r.email ?? "").toLowerCase();
       if (!ADDRESS.test(address)) return errors(400, "Does not contain a valid address.", "personalizations.0.to.0.email");
@@ -493,7 +542,8 @@ function sendgrid(request: IncomingMessage, body: Buffer, response: ServerRespon
   }
   for (const a of (email.attachments as Record<string, unknown>[] | undefined) ?? []) {
     if (typeof a.content !== "string" || !BASE64.test(a.content)) return errors(400, "The attachment content must be base64 encoded.", "attachments.0.content");
-    if (typeof a.filename !== "string" || /[;,\r\n]/.test(a.filename)) return errors(400, "The attachment filename is required and may not contain ; , CR or LF.", "attachments.0.filename");
+    if (typeof a.filename !== "string" || /[;,\r\n]/.test(a.filename))
+      return errors(400, "The attachment filename is required and may not contain ; , CR or LF.", "attachments.0.filename");
   }
   if (body.length > 30_000_000) return errors(413, "content too large");
   return send(response, 202, "", { "X-Message-Id": randomUUID().replace(/-/g, "").slice(0, 22) });
@@ -535,14 +585,22 @@ export default async function setup(project: TestProject) {
         // GET /smtp?to=address: what the SMTP servers received for that recipient, parsed by Python.
         const to = url.searchParams.get("to")?.toLowerCase();
         const items = smtpLog.filter((m) => !to || m.rcptTo.map((r) => r.toLowerCase()).includes(to));
-        return send(response, 200, items.map((m) => ({ ...m, python: url.searchParams.has("python") ? pythonParse(Buffer.from(m.raw, "latin1")) : undefined })));
+        return send(
+          response,
+          200,
+          items.map((m) => ({ ...m, python: url.searchParams.has("python") ? pythonParse(Buffer.from(m.raw, "latin1")) : undefined })),
+        );
       }
       case "requests": {
         // GET /requests?provider=postmark&contains=text: the provider requests whose body mentions the text.
         const provider = url.searchParams.get("provider");
         const contains = url.searchParams.get("contains") ?? "";
         const items = providerLog.filter((r) => (!provider || r.provider === provider) && (JSON.stringify(r.body) + (r.raw ?? "")).includes(contains));
-        return send(response, 200, items.map((r) => ({ ...r, python: r.raw !== undefined && url.searchParams.has("python") ? pythonParse(Buffer.from(r.raw, "latin1")) : undefined })));
+        return send(
+          response,
+          200,
+          items.map((r) => ({ ...r, python: r.raw !== undefined && url.searchParams.has("python") ? pythonParse(Buffer.from(r.raw, "latin1")) : undefined })),
+        );
       }
       case "hooks":
         return hookEndpoint(request, body, response, rest.join("/"));
@@ -576,7 +634,7 @@ export default async function setup(project: TestProject) {
   return async () => {
     await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.server.close(() => resolve()))));
     await new Promise<void>((resolve) => hangup.server.close(() => resolve()));
-    silent.sockets.forEach((socket) => socket.destroy());
+    for (const socket of silent.sockets) socket.destroy();
     await new Promise<void>((resolve) => silent.server.close(() => resolve()));
     await new Promise<void>((resolve) => control.close(() => resolve()));
   };

@@ -35,11 +35,11 @@
 import { spawnSync } from "node:child_process";
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
-import { type AddressInfo, connect as tcpConnect, createServer as createTcpServer } from "node:net";
+import { type AddressInfo, createServer as createTcpServer, connect as tcpConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { domainToASCII } from "node:url";
 import { connect as tlsConnect } from "node:tls";
+import { domainToASCII } from "node:url";
 import selfsigned from "selfsigned";
 import type { TestProject } from "vitest/node";
 import { pythonParse } from "./mail-servers.ts";
@@ -138,11 +138,15 @@ async function sweepLeftovers(): Promise<void> {
 
 async function freePorts(count: number): Promise<number[]> {
   const servers = await Promise.all(
-    Array.from({ length: count }, () => new Promise<import("node:net").Server>((resolve, reject) => {
-      const server = createTcpServer();
-      server.once("error", reject);
-      server.listen(0, "127.0.0.1", () => resolve(server));
-    })),
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<import("node:net").Server>((resolve, reject) => {
+          const server = createTcpServer();
+          server.once("error", reject);
+          server.listen(0, "127.0.0.1", () => resolve(server));
+        }),
+    ),
   );
   const ports = servers.map((s) => (s.address() as AddressInfo).port);
   await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
@@ -162,11 +166,11 @@ async function certificates(dir: string) {
   const { NODE_EXTRA_CA_CERTS: caPath, MAILGATE_TEST_TLS_CERT: certPath, MAILGATE_TEST_TLS_KEY: keyPath, MAILGATE_TEST_TLS_CA_KEY: caKeyPath } = process.env;
   if (!caPath || !certPath || !keyPath || !caKeyPath) throw new Error("the test CA is missing: load the workers plugin through loadWorkersPlugin (test/node/tls.ts)");
   const notAfterDate = new Date(Date.now() + 7 * 24 * 3600_000);
-  const leafExtensions = (altNames: object[]) => [
-    { name: "basicConstraints", cA: false },
-    { name: "keyUsage", digitalSignature: true, keyEncipherment: true },
-    { name: "extKeyUsage", serverAuth: true },
-    { name: "subjectAltName", altNames },
+  const leafExtensions = (altNames: { type: 2; value: string }[] | ({ type: 2; value: string } | { type: 7; ip: string })[]) => [
+    { name: "basicConstraints" as const, cA: false },
+    { name: "keyUsage" as const, digitalSignature: true, keyEncipherment: true },
+    { name: "extKeyUsage" as const, serverAuth: true },
+    { name: "subjectAltName" as const, altNames },
   ];
   const [wrongname, untrusted] = await Promise.all([
     selfsigned.generate([{ name: "commonName", value: "other.example" }], {
@@ -344,9 +348,7 @@ function readReply(socket: import("node:net").Socket | import("node:tls").TLSSoc
 
 /** Connects to a service, reads the greeting, says EHLO and QUIT: the instance answers. */
 async function probe(port: number, implicitTls: boolean): Promise<void> {
-  const socket = implicitTls
-    ? tlsConnect({ host: "127.0.0.1", port, rejectUnauthorized: false, servername: "localhost" })
-    : tcpConnect({ host: "127.0.0.1", port });
+  const socket = implicitTls ? tlsConnect({ host: "127.0.0.1", port, rejectUnauthorized: false, servername: "localhost" }) : tcpConnect({ host: "127.0.0.1", port });
   try {
     const greeting = await readReply(socket);
     if (!greeting.startsWith("220 ")) throw new Error(`unexpected greeting: ${greeting}`);
@@ -476,7 +478,9 @@ export default async function setup(project: TestProject) {
     const all = delivered();
     if (to === null) return all;
     const wanted = new Set([addressKey(to), addressKey(unquoted(to))]);
-    return all.filter((m) => m.headers.some(([name, value]) => /^(x-original-to|delivered-to)$/i.test(name) && (wanted.has(addressKey(value)) || wanted.has(addressKey(unquoted(value))))));
+    return all.filter((m) =>
+      m.headers.some(([name, value]) => /^(x-original-to|delivered-to)$/i.test(name) && (wanted.has(addressKey(value)) || wanted.has(addressKey(unquoted(value))))),
+    );
   };
 
   const control: Server = createServer(async (request, response) => {

@@ -22,7 +22,14 @@ describe("sanitizeAliasName (Odoo's _sanitize_alias_name)", () => {
 
 describe("checkAlias", () => {
   const facts: AliasFacts = { domains: [{ name: "example.com", catchall: "catchall", bounce: "bounce" }], threadExists: true, allowPrivateWebhooks: false };
-  const draft = (overrides: Partial<AliasDraft>): AliasDraft => ({ name: "sales", domain: "example.com", destinations: [{ type: "store" }], localPartOnly: false, threadId: null, ...overrides });
+  const draft = (overrides: Partial<AliasDraft>): AliasDraft => ({
+    name: "sales",
+    domain: "example.com",
+    destinations: [{ type: "store" }],
+    localPartOnly: false,
+    threadId: null,
+    ...overrides,
+  });
   const rows: { name: string; draft: AliasDraft; facts?: Partial<AliasFacts>; expected: { address: string } | { reason: string; malformed: boolean } }[] = [
     { name: "a plain alias", draft: draft({}), expected: { address: "sales@example.com" } },
     { name: "the name sanitised", draft: draft({ name: "Équipe" }), expected: { address: "equipe@example.com" } },
@@ -34,8 +41,17 @@ describe("checkAlias", () => {
     { name: "the bounce address", draft: draft({ name: "bounce" }), expected: { reason: "reserved_address", malformed: false } },
     { name: "a forward into our own domain", draft: draft({ destinations: [{ type: "forward", to: "x@example.com" }] }), expected: { reason: "forward_loop", malformed: false } },
     { name: "a forward elsewhere", draft: draft({ destinations: [{ type: "forward", to: "x@other.org" }] }), expected: { address: "sales@example.com" } },
-    { name: "a webhook to a private address", draft: draft({ destinations: [{ type: "webhook", url: "https://10.0.0.1/hook" }] }), expected: { reason: "webhook_url", malformed: true } },
-    { name: "a webhook to loopback, allowed locally", draft: draft({ destinations: [{ type: "webhook", url: "http://127.0.0.1:8080/hook" }] }), facts: { allowPrivateWebhooks: true }, expected: { address: "sales@example.com" } },
+    {
+      name: "a webhook to a private address",
+      draft: draft({ destinations: [{ type: "webhook", url: "https://10.0.0.1/hook" }] }),
+      expected: { reason: "webhook_url", malformed: true },
+    },
+    {
+      name: "a webhook to loopback, allowed locally",
+      draft: draft({ destinations: [{ type: "webhook", url: "http://127.0.0.1:8080/hook" }] }),
+      facts: { allowPrivateWebhooks: true },
+      expected: { address: "sales@example.com" },
+    },
     { name: "a pinned thread that does not exist", draft: draft({ threadId: "thr_x" }), facts: { threadExists: false }, expected: { reason: "unknown_thread", malformed: false } },
   ];
   it.each(rows)("$name", ({ draft, facts: more, expected }) => {

@@ -9,7 +9,7 @@ describe("sha256Hex", () => {
     ["abc", 12, "ba7816bf8f01cfea414140de"],
   ])("%j, first %i bytes", async (text, bytes, hex) => {
     expect(await sha256Hex(text, bytes)).toBe(hex);
-    expect(await sha256Hex(new TextEncoder().encode(text), bytes)).toBe(hex);
+    expect(await sha256Hex(new Uint8Array(new TextEncoder().encode(text)), bytes)).toBe(hex);
   });
 });
 

@@ -1,11 +1,13 @@
 /**
  * Headers of the mail we write (src/mail/mime-header.ts, on nodemailer's
  * mime-funcs) and the MIME around them (src/outbound/compose.ts): display
- * names as Odoo's `formataddr` writes them, RFC 2047 words, folding within
- * 76 characters, RFC 2231 attachment names, the part layout. Each table is
+ * names as Odoo's `formataddr` writes them, RFC 2047 words, folding (76
+ * characters a line with encoded words, else 78), RFC 2231 attachment
+ * names, the part layout. Each table is
  * also read back by postal-mime and by Python's `email` with `policy.SMTP`
  * (no defect), the two readers the workers tests check.
  */
+
 import { execFileSync } from "node:child_process";
 import PostalMime from "postal-mime";
 import { describe, expect, it } from "vitest";
@@ -20,7 +22,7 @@ const longest = (text: string) => Math.max(...lines(text).map((line) => line.len
 
 /** What Python's `email` (policy.SMTP) reads of each message: its defects, addresses, subject and attachment names. */
 function pythonReads(messages: string[]): { defects: string[]; addresses: Record<string, [string, string][]>; subject: string | null; filenames: string[] }[] {
-  const script = String.raw`
+  const script = `
 import email, json, sys
 from email import policy
 out = []
@@ -44,8 +46,8 @@ describe("formatMailbox: Odoo's formataddr", () => {
     ["an ASCII name is always quoted", { name: "Jane", address: "jane@example.com" }, `"Jane" <jane@example.com>`],
     ["quotes and backslashes are escaped", { name: 'Say "hi" \\ there', address: "a@example.com" }, `"Say \\"hi\\" \\\\ there" <a@example.com>`],
     ["commas and other specials stay inside the quotes", { name: "Doe, John (JD) <x@y>; ok:", address: "jd@example.com" }, `"Doe, John (JD) <x@y>; ok:" <jd@example.com>`],
-    ["a non-ASCII name: one base64 encoded word", { name: "Zoë", address: "zoe@example.com" }, "=?UTF-8?B?Wm/Dqw==?= <zoe@example.com>"],
-    ["a name that would read as an encoded word is encoded", { name: "=?utf-8?q?Boss?=", address: "x@example.com" }, "=?UTF-8?B?PT91dGYtOD9xP0Jvc3M/PQ==?= <x@example.com>"],
+    ["a non-ASCII name: one base64 encoded word", { name: "Zoë", address: "zoe@example.com" }, "=?utf-8?b?Wm/Dqw==?= <zoe@example.com>"],
+    ["a name that would read as an encoded word is encoded", { name: "=?utf-8?q?Boss?=", address: "x@example.com" }, "=?utf-8?b?PT91dGYtOD9xP0Jvc3M/PQ==?= <x@example.com>"],
     ["an IDN domain in punycode", { name: "", address: "Jürgen@bücher.example" }, "Jürgen@xn--bcher-kva.example"],
     ["a quoted local part is kept as written", { name: "", address: '"alice@one.example, bob@two.example"@relay.example' }, '"alice@one.example, bob@two.example"@relay.example'],
   ];
@@ -53,15 +55,19 @@ describe("formatMailbox: Odoo's formataddr", () => {
     expect(formatMailbox(mailbox)).toBe(written);
   });
 
-  it("a long non-ASCII name is split into words of at most 52 characters, never inside a character", () => {
+  it("a long non-ASCII name is split into words of at most 68 characters (42 bytes), never inside a character", () => {
     const name = "Jürgen Groß-Müller von und zu Königsberg-Überlingen 日本語の名前 😀😀😀😀😀😀😀😀";
-    const words = formatMailbox({ name, address: "j@example.com" }).replace(/ <j@example\.com>$/, "").split(" ");
+    const words = formatMailbox({ name, address: "j@example.com" })
+      .replace(/ <j@example\.com>$/, "")
+      .split(" ");
     expect(words.length).toBeGreaterThan(2);
     for (const word of words) {
-      expect(word).toMatch(/^=\?UTF-8\?B\?[A-Za-z0-9+/=]+\?=$/);
-      expect(word.length).toBeLessThanOrEqual(52);
+      expect(word).toMatch(/^=\?utf-8\?b\?[A-Za-z0-9+/=]+\?=$/);
+      expect(word.length).toBeLessThanOrEqual(68);
+      const bytes = Buffer.from(word.slice(10, -2), "base64");
+      expect(bytes.byteLength).toBeLessThanOrEqual(42);
       // Each word decodes on its own to whole characters (RFC 2047 5: no character split between words).
-      expect(new TextDecoder("utf-8", { fatal: true }).decode(Buffer.from(word.slice(10, -2), "base64"))).not.toContain("\uFFFD");
+      expect(() => new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes)).not.toThrow();
     }
   });
 
@@ -71,27 +77,40 @@ describe("formatMailbox: Odoo's formataddr", () => {
   });
 });
 
-describe("address headers: folded within 76 characters, read back the same", () => {
+describe("address headers: folded within 76 characters (78 without encoded words), read back the same", () => {
   const long = "A very long display name that keeps going and going and going past the limit";
   const rows: [name: string, header: string, mailboxes: Mailbox[]][] = [
     ["ASCII", "From", [{ name: "Jane Doe", address: "jane@example.com" }]],
     ["quotes needing quoting", "From", [{ name: 'The "Best" Shop \\ Co', address: "shop@example.com" }]],
     ["non-ASCII", "From", [{ name: "Zoë Ünlü", address: "zoe@example.com" }]],
     ["a very long ASCII name", "From", [{ name: long, address: "long@example.com" }]],
+    ["a non-ASCII name of 42 bytes: one word", "From", [{ name: "Jürgen Groß-Müller von Königsberg-Übe", address: "j@example.com" }]],
     ["a very long non-ASCII name", "Reply-To", [{ name: `${long} — Grüße aus Köln, 日本語`, address: "long@example.com" }]],
-    ["commas and specials", "To", [{ name: "Doe, John", address: "jd@example.com" }, { name: "Smith; Ann <boss>", address: "ann@example.com" }]],
-    ["a list mixing every kind", "Cc", [
-      { name: "", address: "bare@example.com" },
-      { name: "Jürgen Groß", address: "j@example.org" },
-      { name: long, address: "a@example.org" },
-      { name: "", address: '"alice@one.example, bob@two.example"@relay.example' },
-    ]],
+    [
+      "commas and specials",
+      "To",
+      [
+        { name: "Doe, John", address: "jd@example.com" },
+        { name: "Smith; Ann <boss>", address: "ann@example.com" },
+      ],
+    ],
+    [
+      "a list mixing every kind",
+      "Cc",
+      [
+        { name: "", address: "bare@example.com" },
+        { name: "Jürgen Groß", address: "j@example.org" },
+        { name: long, address: "a@example.org" },
+        { name: "", address: '"alice@one.example, bob@two.example"@relay.example' },
+      ],
+    ],
   ];
   const written = rows.map(([, header, mailboxes]) => headerLine(header, mailboxes.map(formatMailbox).join(", ")));
 
   it.each(rows.map((row, i) => [...row, written[i]!] as const))("%s", (_name, header, _mailboxes, line) => {
-    expect(line.startsWith(`${header}: `)).toBe(true);
-    expect(longest(line)).toBeLessThanOrEqual(78);
+    // A first word too long for the line after `Reply-To: ` goes on the next (a fold right after the colon is valid).
+    expect(line).toMatch(new RegExp(`^${header}:(?: |\r\n )\\S`));
+    expect(longest(line)).toBeLessThanOrEqual(/=\?/.test(line) ? 76 : 78);
     // Continuation lines start with whitespace (RFC 5322 2.2.3).
     for (const continuation of lines(line).slice(1)) expect(continuation).toMatch(/^ \S/);
   });
@@ -110,7 +129,12 @@ describe("address headers: folded within 76 characters, read back the same", () 
     const read = pythonReads(rows.map((_, i) => message([written[i]!])));
     for (const [i, [, header, mailboxes]] of rows.entries()) {
       expect(read[i]!.defects).toEqual([]);
-      expect(read[i]!.addresses[header]).toEqual(mailboxes.map((m) => [m.name, asciiDomain(m.address)]));
+      // A name of several encoded words: Python before gh-128110 keeps the spaces between them (RFC 2047 6.2 drops them).
+      const severalWords = (m: Mailbox) => (formatMailbox(m).match(/=\?utf-8/g) ?? []).length > 1;
+      const name = (m: Mailbox, text: string) => (severalWords(m) ? text.replace(/\s+/g, "") : text);
+      expect(read[i]!.addresses[header]!.map(([text, address], j) => [name(mailboxes[j]!, text), address])).toEqual(
+        mailboxes.map((m) => [name(m, m.name), asciiDomain(m.address)]),
+      );
     }
   });
 });
@@ -119,7 +143,7 @@ describe("Reply-To as Odoo formats it (formatReplyTo): one line within 78", () =
   const rows: [company: string | null, record: string | null, written: string][] = [
     ["Acme", "Ticket 42", `Reply-To: "Acme Ticket 42" <catchall@example.com>`],
     ["Example Company Incorporated", "A very long record name that takes up room", `Reply-To: "A very long record name that takes up room" <catchall@example.com>`],
-    ["Société Générale", "Réclamation n° 12", "Reply-To: =?UTF-8?B?UsOpY2xhbWF0aW9uIG7CsCAxMg==?= <catchall@example.com>"],
+    ["Société Générale", "Réclamation n° 12", "Reply-To: =?utf-8?b?UsOpY2xhbWF0aW9uIG7CsCAxMg==?= <catchall@example.com>"],
     [null, "x".repeat(60), "Reply-To: catchall@example.com"],
   ];
   it.each(rows)("%s / %s", (company, record, written) => {
@@ -144,7 +168,7 @@ describe("encodeText: unstructured text (Subject, custom headers)", () => {
 
   it.each(rows.map((row, i) => [...row, written[i]!] as const))("%s", (_name, text, encoded, line) => {
     expect(encodeText(text) === text).toBe(!encoded);
-    expect(longest(line)).toBeLessThanOrEqual(78);
+    expect(longest(line)).toBeLessThanOrEqual(encoded ? 76 : 78);
   });
 
   it("read back as written by postal-mime and by Python (no defect)", async () => {
@@ -174,9 +198,7 @@ describe("compose", () => {
     date: new Date(Date.UTC(2026, 0, 2, 3, 4, 5)),
   };
   const raw = (content: Partial<OutboundContent>) => {
-    const composed = compose({ ...base, ...content });
-    if (!composed.ok) throw new Error(composed.reason);
-    return composed.raw;
+    return compose({ ...base, ...content });
   };
   const structure = async (text: string) => {
     const read = pythonReads([text])[0]!;
@@ -201,7 +223,11 @@ describe("compose", () => {
     expect(raw({ text: "Hello\nWorld" })).toMatch(/Content-Transfer-Encoding: 7bit\r\n\r\nHello\r\nWorld\r\n$/);
     expect(raw({ text: "Bonjour ☕" })).toMatch(/Content-Transfer-Encoding: base64\r\n\r\nQm9uam91ciDimJU=\r\n$/);
     expect(raw({ text: "x".repeat(999) })).toMatch(/Content-Transfer-Encoding: base64/);
-    expect(raw({ text: "x".repeat(200) }).split("\r\n").every((line) => !line.includes("\n"))).toBe(true);
+    expect(
+      raw({ text: "x".repeat(200) })
+        .split("\r\n")
+        .every((line) => !line.includes("\n")),
+    ).toBe(true);
   });
 
   it("the layout: text alone, alternative, related for inline parts, mixed for attachments", async () => {

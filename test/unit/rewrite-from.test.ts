@@ -6,7 +6,7 @@
  * src/outbound/plan.ts: relay choice, then the sender).
  */
 import { describe, expect, it } from "vitest";
-import { domainFor, notificationsAddress, type PlanDomain, planMessage, type PlanRelay, type PlanThread } from "../../src/outbound/plan";
+import { domainFor, notificationsAddress, type PlanDomain, type PlanRelay, type PlanThread, planMessage } from "../../src/outbound/plan";
 import { encapsulate, formatReplyTo, planSender } from "../../src/outbound/rewrite-from";
 
 type SenderInput = Parameters<typeof planSender>[0];
@@ -138,11 +138,26 @@ describe("planSender", () => {
 
 describe("encapsulate (Odoo 17+ encapsulate_email)", () => {
   const rows: [author: Mailbox, expected: Mailbox][] = [
-    [{ name: "Admin", address: "admin@example.com" }, { name: "Admin", address: NOTIFICATIONS }],
-    [{ name: "", address: "test@unknown-domain.test" }, { name: "test", address: NOTIFICATIONS }],
-    [{ name: "", address: "Mixed.Case@x.test" }, { name: "Mixed.Case", address: NOTIFICATIONS }],
-    [{ name: "", address: '"a, b"@x.test' }, { name: "a, b", address: NOTIFICATIONS }],
-    [{ name: "Zoë", address: "zoe@x.test" }, { name: "Zoë", address: NOTIFICATIONS }],
+    [
+      { name: "Admin", address: "admin@example.com" },
+      { name: "Admin", address: NOTIFICATIONS },
+    ],
+    [
+      { name: "", address: "test@unknown-domain.test" },
+      { name: "test", address: NOTIFICATIONS },
+    ],
+    [
+      { name: "", address: "Mixed.Case@x.test" },
+      { name: "Mixed.Case", address: NOTIFICATIONS },
+    ],
+    [
+      { name: "", address: '"a, b"@x.test' },
+      { name: "a, b", address: NOTIFICATIONS },
+    ],
+    [
+      { name: "Zoë", address: "zoe@x.test" },
+      { name: "Zoë", address: NOTIFICATIONS },
+    ],
   ];
   it.each(rows)("%j", (author, expected) => {
     expect(encapsulate(author, NOTIFICATIONS)).toEqual(expected);
@@ -227,7 +242,12 @@ describe("planMessage (relay choice, then the sender)", () => {
       expected: {
         relay: { id: "example" },
         step: "domain",
-        sender: { from: { name: "Admin", address: "admin@example.com" }, envelopeFrom: VERP, rewrite: "none", replyTo: { name: "Example Co Order 42", address: "catchall@example.com" } },
+        sender: {
+          from: { name: "Admin", address: "admin@example.com" },
+          envelopeFrom: VERP,
+          rewrite: "none",
+          replyTo: { name: "Example Co Order 42", address: "catchall@example.com" },
+        },
         messageId: "<01jabcdef@example.com>",
         inReplyTo: null,
         references: [],
@@ -236,22 +256,39 @@ describe("planMessage (relay choice, then the sender)", () => {
     {
       name: "an outside author: rewritten to the notifications address",
       input: { author: gmailAdmin, relays: [relay("notif", "notifications@example.com"), relay("open", null)] },
-      expected: { relay: { id: "notif" }, step: "notifications_address", sender: { from: { name: "Admin", address: NOTIFICATIONS }, envelopeFrom: NOTIFICATIONS, rewrite: "notifications" } },
+      expected: {
+        relay: { id: "notif" },
+        step: "notifications_address",
+        sender: { from: { name: "Admin", address: NOTIFICATIONS }, envelopeFrom: NOTIFICATIONS, rewrite: "notifications" },
+      },
     },
     {
       name: "an outside author through the domain's relay: rewritten, VERP envelope",
       input: { author: gmailAdmin, relays: [relay("example", "example.com"), relay("open", null)] },
-      expected: { relay: { id: "example" }, step: "notifications_domain", sender: { from: { name: "Admin", address: NOTIFICATIONS }, envelopeFrom: VERP, rewrite: "notifications" } },
+      expected: {
+        relay: { id: "example" },
+        step: "notifications_domain",
+        sender: { from: { name: "Admin", address: NOTIFICATIONS }, envelopeFrom: VERP, rewrite: "notifications" },
+      },
     },
     {
       name: "a domain with a full default From address",
       input: { author: gmailAdmin, domain: OTHER, relays: [relay("other", "other.org")], bounceAddress: null },
-      expected: { relay: { id: "other" }, sender: { from: { name: "Admin", address: "noreply@other.org" }, envelopeFrom: "noreply@other.org", replyTo: { name: "Order 42", address: "replies@other.org" } }, messageId: "<01jabcdef@other.org>" },
+      expected: {
+        relay: { id: "other" },
+        sender: { from: { name: "Admin", address: "noreply@other.org" }, envelopeFrom: "noreply@other.org", replyTo: { name: "Order 42", address: "replies@other.org" } },
+        messageId: "<01jabcdef@other.org>",
+      },
     },
     {
       name: "no domain: no rewrite, the unfiltered relay, no Reply-To, Message-ID on the author's domain",
       input: { author: gmailAdmin, domain: null, bounceAddress: null },
-      expected: { relay: { id: "open" }, step: "no_filter", sender: { from: gmailAdmin, envelopeFrom: "admin@gmail.com", rewrite: "none", replyTo: null }, messageId: "<01jabcdef@gmail.com>" },
+      expected: {
+        relay: { id: "open" },
+        step: "no_filter",
+        sender: { from: gmailAdmin, envelopeFrom: "admin@gmail.com", rewrite: "none", replyTo: null },
+        messageId: "<01jabcdef@gmail.com>",
+      },
     },
     {
       name: "only an unfiltered relay: it sends as the notifications address, so even our own author is rewritten (Odoo step 3)",
@@ -281,7 +318,11 @@ describe("planMessage (relay choice, then the sender)", () => {
     {
       name: "a long thread: the first reference and the last 19",
       input: { thread: { id: "t1", subject: null, aliasAddress: null, aliasDomain: null, domain: "example.com", messageIds: ids(25) } },
-      expected: { sender: { replyTo: { name: "Example Co Order 42", address: "catchall@example.com" } }, inReplyTo: "<m25@example.com>", references: [ids(25)[0], ...ids(25).slice(6)] },
+      expected: {
+        sender: { replyTo: { name: "Example Co Order 42", address: "catchall@example.com" } },
+        inReplyTo: "<m25@example.com>",
+        references: [ids(25)[0], ...ids(25).slice(6)],
+      },
     },
     { name: "no relay: no plan", input: { relays: [] }, expected: null },
   ];

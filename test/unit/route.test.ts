@@ -7,9 +7,9 @@
  * must have the same length, objects may hold more fields).
  */
 import { describe, expect, it } from "vitest";
-import { decide, hasRealContent, MAX_RECEIVED_HEADERS, refusalText, UNREAD_BOUNCE } from "../../src/inbound/route";
 import { toInboundMail } from "../../src/inbound/inbound-mail";
-import { data, type Decision, type InboundMail, mail, prior, type RoutingData, RCPT, SENDER } from "./fixtures.ts";
+import { decide, hasRealContent, MAX_RECEIVED_HEADERS, refusalText, UNREAD_BOUNCE } from "../../src/inbound/route";
+import { type Decision, data, type InboundMail, mail, prior, RCPT, type RoutingData, SENDER } from "./fixtures.ts";
 
 type Refusal = Parameters<typeof refusalText>[0];
 type DroppedReason = Extract<Decision, { outcome: "dropped" }>["reason"];
@@ -40,14 +40,22 @@ const rows: Row[] = [
   { name: "hop limit comes before duplicates", mail: { receivedCount: 60 }, data: { priorMessages: [prior("in-1")] }, expected: refused("hop_limit", { received: 60 }) },
 
   // 2. Duplicates (Odoo: a known Message-Id is ignored, nothing sent back).
-  { name: "duplicate: same sender, same recipient (a retry)", data: { priorMessages: [prior("in-1")] }, expected: { outcome: "dropped", reason: "duplicate", duplicate_of: "in-1", same_delivery: true } },
+  {
+    name: "duplicate: same sender, same recipient (a retry)",
+    data: { priorMessages: [prior("in-1")] },
+    expected: { outcome: "dropped", reason: "duplicate", duplicate_of: "in-1", same_delivery: true },
+  },
   {
     name: "duplicate: a copy of our own outbound mail, whoever sends it back",
     mail: { sender: "bob@elsewhere.test" },
     data: { priorMessages: [prior("out-1", { direction: "out", status: "sent", rcptTo: "alice@customer.test", sender: null })] },
     expected: { outcome: "dropped", reason: "duplicate", duplicate_of: "out-1", same_delivery: false },
   },
-  { name: "duplicate: same sender, other recipient, route not taken yet", data: { priorMessages: [prior("in-1", { rcptTo: "support@example.com" })] }, expected: routed(aliasRoute("sales")) },
+  {
+    name: "duplicate: same sender, other recipient, route not taken yet",
+    data: { priorMessages: [prior("in-1", { rcptTo: "support@example.com" })] },
+    expected: routed(aliasRoute("sales")),
+  },
   {
     name: "duplicate: same sender, other recipient, route already claimed",
     data: { priorMessages: [prior("in-1", { rcptTo: "support@example.com" })], claimedRoutes: ["alias:sales"] },
@@ -63,15 +71,28 @@ const rows: Row[] = [
   // 3. Reply to one of Odoo's loop-detection bounces.
   { name: "loop reply: References names a loop-detection bounce", mail: { repliesToLoopBounce: true }, expected: { outcome: "dropped", reason: "loop_reply" } },
   { name: "loop reply: dropped before bounce detection", mail: { repliesToLoopBounce: true, ...to("bounce@example.com") }, expected: { outcome: "dropped", reason: "loop_reply" } },
-  { name: "loop reply: dropped even for an allowed sender", mail: { repliesToLoopBounce: true }, data: { senderAllowed: true }, expected: { outcome: "dropped", reason: "loop_reply" } },
+  {
+    name: "loop reply: dropped even for an allowed sender",
+    mail: { repliesToLoopBounce: true },
+    data: { senderAllowed: true },
+    expected: { outcome: "dropped", reason: "loop_reply" },
+  },
 
   // 4. Bounce detection: never opens or joins a thread.
   { name: "bounce: written to the bounce address", mail: to("bounce@example.com"), expected: bounce("bounce_address") },
   { name: "bounce: the bounce address of another domain we serve", mail: to("returns@other.org"), expected: bounce("bounce_address") },
   { name: "bounce: our VERP form bounce+token@domain", mail: to("bounce+0a1b2c.3d4e@example.com"), expected: bounce("verp") },
-  { name: "bounce: From MAILER-DAEMON (any case), even to an alias", mail: { from: { name: "Mail Delivery System", address: "MAILER-DAEMON@mx.customer.test" } }, expected: bounce("mailer_daemon") },
+  {
+    name: "bounce: From MAILER-DAEMON (any case), even to an alias",
+    mail: { from: { name: "Mail Delivery System", address: "MAILER-DAEMON@mx.customer.test" } },
+    expected: bounce("mailer_daemon"),
+  },
   { name: "bounce: Content-Type multipart/report", mail: { contentType: 'multipart/report; report-type=delivery-status; boundary="b"' }, expected: bounce("report") },
-  { name: "bounce: a malformed type that still says report-type=delivery-status", mail: { contentType: "multipart/mixed; report-type=delivery-status" }, expected: bounce("report") },
+  {
+    name: "bounce: a malformed type that still says report-type=delivery-status",
+    mail: { contentType: "multipart/mixed; report-type=delivery-status" },
+    expected: bounce("report"),
+  },
   { name: "bounce: a bounce address of a domain we do not serve is ordinary mail", mail: { to: ["bounce@elsewhere.test", RCPT] }, expected: routed(aliasRoute("sales")) },
   { name: "bounce: the bounce address in Cc only is not a bounce (To > Cc)", mail: { cc: ["bounce@example.com"] }, expected: routed(aliasRoute("sales")) },
   { name: "bounce: the catchall with a +tag is not VERP", mail: to("catchall+x@example.com"), expected: refused("no_route", { recipient: "catchall+x@example.com" }) },
@@ -84,9 +105,19 @@ const rows: Row[] = [
 
   // 5. Replies, unless the mail is a forward to an alias of another kind.
   { name: "reply: the thread's alias addressed", data: replyTo("t-1", "sales"), expected: routed(threadRoute("t-1", "sales")) },
-  { name: "reply: through the catchall (not a catchall-only refusal)", mail: to("catchall@example.com"), data: replyTo("t-1", "sales"), expected: routed(threadRoute("t-1", null)) },
+  {
+    name: "reply: through the catchall (not a catchall-only refusal)",
+    mail: to("catchall@example.com"),
+    data: replyTo("t-1", "sales"),
+    expected: routed(threadRoute("t-1", null)),
+  },
   { name: "reply: to an address nothing routes", mail: to("nobody@example.com"), data: replyTo("t-1", "sales"), expected: routed(threadRoute("t-1", null)) },
-  { name: "reply: the thread's alias in Cc counts for the policy", mail: { ...to("catchall@example.com"), cc: ["sales@example.com"] }, data: replyTo("t-1", "sales"), expected: routed(threadRoute("t-1", "sales")) },
+  {
+    name: "reply: the thread's alias in Cc counts for the policy",
+    mail: { ...to("catchall@example.com"), cc: ["sales@example.com"] },
+    data: replyTo("t-1", "sales"),
+    expected: routed(threadRoute("t-1", "sales")),
+  },
   { name: "reply: to a pinned thread through its alias", mail: to("desk@example.com"), data: replyTo("t-desk", null), expected: routed(threadRoute("t-desk", "desk")) },
   {
     name: "reply: refused by the thread alias's policy (known senders)",
@@ -96,17 +127,37 @@ const rows: Row[] = [
   },
   { name: "reply: thread alias not addressed, no policy applies", mail: to("catchall@example.com"), data: replyTo("t-2", "support"), expected: routed(threadRoute("t-2", null)) },
   { name: "reply: a disabled alias's thread still takes replies", mail: to("closed@example.com"), data: replyTo("t-c", "closed"), expected: routed(threadRoute("t-c", "closed")) },
-  { name: "reply: followers thread, the sender follows", mail: to("board@example.com"), data: { ...replyTo("t-board", "board"), ...follows("t-board", 2, true) }, expected: routed(threadRoute("t-board", "board")) },
+  {
+    name: "reply: followers thread, the sender follows",
+    mail: to("board@example.com"),
+    data: { ...replyTo("t-board", "board"), ...follows("t-board", 2, true) },
+    expected: routed(threadRoute("t-board", "board")),
+  },
   {
     name: "reply: followers thread, the sender does not follow",
     mail: to("board@example.com"),
     data: { ...replyTo("t-board", "board"), ...follows("t-board", 2, false) },
     expected: refused("contact_policy", { alias_id: "board", policy: "followers" }),
   },
-  { name: "reply: followers alias, the replied-to thread has no followers", mail: to("team@example.com"), data: { ...replyTo("t-9", "team"), ...follows("t-9", 0, false) }, expected: refused("alias_invalid", { alias_id: "team", error: "config_follower_no_partners" }) },
+  {
+    name: "reply: followers alias, the replied-to thread has no followers",
+    mail: to("team@example.com"),
+    data: { ...replyTo("t-9", "team"), ...follows("t-9", 0, false) },
+    expected: refused("alias_invalid", { alias_id: "team", error: "config_follower_no_partners" }),
+  },
   { name: "forward: To names an alias of another kind", mail: to("info@other.org"), data: replyTo("t-1", "sales"), expected: routed(aliasRoute("info")) },
-  { name: "forward: Cc'd aliases are no longer recipients", mail: { ...to("info@other.org"), cc: ["sales@example.com", "support@example.com"] }, data: replyTo("t-1", "sales"), expected: routed(aliasRoute("info")) },
-  { name: "forward: an alias of another kind in Cc only is still a reply", mail: { cc: ["info@other.org"] }, data: replyTo("t-1", "sales"), expected: routed(threadRoute("t-1", "sales")) },
+  {
+    name: "forward: Cc'd aliases are no longer recipients",
+    mail: { ...to("info@other.org"), cc: ["sales@example.com", "support@example.com"] },
+    data: replyTo("t-1", "sales"),
+    expected: routed(aliasRoute("info")),
+  },
+  {
+    name: "forward: an alias of another kind in Cc only is still a reply",
+    mail: { cc: ["info@other.org"] },
+    data: replyTo("t-1", "sales"),
+    expected: routed(threadRoute("t-1", "sales")),
+  },
   { name: "forward: to a local-part-only alias", mail: to("jobs@anywhere.test"), data: replyTo("t-1", "sales"), expected: routed(aliasRoute("jobs")) },
 
   // 6. Mail written only to the catchall.
@@ -115,8 +166,16 @@ const rows: Row[] = [
     mail: to("catchall@example.com"),
     expected: refused("catchall_direct", { recipient: "catchall@example.com", company: "Example Co", contact_email: "info@example.com" }),
   },
-  { name: "catchall only, a domain with no company name or contact", mail: to("replies@other.org"), expected: refused("catchall_direct", { recipient: "replies@other.org", company: "other.org", contact_email: null }) },
-  { name: "catchall next to a valid alias routes to the alias", mail: { ...to("catchall@example.com"), to: ["catchall@example.com", "sales@example.com"] }, expected: routed(aliasRoute("sales")) },
+  {
+    name: "catchall only, a domain with no company name or contact",
+    mail: to("replies@other.org"),
+    expected: refused("catchall_direct", { recipient: "replies@other.org", company: "other.org", contact_email: null }),
+  },
+  {
+    name: "catchall next to a valid alias routes to the alias",
+    mail: { ...to("catchall@example.com"), to: ["catchall@example.com", "sales@example.com"] },
+    expected: routed(aliasRoute("sales")),
+  },
 
   // 7. Aliases, each with its contact policy.
   { name: "alias: everyone", expected: routed(aliasRoute("sales")) },
@@ -125,18 +184,61 @@ const rows: Row[] = [
   {
     name: "alias: known senders, an unknown sender",
     mail: to("support@example.com"),
-    expected: refused("contact_policy", { alias_id: "support", address: "support@example.com", policy: "known", custom_text: null, company: "Example Co", contact_email: "info@example.com" }),
+    expected: refused("contact_policy", {
+      alias_id: "support",
+      address: "support@example.com",
+      policy: "known",
+      custom_text: null,
+      company: "Example Co",
+      contact_email: "info@example.com",
+    }),
   },
-  { name: "alias: the alias's own refusal text", mail: to("strict@example.com"), expected: refused("contact_policy", { alias_id: "strict", custom_text: "<p>Write to <b>info@example.com</b> instead.</p>" }) },
-  { name: "alias: an empty-looking refusal text falls back to the default", mail: to("blank@example.com"), expected: refused("contact_policy", { alias_id: "blank", custom_text: null }) },
-  { name: "alias: followers, no thread to look at", mail: to("team@example.com"), expected: refused("alias_invalid", { alias_id: "team", address: "team@example.com", company: "Example Co", error: "config_follower_no_record" }) },
-  { name: "alias: followers, pinned thread with no follower data", mail: to("board@example.com"), expected: refused("alias_invalid", { alias_id: "board", error: "config_follower_no_partners" }) },
-  { name: "alias: followers, pinned thread with no followers", mail: to("board@example.com"), data: follows("t-board", 0, false), expected: refused("alias_invalid", { error: "config_follower_no_partners" }) },
-  { name: "alias: followers, the sender follows the pinned thread", mail: to("board@example.com"), data: follows("t-board", 3, true), expected: routed(pinnedRoute("board", "t-board")) },
-  { name: "alias: followers, the sender does not follow", mail: to("board@example.com"), data: follows("t-board", 3, false), expected: refused("contact_policy", { alias_id: "board", policy: "followers" }) },
+  {
+    name: "alias: the alias's own refusal text",
+    mail: to("strict@example.com"),
+    expected: refused("contact_policy", { alias_id: "strict", custom_text: "<p>Write to <b>info@example.com</b> instead.</p>" }),
+  },
+  {
+    name: "alias: an empty-looking refusal text falls back to the default",
+    mail: to("blank@example.com"),
+    expected: refused("contact_policy", { alias_id: "blank", custom_text: null }),
+  },
+  {
+    name: "alias: followers, no thread to look at",
+    mail: to("team@example.com"),
+    expected: refused("alias_invalid", { alias_id: "team", address: "team@example.com", company: "Example Co", error: "config_follower_no_record" }),
+  },
+  {
+    name: "alias: followers, pinned thread with no follower data",
+    mail: to("board@example.com"),
+    expected: refused("alias_invalid", { alias_id: "board", error: "config_follower_no_partners" }),
+  },
+  {
+    name: "alias: followers, pinned thread with no followers",
+    mail: to("board@example.com"),
+    data: follows("t-board", 0, false),
+    expected: refused("alias_invalid", { error: "config_follower_no_partners" }),
+  },
+  {
+    name: "alias: followers, the sender follows the pinned thread",
+    mail: to("board@example.com"),
+    data: follows("t-board", 3, true),
+    expected: routed(pinnedRoute("board", "t-board")),
+  },
+  {
+    name: "alias: followers, the sender does not follow",
+    mail: to("board@example.com"),
+    data: follows("t-board", 3, false),
+    expected: refused("contact_policy", { alias_id: "board", policy: "followers" }),
+  },
   { name: "alias: pinned to a thread (everyone)", mail: to("desk@example.com"), expected: routed(pinnedRoute("desk", "t-desk")) },
   { name: "alias: disabled", mail: to("closed@example.com"), expected: refused("alias_disabled", { alias_id: "closed", address: "closed@example.com" }) },
-  { name: "alias: two aliases, two routes by address", mail: { to: ["support@example.com", RCPT] }, data: { senderKnown: true }, expected: routed(aliasRoute("sales"), aliasRoute("support")) },
+  {
+    name: "alias: two aliases, two routes by address",
+    mail: { to: ["support@example.com", RCPT] },
+    data: { senderKnown: true },
+    expected: routed(aliasRoute("sales"), aliasRoute("support")),
+  },
   {
     name: "alias: one refuses, the other routes",
     mail: { to: ["support@example.com", RCPT] },
@@ -147,10 +249,24 @@ const rows: Row[] = [
     mail: { ...to("support@example.com"), to: ["closed@example.com", "support@example.com"] },
     expected: refused("contact_policy", { alias_id: "support" }),
   },
-  { name: "alias: all refuse, none is the envelope recipient: the first", mail: { ...to("nobody@example.com"), cc: ["support@example.com", "closed@example.com"] }, expected: refused("alias_disabled", { alias_id: "closed" }) },
+  {
+    name: "alias: all refuse, none is the envelope recipient: the first",
+    mail: { ...to("nobody@example.com"), cc: ["support@example.com", "closed@example.com"] },
+    expected: refused("alias_disabled", { alias_id: "closed" }),
+  },
   { name: "alias: local-part only, any domain", mail: to("jobs@anywhere.test"), expected: routed(aliasRoute("jobs")) },
-  { name: "alias: local-part only, an allowed domain", mail: to("jobs@partner.test"), data: { settings: { loopMinutes: 120, loopThreshold: 20, allowedDomains: ["partner.test"] } }, expected: routed(aliasRoute("jobs")) },
-  { name: "alias: local-part only, our alias domains are allowed too", mail: to("jobs@other.org"), data: { settings: { loopMinutes: 120, loopThreshold: 20, allowedDomains: ["partner.test"] } }, expected: routed(aliasRoute("jobs")) },
+  {
+    name: "alias: local-part only, an allowed domain",
+    mail: to("jobs@partner.test"),
+    data: { settings: { loopMinutes: 120, loopThreshold: 20, allowedDomains: ["partner.test"] } },
+    expected: routed(aliasRoute("jobs")),
+  },
+  {
+    name: "alias: local-part only, our alias domains are allowed too",
+    mail: to("jobs@other.org"),
+    data: { settings: { loopMinutes: 120, loopThreshold: 20, allowedDomains: ["partner.test"] } },
+    expected: routed(aliasRoute("jobs")),
+  },
   {
     name: "alias: local-part only, a domain outside the allowed list",
     mail: to("jobs@anywhere.test"),
@@ -161,23 +277,44 @@ const rows: Row[] = [
   { name: "alias: no plus-addressing (sales+tag is not sales)", mail: to("sales+tag@example.com"), expected: refused("no_route", { recipient: "sales+tag@example.com" }) },
 
   // 8. Catchall next to unroutable addresses; 9. no route.
-  { name: "catchall next to an unroutable address", mail: { ...to("nobody@example.com"), to: ["catchall@example.com", "nobody@example.com"] }, expected: refused("catchall_direct", { recipient: "catchall@example.com" }) },
-  { name: "catchall in Cc only does not refuse (To > Cc)", mail: { ...to("nobody@example.com"), cc: ["catchall@example.com"] }, expected: refused("no_route", { recipient: "nobody@example.com" }) },
+  {
+    name: "catchall next to an unroutable address",
+    mail: { ...to("nobody@example.com"), to: ["catchall@example.com", "nobody@example.com"] },
+    expected: refused("catchall_direct", { recipient: "catchall@example.com" }),
+  },
+  {
+    name: "catchall in Cc only does not refuse (To > Cc)",
+    mail: { ...to("nobody@example.com"), cc: ["catchall@example.com"] },
+    expected: refused("no_route", { recipient: "nobody@example.com" }),
+  },
   { name: "no route", mail: to("nobody@example.com"), expected: refused("no_route", { recipient: "nobody@example.com" }) },
   { name: "no route: no recipients at all", mail: { to: [], recipients: [] }, expected: refused("no_route", { recipient: RCPT }) },
 
   // Automatic mail (RFC 3834, beyond Odoo): never opens a thread on an alias that would answer it.
-  { name: "automatic: to an alias that adds the sender as follower", mail: { ...to("newsletter@example.com"), automatic: AUTO }, expected: { outcome: "dropped", reason: "automatic", marker: AUTO } },
+  {
+    name: "automatic: to an alias that adds the sender as follower",
+    mail: { ...to("newsletter@example.com"), automatic: AUTO },
+    expected: { outcome: "dropped", reason: "automatic", marker: AUTO },
+  },
   { name: "automatic: to an alias that does not", mail: { automatic: AUTO }, expected: routed(aliasRoute("sales")) },
   {
     name: "automatic: only the answering alias is skipped",
     mail: { to: ["newsletter@example.com", RCPT], automatic: "precedence: bulk" },
     expected: { ...routed(aliasRoute("sales")), skipped: [{ route_key: "alias:newsletter", why: "automatic" }] },
   },
-  { name: "automatic: a reply to a thread is routed", mail: { ...to("newsletter@example.com"), automatic: AUTO }, data: replyTo("t-n", "newsletter"), expected: routed(threadRoute("t-n", "newsletter")) },
+  {
+    name: "automatic: a reply to a thread is routed",
+    mail: { ...to("newsletter@example.com"), automatic: AUTO },
+    data: replyTo("t-n", "newsletter"),
+    expected: routed(threadRoute("t-n", "newsletter")),
+  },
 
   // Sender loop guard (Odoo's `_detect_loop_sender`).
-  { name: "sender loop: the threshold reached", data: { loopCounts: { "alias:sales": 20 } }, expected: refused("sender_loop", { recipient: RCPT, route_key: "alias:sales", count: 20, minutes: 120 }) },
+  {
+    name: "sender loop: the threshold reached",
+    data: { loopCounts: { "alias:sales": 20 } },
+    expected: refused("sender_loop", { recipient: RCPT, route_key: "alias:sales", count: 20, minutes: 120 }),
+  },
   { name: "sender loop: one below the threshold", data: { loopCounts: { "alias:sales": 19 } }, expected: routed(aliasRoute("sales")) },
   { name: "sender loop: an allowed sender is exempt", data: { loopCounts: { "alias:sales": 500 }, senderAllowed: true }, expected: routed(aliasRoute("sales")) },
   { name: "sender loop: mail with no sender is exempt", mail: { sender: null }, data: { loopCounts: { "alias:sales": 500 } }, expected: routed(aliasRoute("sales")) },
@@ -187,7 +324,11 @@ const rows: Row[] = [
     data: { loopCounts: { "thread:t-desk": 25 } },
     expected: refused("sender_loop", { route_key: "thread:t-desk", count: 25 }),
   },
-  { name: "sender loop: replies to one thread", data: { ...replyTo("t-1", "sales"), loopCounts: { "thread:t-1": 20 } }, expected: refused("sender_loop", { route_key: "thread:t-1" }) },
+  {
+    name: "sender loop: replies to one thread",
+    data: { ...replyTo("t-1", "sales"), loopCounts: { "thread:t-1": 20 } },
+    expected: refused("sender_loop", { route_key: "thread:t-1" }),
+  },
   {
     name: "sender loop: the configured threshold and window",
     data: { settings: { loopMinutes: 30, loopThreshold: 5, allowedDomains: [] }, loopCounts: { "alias:sales": 5 } },
@@ -224,20 +365,61 @@ const h = (block: Record<string, string | string[]>): Headers =>
   Object.entries(block).flatMap(([key, value]) => (Array.isArray(value) ? value : [value]).map((v) => ({ key, originalKey: key, value: v })));
 
 const headerRows: { name: string; rcpt: string; headers: Record<string, string | string[]>; data?: Partial<RoutingData>; expected: Record<string, unknown> }[] = [
-  { name: "To in another case routes to the alias", rcpt: "Sales@EXAMPLE.com", headers: { from: "Alice <Alice@Customer.test>", to: "Sales Team <SALES@Example.COM>" }, expected: routed(aliasRoute("sales")) },
-  { name: "alias in Cc, delivered to it", rcpt: "support@example.com", headers: { from: "alice@customer.test", to: "someone@elsewhere.test", cc: "support@example.com" }, data: { senderKnown: true }, expected: routed(aliasRoute("support")) },
-  { name: "Delivered-To counts as To: a catchall there refuses", rcpt: "catchall@example.com", headers: { from: "alice@customer.test", "delivered-to": "catchall@example.com", to: "undisclosed-recipients:;" }, expected: refused("catchall_direct") },
+  {
+    name: "To in another case routes to the alias",
+    rcpt: "Sales@EXAMPLE.com",
+    headers: { from: "Alice <Alice@Customer.test>", to: "Sales Team <SALES@Example.COM>" },
+    expected: routed(aliasRoute("sales")),
+  },
+  {
+    name: "alias in Cc, delivered to it",
+    rcpt: "support@example.com",
+    headers: { from: "alice@customer.test", to: "someone@elsewhere.test", cc: "support@example.com" },
+    data: { senderKnown: true },
+    expected: routed(aliasRoute("support")),
+  },
+  {
+    name: "Delivered-To counts as To: a catchall there refuses",
+    rcpt: "catchall@example.com",
+    headers: { from: "alice@customer.test", "delivered-to": "catchall@example.com", to: "undisclosed-recipients:;" },
+    expected: refused("catchall_direct"),
+  },
   {
     name: "References with a loop-detection bounce id",
     rcpt: "sales@example.com",
     headers: { from: "alice@customer.test", to: "sales@example.com", references: "<1.2-openerp-loop-detection-bounce-email@host>" },
     expected: { outcome: "dropped", reason: "loop_reply" },
   },
-  { name: "From MAILER-DAEMON", rcpt: "sales@example.com", headers: { from: "Mail Delivery System <MAILER-DAEMON@mx.customer.test>", to: "sales@example.com" }, expected: bounce("mailer_daemon") },
-  { name: "Content-Type multipart/report", rcpt: "sales@example.com", headers: { from: "postmaster@customer.test", to: "sales@example.com", "content-type": "Multipart/Report; report-type=delivery-status; boundary=x" }, expected: bounce("report") },
-  { name: "Auto-Submitted to an answering alias", rcpt: "newsletter@example.com", headers: { from: "alice@customer.test", to: "newsletter@example.com", "auto-submitted": "auto-replied" }, expected: { outcome: "dropped", reason: "automatic", marker: "auto-submitted: auto-replied" } },
-  { name: "Auto-Submitted: no is not automatic", rcpt: "newsletter@example.com", headers: { from: "alice@customer.test", to: "newsletter@example.com", "auto-submitted": "no" }, expected: routed(aliasRoute("newsletter")) },
-  { name: "51 Received fields", rcpt: "sales@example.com", headers: { received: Array.from({ length: 51 }, (_, i) => `from hop${i}`), to: "sales@example.com" }, expected: refused("hop_limit", { received: 51 }) },
+  {
+    name: "From MAILER-DAEMON",
+    rcpt: "sales@example.com",
+    headers: { from: "Mail Delivery System <MAILER-DAEMON@mx.customer.test>", to: "sales@example.com" },
+    expected: bounce("mailer_daemon"),
+  },
+  {
+    name: "Content-Type multipart/report",
+    rcpt: "sales@example.com",
+    headers: { from: "postmaster@customer.test", to: "sales@example.com", "content-type": "Multipart/Report; report-type=delivery-status; boundary=x" },
+    expected: bounce("report"),
+  },
+  {
+    name: "Auto-Submitted to an answering alias",
+    rcpt: "newsletter@example.com",
+    headers: { from: "alice@customer.test", to: "newsletter@example.com", "auto-submitted": "auto-replied" },
+    expected: { outcome: "dropped", reason: "automatic", marker: "auto-submitted: auto-replied" },
+  },
+  {
+    name: "Auto-Submitted: no is not automatic",
+    rcpt: "newsletter@example.com",
+    headers: { from: "alice@customer.test", to: "newsletter@example.com", "auto-submitted": "no" },
+    expected: routed(aliasRoute("newsletter")),
+  },
+  {
+    name: "51 Received fields",
+    rcpt: "sales@example.com",
+    headers: { received: Array.from({ length: 51 }, (_, i) => `from hop${i}`), to: "sales@example.com" },
+    expected: refused("hop_limit", { received: 51 }),
+  },
 ];
 
 describe("decide, from a header block (toInboundMail)", () => {
@@ -258,7 +440,15 @@ const refusalRows: { refusal: Refusal; text: string }[] = [
     text: "The email sent to replies@other.org cannot be processed. This address is used to collect replies and should not be used to directly contact other.org.",
   },
   {
-    refusal: { reason: "contact_policy", alias_id: "support", address: "support@example.com", policy: "known", custom_text: null, company: "Example Co", contact_email: "info@example.com" },
+    refusal: {
+      reason: "contact_policy",
+      alias_id: "support",
+      address: "support@example.com",
+      policy: "known",
+      custom_text: null,
+      company: "Example Co",
+      contact_email: "info@example.com",
+    },
     text: "The message could not be accepted by the address support@example.com. Only addresses linked to registered contacts are allowed to contact it. Please make sure you are using the correct address or contact us at info@example.com instead.",
   },
   {
@@ -266,7 +456,15 @@ const refusalRows: { refusal: Refusal; text: string }[] = [
     text: "The message could not be accepted by the address board@example.com. Only some specific addresses are allowed to contact it. Please make sure you are using the correct address or contact us at Example Co instead.",
   },
   {
-    refusal: { reason: "contact_policy", alias_id: "strict", address: "strict@example.com", policy: "known", custom_text: "<p>Write to\n<b>info@example.com</b>   instead.</p>", company: "Example Co", contact_email: null },
+    refusal: {
+      reason: "contact_policy",
+      alias_id: "strict",
+      address: "strict@example.com",
+      policy: "known",
+      custom_text: "<p>Write to\n<b>info@example.com</b>   instead.</p>",
+      company: "Example Co",
+      contact_email: null,
+    },
     text: "Write to info@example.com instead.",
   },
   {

@@ -60,14 +60,30 @@ const NOTIFICATIONS = "notifications.test@test.mycompany.com";
 
 describe("findRelay", () => {
   const rows: { name: string; relays?: Candidate[]; from: string; notifications?: string | null; expected: { relay: string; smtpFrom: string; step: string } | null }[] = [
-    { name: "exact address, across all relays before any domain", from: "specific_user@test.mycompany.com", expected: { relay: "user", smtpFrom: "specific_user@test.mycompany.com", step: "address" } },
-    { name: "exact address in another case: the From is kept as written", from: "Specific_User@Test.MyCompany.com", expected: { relay: "user", smtpFrom: "Specific_User@Test.MyCompany.com", step: "address" } },
+    {
+      name: "exact address, across all relays before any domain",
+      from: "specific_user@test.mycompany.com",
+      expected: { relay: "user", smtpFrom: "specific_user@test.mycompany.com", step: "address" },
+    },
+    {
+      name: "exact address in another case: the From is kept as written",
+      from: "Specific_User@Test.MyCompany.com",
+      expected: { relay: "user", smtpFrom: "Specific_User@Test.MyCompany.com", step: "address" },
+    },
     { name: "domain", from: "unknown_name@test.mycompany.com", expected: { relay: "domain", smtpFrom: "unknown_name@test.mycompany.com", step: "domain" } },
     { name: "the notifications address itself", from: NOTIFICATIONS, expected: { relay: "notifications", smtpFrom: NOTIFICATIONS, step: "address" } },
     { name: "domain from a comma list", from: "someone@test2.mycompany.com", expected: { relay: "multi", smtpFrom: "someone@test2.mycompany.com", step: "domain" } },
     { name: "address from a comma list", from: "specific_user@test3.mycompany.com", expected: { relay: "multi", smtpFrom: "specific_user@test3.mycompany.com", step: "address" } },
-    { name: "a list's address does not open its domain", from: "other@test3.mycompany.com", expected: { relay: "notifications", smtpFrom: NOTIFICATIONS, step: "notifications_address" } },
-    { name: "unknown domain: the notifications address's relay", from: "test@unknown_domain.com", expected: { relay: "notifications", smtpFrom: NOTIFICATIONS, step: "notifications_address" } },
+    {
+      name: "a list's address does not open its domain",
+      from: "other@test3.mycompany.com",
+      expected: { relay: "notifications", smtpFrom: NOTIFICATIONS, step: "notifications_address" },
+    },
+    {
+      name: "unknown domain: the notifications address's relay",
+      from: "test@unknown_domain.com",
+      expected: { relay: "notifications", smtpFrom: NOTIFICATIONS, step: "notifications_address" },
+    },
     {
       name: "unknown domain: the notifications domain's relay",
       relays: SERVERS.filter((r) => r.id !== "notifications"),
@@ -81,8 +97,18 @@ describe("findRelay", () => {
       notifications: "Notifications.Test@Test.MyCompany.com",
       expected: { relay: "domain", smtpFrom: NOTIFICATIONS, step: "notifications_domain" },
     },
-    { name: "no notifications address: the relay without filter, From kept", from: "test@unknown_domain.com", notifications: null, expected: { relay: "no_filter", smtpFrom: "test@unknown_domain.com", step: "no_filter" } },
-    { name: "notifications on a domain no relay serves: the relay without filter", from: "test@unknown_domain.com", notifications: "noreply@nowhere.test", expected: { relay: "no_filter", smtpFrom: "noreply@nowhere.test", step: "no_filter" } },
+    {
+      name: "no notifications address: the relay without filter, From kept",
+      from: "test@unknown_domain.com",
+      notifications: null,
+      expected: { relay: "no_filter", smtpFrom: "test@unknown_domain.com", step: "no_filter" },
+    },
+    {
+      name: "notifications on a domain no relay serves: the relay without filter",
+      from: "test@unknown_domain.com",
+      notifications: "noreply@nowhere.test",
+      expected: { relay: "no_filter", smtpFrom: "noreply@nowhere.test", step: "no_filter" },
+    },
     {
       name: "nothing matches and every relay has a filter: the first relay",
       relays: SERVERS.filter((r) => r.id !== "no_filter"),
@@ -90,12 +116,38 @@ describe("findRelay", () => {
       notifications: "noreply@nowhere.test",
       expected: { relay: "domain", smtpFrom: "noreply@nowhere.test", step: "first" },
     },
-    { name: "nothing matches, no notifications, no unfiltered relay: first, From kept", relays: SERVERS.slice(0, 2), from: "x@nowhere.test", notifications: null, expected: { relay: "domain", smtpFrom: "x@nowhere.test", step: "first" } },
+    {
+      name: "nothing matches, no notifications, no unfiltered relay: first, From kept",
+      relays: SERVERS.slice(0, 2),
+      from: "x@nowhere.test",
+      notifications: null,
+      expected: { relay: "domain", smtpFrom: "x@nowhere.test", step: "first" },
+    },
     { name: "an invalid From skips the author steps", from: "not an address", expected: { relay: "notifications", smtpFrom: NOTIFICATIONS, step: "notifications_address" } },
-    { name: "a From with a display name is not read as an address", from: '"Specific" <specific_user@test.mycompany.com>', expected: { relay: "notifications", smtpFrom: NOTIFICATIONS, step: "notifications_address" } },
-    { name: "relays are taken in the order given: the first of two equal matches", relays: [relay("b", "example.com"), relay("a", "example.com")], from: "x@example.com", expected: { relay: "b", smtpFrom: "x@example.com", step: "domain" } },
-    { name: "a relay without filter only comes after all the filter steps", relays: [relay("open", null), relay("dom", "example.com")], from: "x@example.com", expected: { relay: "dom", smtpFrom: "x@example.com", step: "domain" } },
-    { name: "a lone unfiltered relay takes everything", relays: [relay("open", null)], from: "x@example.com", notifications: null, expected: { relay: "open", smtpFrom: "x@example.com", step: "no_filter" } },
+    {
+      name: "a From with a display name is not read as an address",
+      from: '"Specific" <specific_user@test.mycompany.com>',
+      expected: { relay: "notifications", smtpFrom: NOTIFICATIONS, step: "notifications_address" },
+    },
+    {
+      name: "relays are taken in the order given: the first of two equal matches",
+      relays: [relay("b", "example.com"), relay("a", "example.com")],
+      from: "x@example.com",
+      expected: { relay: "b", smtpFrom: "x@example.com", step: "domain" },
+    },
+    {
+      name: "a relay without filter only comes after all the filter steps",
+      relays: [relay("open", null), relay("dom", "example.com")],
+      from: "x@example.com",
+      expected: { relay: "dom", smtpFrom: "x@example.com", step: "domain" },
+    },
+    {
+      name: "a lone unfiltered relay takes everything",
+      relays: [relay("open", null)],
+      from: "x@example.com",
+      notifications: null,
+      expected: { relay: "open", smtpFrom: "x@example.com", step: "no_filter" },
+    },
     { name: "no relay at all", relays: [], from: "x@example.com", expected: null },
   ];
   it.each(rows)("$name", (row) => {

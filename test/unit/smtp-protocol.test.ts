@@ -7,7 +7,7 @@
 import { describe, expect, it } from "vitest";
 import { readSyncRefusal } from "../../src/inbound/bounce-report";
 import { dotStuff, type Reply, ReplyReader, resultOf } from "../../src/outbound/relays/smtp-protocol";
-import { type RecipientResult, RelayError } from "../../src/outbound/relays/types";
+import { RelayError } from "../../src/outbound/relays/types";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -35,7 +35,8 @@ describe("dotStuff", () => {
 
   it("undone by the receiver (a leading dot removed per line), gives the data back", () => {
     const input = ".a\r\n..b\r\nc.d\r\n.\r\n\r\n.";
-    const received = decoder.decode(dotStuff(encoder.encode(input)))
+    const received = decoder
+      .decode(dotStuff(encoder.encode(input)))
       .split("\r\n")
       .map((line) => (line.startsWith(".") ? line.slice(1) : line))
       .join("\r\n");
@@ -72,7 +73,11 @@ const replyRows: { name: string; chunks: (string | Uint8Array)[]; replies: Reply
   },
   { name: "split anywhere across chunks", chunks: ["25", "0-fir", "st\r", "\n250 second\r\n"], replies: [{ code: 250, text: "first\nsecond" }] },
   { name: "a UTF-8 character split across chunks", chunks: [euro.slice(0, euro.length - 4), euro.slice(euro.length - 4)], replies: [{ code: 250, text: "price: 5€" }] },
-  { name: "the enhanced status code stays in the text", chunks: ["550 5.1.1 <x@y.test>: Recipient address rejected: User unknown\r\n"], replies: [{ code: 550, text: "5.1.1 <x@y.test>: Recipient address rejected: User unknown" }] },
+  {
+    name: "the enhanced status code stays in the text",
+    chunks: ["550 5.1.1 <x@y.test>: Recipient address rejected: User unknown\r\n"],
+    replies: [{ code: 550, text: "5.1.1 <x@y.test>: Recipient address rejected: User unknown" }],
+  },
   {
     name: "a multi-line refusal, each line with its enhanced code",
     chunks: ["550-5.1.1 The email account that you tried to reach does not exist.\r\n550 5.1.1 https://support.example/?p=NoSuchUser\r\n"],
@@ -116,7 +121,12 @@ describe("ReplyReader", () => {
 // What a 5xx says of the mailbox (RFC 3463): the status the reply names, else 5.0.0, and whether the address is gone.
 const refusalRows: [name: string, code: string | null, text: string | null, expected: { status: string; hard: boolean } | null][] = [
   ["user unknown (5.1.1): hard", "550", "5.1.1 <x@y.test>: Recipient address rejected: User unknown", { status: "5.1.1", hard: true }],
-  ["a multi-line reply, lines joined", "550", "5.1.1 The email account that you tried to reach does not exist.\n5.1.1 https://support.example/?p=NoSuchUser", { status: "5.1.1", hard: true }],
+  [
+    "a multi-line reply, lines joined",
+    "550",
+    "5.1.1 The email account that you tried to reach does not exist.\n5.1.1 https://support.example/?p=NoSuchUser",
+    { status: "5.1.1", hard: true },
+  ],
   ["no such domain (5.1.2): hard", "550", "5.1.2 Host unknown: domain not found", { status: "5.1.2", hard: true }],
   ["mailbox full (5.2.2): soft", "552", "5.2.2 Mailbox full", { status: "5.2.2", hard: false }],
   ["mailbox disabled (5.2.1)", "550", "5.2.1 The email account that you tried to reach is disabled.", { status: "5.2.1", hard: false }],
@@ -124,7 +134,12 @@ const refusalRows: [name: string, code: string | null, text: string | null, expe
   ["no enhanced code, words say nothing of the mailbox", "554", "Transaction failed", null],
   ["policy refusal (5.7.1): nothing about the address", "554", "5.7.1 Message rejected as spam", null],
   ["message too big (5.3.4): nothing about the address", "552", "5.3.4 Message size exceeds fixed limit", null],
-  ["a relay's summary wrapping the remote reply: the remote's code", "554", "5.1.0 - Unknown address error 550-'5.2.2 <x@y.test>... Mailbox Full'", { status: "5.2.2", hard: false }],
+  [
+    "a relay's summary wrapping the remote reply: the remote's code",
+    "554",
+    "5.1.0 - Unknown address error 550-'5.2.2 <x@y.test>... Mailbox Full'",
+    { status: "5.2.2", hard: false },
+  ],
   ["an IP address is not a status code", "554", "Connection from 10.5.1.1 refused by policy", null],
   ["a temporary failure (4xx) is no refusal", "450", "4.2.0 <x@y.test>: Recipient address rejected: Greylisted", null],
   ["a success is no refusal", "250", "2.1.5 Ok", null],

@@ -40,7 +40,11 @@ export function readFeedbackReport(parts: Parts): BounceReport | null {
  */
 function arfReport(parts: Parts): BounceReport {
   const fields = parts.feedbackReports.flatMap((text) => fieldBlocks(text, MAX_FIELD_LINES).flat());
-  const feedbackType = fields.find((field) => field.name === "feedback-type")?.value.toLowerCase().split(/[\s;]/)[0] || null;
+  const feedbackType =
+    fields
+      .find((field) => field.name === "feedback-type")
+      ?.value.toLowerCase()
+      .split(/[\s;]/)[0] || null;
   const named = (name: string) =>
     fields
       .filter((field) => field.name === name)

@@ -6,6 +6,7 @@
  * the raw message.
  */
 import PostalMime, { type Email } from "postal-mime";
+import { concatBytes } from "../../mail/bytes";
 import { failedRecipientsOf, readDsnFields } from "./dsn";
 import { decodeText, READ_FIELD_NAMES } from "./fields";
 import { MAX_BOUNDARY_LINES, MAX_MIME_DEPTH, MAX_PARTS, MAX_READ_FIELD_BYTES, MAX_READ_FIELDS, MAX_RECIPIENTS, MAX_REPORT_BYTES } from "./limits";
@@ -14,13 +15,7 @@ import type { Field, Parts } from "./types";
 
 const DELIVERY_STATUS_TYPES = new Set(["message/delivery-status", "message/global-delivery-status"]);
 const FEEDBACK_REPORT_TYPES = new Set(["message/feedback-report"]);
-const ORIGINAL_MESSAGE_TYPES = new Set([
-  "message/rfc822",
-  "message/global",
-  "text/rfc822-headers",
-  "message/rfc822-headers",
-  "message/global-headers",
-]);
+const ORIGINAL_MESSAGE_TYPES = new Set(["message/rfc822", "message/global", "text/rfc822-headers", "message/rfc822-headers", "message/global-headers"]);
 
 /**
  * Parses the start of a message (at most MAX_REPORT_BYTES, and `maxLines`
@@ -53,14 +48,16 @@ function splitParts(email: Email, bytes: Uint8Array): Parts {
     fromAddress: from?.address ?? "",
     text: email.text ?? "",
     get rawBody() {
-      return (rawBody ??= bodyOf(decodeText(bytes)));
+      rawBody ??= bodyOf(decodeText(bytes));
+      return rawBody;
     },
     hasDeliveryStatus: false,
     dsnBlocks: [],
     feedbackReports: [],
     originals: [],
     get returnedHeaders() {
-      return (returned ??= returnedHeaders(parts));
+      returned ??= returnedHeaders(parts);
+      return returned;
     },
     failedRecipients: failedRecipientsOf(email.headers),
   };
@@ -135,9 +132,7 @@ function readFieldsOnly(bytes: Uint8Array): Uint8Array {
     at = end;
   }
   kept.push(bytes.subarray(at));
-  const out = new Uint8Array(kept.reduce((sum, piece) => sum + piece.length, 0));
-  kept.reduce((offset, piece) => (out.set(piece, offset), offset + piece.length), 0);
-  return out;
+  return concatBytes(kept);
 }
 
 const SP = 0x20;

@@ -54,10 +54,12 @@ function sesComplaint(complaint: Json): BounceReport {
 
 function sesDelivery(delivery: Json): BounceReport {
   const response = stringAt(delivery, "smtpResponse");
-  const recipients = arrayAt(delivery, "recipients").slice(0, MAX_RECIPIENTS).flatMap((entry) => {
-    const address = typeof entry === "string" ? cleanAddress(entry) : null;
-    return address ? [recipientOf(address, "delivered", enhancedStatusIn(response), clip(response), clip(stringAt(delivery, "remoteMtaIp")))] : [];
-  });
+  const recipients = arrayAt(delivery, "recipients")
+    .slice(0, MAX_RECIPIENTS)
+    .flatMap((entry) => {
+      const address = typeof entry === "string" ? cleanAddress(entry) : null;
+      return address ? [recipientOf(address, "delivered", enhancedStatusIn(response), clip(response), clip(stringAt(delivery, "remoteMtaIp")))] : [];
+    });
   return reportOf("delivered", recipients);
 }
 

@@ -65,7 +65,10 @@ export function isGenericStatus(status: string | null): boolean {
 }
 
 export function actionOf(value: string | null | undefined): ReportedAction | null {
-  const action = value?.trim().toLowerCase().split(/[\s;(]/)[0];
+  const action = value
+    ?.trim()
+    .toLowerCase()
+    .split(/[\s;(]/)[0];
   if (action === "failed" || action === "delayed" || action === "delivered") return action;
   // RFC 3464 §2.3.3: "relayed" and "expanded" are positive reports too.
   if (action === "relayed" || action === "expanded") return "delivered";

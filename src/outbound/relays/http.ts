@@ -4,8 +4,8 @@
  */
 import { decodeWords, type Email } from "postal-mime";
 import { mailboxes, normalizeAddress } from "../../mail/address";
+import { toBase64 } from "../../mail/bytes";
 import type { Mailbox } from "../../model";
-import { toBase64 } from "../../mail/base64";
 import { allRecipients, type OutgoingMessage, type Relay, type SendOutcome, statelessSession } from "./types";
 
 export const PROVIDER_TIMEOUT_MS = 30_000;
@@ -138,7 +138,8 @@ export async function providerRequest(
   const handled = special(response, body);
   if (handled) return handled;
   const text = `${response.status} ${body.slice(0, 500)}`.trim();
-  if (MESSAGE_REJECTED.has(response.status)) return { kind: "sent", providerMessageId: null, recipients: allRecipients(message.recipients, "failed", String(response.status), text) };
+  if (MESSAGE_REJECTED.has(response.status))
+    return { kind: "sent", providerMessageId: null, recipients: allRecipients(message.recipients, "failed", String(response.status), text) };
   return { kind: "relay_error", code: String(response.status), message: text };
 }
 

@@ -2,6 +2,8 @@
  * The factory that turns a stored relay (settings plus sealed credentials)
  * into a `Relay`; what the settings mean is in ./settings.ts.
  */
+
+import { allowsPrivateTargets, checkWebhookUrl } from "../../deliveries/webhook-url";
 import type { Env } from "../../env";
 import { unseal } from "../../secrets";
 import { cloudflareRelay } from "./cloudflare";
@@ -11,10 +13,9 @@ import { resendRelay } from "./resend";
 import { sendgridRelay } from "./sendgrid";
 import { sesRelay } from "./ses";
 import type { RelayRow } from "./settings";
-import type { SmtpSecurity } from "./smtp-client";
 import { smtpRelay } from "./smtp";
+import type { SmtpSecurity } from "./smtp-client";
 import { type Relay, RelayError } from "./types";
-import { allowsPrivateTargets, checkWebhookUrl } from "../../deliveries/webhook-url";
 
 const text = (value: unknown, fallback = ""): string => (typeof value === "string" ? value : fallback);
 const optional = (value: unknown): string | null => (typeof value === "string" && value ? value : null);
@@ -41,7 +42,11 @@ export async function instantiate(row: RelayRow, env: Env, helo: string): Promis
         ...(typeof config.timeout_ms === "number" && { timeoutMs: config.timeout_ms }),
       });
     case "postmark":
-      return postmarkRelay({ serverToken: secrets.server_token ?? "", messageStream: optional(config.message_stream), baseUrl: text(config.base_url, "https://api.postmarkapp.com") });
+      return postmarkRelay({
+        serverToken: secrets.server_token ?? "",
+        messageStream: optional(config.message_stream),
+        baseUrl: text(config.base_url, "https://api.postmarkapp.com"),
+      });
     case "resend":
       return resendRelay({ apiKey: secrets.api_key ?? "", baseUrl: text(config.base_url, "https://api.resend.com") });
     case "ses":

@@ -3,7 +3,7 @@
  * the composed MIME as is, as a file part; `to` is the envelope (To, Cc and
  * Bcc recipients alike), Basic auth `api:<key>`.
  */
-import { toBase64 } from "../../mail/base64";
+import { toBase64 } from "../../mail/bytes";
 import { jsonField, PROVIDER_TIMEOUT_MS, providerRequest } from "./http";
 import { type Relay, statelessSession } from "./types";
 

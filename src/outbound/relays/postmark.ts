@@ -3,8 +3,9 @@
  * the composed message's fields, its headers (with `X-PM-KeepID: true` so
  * Postmark keeps our Message-ID), attachments as base64.
  */
-import type { Relay, SendOutcome } from "./types";
+
 import { attachments, customHeaders, fieldsRelay, jsonField, PROVIDER_TIMEOUT_MS, providerRequest, quoted } from "./http";
+import type { Relay, SendOutcome } from "./types";
 
 export interface PostmarkOptions {
   serverToken: string;

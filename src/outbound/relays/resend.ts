@@ -3,8 +3,9 @@
  * the composed message's fields; the Idempotency-Key names our message and
  * its recipients, so a redelivery Resend already took is not sent twice.
  */
-import type { Relay } from "./types";
+
 import { attachments, customHeaders, fieldsRelay, jsonField, PROVIDER_TIMEOUT_MS, providerRequest, quoted } from "./http";
+import type { Relay } from "./types";
 
 export interface ResendOptions {
   apiKey: string;

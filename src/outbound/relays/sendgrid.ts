@@ -3,9 +3,10 @@
  * the composed message's fields in one personalization, text before html,
  * our headers except those SendGrid reserves; the id is X-Message-Id.
  */
-import type { Relay } from "./types";
-import { attachments, customHeaders, fieldsRelay, PROVIDER_TIMEOUT_MS, providerRequest } from "./http";
+
 import type { Mailbox } from "../../model";
+import { attachments, customHeaders, fieldsRelay, PROVIDER_TIMEOUT_MS, providerRequest } from "./http";
+import type { Relay } from "./types";
 
 export interface SendgridOptions {
   apiKey: string;
@@ -29,7 +30,13 @@ export function sendgridRelay(options: SendgridOptions): Relay {
       subject: parsed.subject || " ",
       content: content.length ? content : [{ type: "text/plain", value: " " }],
       ...(files.length && {
-        attachments: files.map((a) => ({ content: a.base64, filename: a.filename, type: a.contentType, disposition: a.contentId ? "inline" : "attachment", ...(a.contentId && { content_id: a.contentId.replace(/^<|>$/g, "") }) })),
+        attachments: files.map((a) => ({
+          content: a.base64,
+          filename: a.filename,
+          type: a.contentType,
+          disposition: a.contentId ? "inline" : "attachment",
+          ...(a.contentId && { content_id: a.contentId.replace(/^<|>$/g, "") }),
+        })),
       }),
       headers: Object.fromEntries(customHeaders(parsed).filter(([name]) => !RESERVED.has(name.toLowerCase()))),
     };

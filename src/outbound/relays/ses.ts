@@ -5,7 +5,7 @@
  * through feedback forwarding: to our VERP address when we have one.
  */
 import { AwsClient } from "aws4fetch";
-import { toBase64 } from "../../mail/base64";
+import { toBase64 } from "../../mail/bytes";
 import { jsonField, PROVIDER_TIMEOUT_MS, providerRequest } from "./http";
 import { allRecipients, type Relay, statelessSession } from "./types";
 

@@ -18,9 +18,9 @@
  *   the platform's own error says only "internal error".
  */
 import { connect } from "cloudflare:sockets";
-import { toBase64 } from "../../mail/base64";
-import { diagnoseTls } from "./tls-diagnosis";
+import { toBase64 } from "../../mail/bytes";
 import { dotStuff, hasEightBitHeader, isAscii, type Reply, ReplyReader, resultOf, within } from "./smtp-protocol";
+import { diagnoseTls } from "./tls-diagnosis";
 import { allRecipients, type RecipientResult, RelayError, type SendOutcome } from "./types";
 
 export type SmtpSecurity = "tls" | "starttls" | "none";
@@ -169,11 +169,19 @@ export class SmtpClient {
     const size = this.extensions.get("SIZE");
     const limit = size ? Number(size) : 0;
     if (limit > 0 && data.byteLength > limit) {
-      return { kind: "sent", providerMessageId: null, recipients: allRecipients(recipients, "failed", "552", `message of ${data.byteLength} bytes exceeds the server's limit of ${limit}`) };
+      return {
+        kind: "sent",
+        providerMessageId: null,
+        recipients: allRecipients(recipients, "failed", "552", `message of ${data.byteLength} bytes exceeds the server's limit of ${limit}`),
+      };
     }
     const needsUtf8 = !isAscii(envelopeFrom) || recipients.some((r) => !isAscii(r));
     if (needsUtf8 && !this.extensions.has("SMTPUTF8")) {
-      return { kind: "sent", providerMessageId: null, recipients: allRecipients(recipients, "failed", "553", "internationalized addresses need SMTPUTF8, which the server does not offer") };
+      return {
+        kind: "sent",
+        providerMessageId: null,
+        recipients: allRecipients(recipients, "failed", "553", "internationalized addresses need SMTPUTF8, which the server does not offer"),
+      };
     }
     const eightBit = hasEightBitHeader(data);
     if (eightBit && !needsUtf8 && !this.extensions.has("8BITMIME")) {
@@ -210,7 +218,7 @@ export class SmtpClient {
       await this.reset(dataReply?.code === 354);
       return { kind: "sent", providerMessageId: null, recipients: results };
     }
-    if (!dataReply || dataReply.code !== 354) {
+    if (dataReply?.code !== 354) {
       await this.reset(false);
       const code = dataReply ? String(dataReply.code) : null;
       const status = dataReply && dataReply.code >= 500 ? "failed" : "deferred";

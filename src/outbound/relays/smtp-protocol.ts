@@ -4,7 +4,7 @@
  * says of a recipient, and a timeout on any wait.
  */
 import { readSyncRefusal } from "../../inbound/bounce-report";
-import { RelayError, type RecipientResult } from "./types";
+import { type RecipientResult, RelayError } from "./types";
 
 export interface Reply {
   code: number;
@@ -12,6 +12,7 @@ export interface Reply {
 }
 
 export function isAscii(text: string): boolean {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: ASCII includes the control characters.
   return /^[\x00-\x7f]*$/.test(text);
 }
 

@@ -68,7 +68,7 @@ const ALERTS: Record<number, string> = {
   80: "internal_error",
   112: "unrecognized_name",
 };
-const VERSIONS: Record<number, string> = { 0x0300: "SSL 3.0", 0x0301: "TLS 1.0", 0x0302: "TLS 1.1" };
+const VERSIONS: Record<number, string> = { 768: "SSL 3.0", 769: "TLS 1.0", 770: "TLS 1.1" };
 
 const u16 = (n: number) => [(n >> 8) & 0xff, n & 0xff];
 const u24 = (n: number) => [(n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff];
@@ -233,7 +233,8 @@ export async function diagnoseTls(target: TlsTarget, now = Date.now()): Promise<
   const deadline = new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), target.timeoutMs));
   try {
     const opened = await Promise.race([socket.opened.then(() => "open" as const).catch(() => "refused" as const), deadline]);
-    if (opened !== "open") return { cause: "connect_failed", detail: `cannot connect to ${target.host}:${target.port}${opened === "timeout" ? ` within ${target.timeoutMs} ms` : ""}` };
+    if (opened !== "open")
+      return { cause: "connect_failed", detail: `cannot connect to ${target.host}:${target.port}${opened === "timeout" ? ` within ${target.timeoutMs} ms` : ""}` };
     const reader = new TimedReader(socket.readable.getReader());
     const writer = socket.writable.getWriter();
     if (target.mode === "starttls") {
@@ -265,7 +266,10 @@ export async function diagnoseTls(target: TlsTarget, now = Date.now()): Promise<
       return { cause: "tls_version", detail: `the server speaks only ${VERSIONS[flight.version] ?? `version ${flight.version.toString(16)}`}; TLS 1.2 or later is needed` };
     }
     if (!flight.certificates?.length) {
-      return { cause: "handshake_failure", detail: flight.closed ? "the server closed the connection during the TLS handshake" : `no certificate from the server within ${target.timeoutMs} ms` };
+      return {
+        cause: "handshake_failure",
+        detail: flight.closed ? "the server closed the connection during the TLS handshake" : `no certificate from the server within ${target.timeoutMs} ms`,
+      };
     }
     return judgeChain(flight.certificates, target.host, now);
   } catch (error) {

@@ -1,5 +1,5 @@
 /**
- * Base64 through `node:buffer` (native in workerd with nodejs_compat, and in
+ * Bytes: base64 and hex through `node:buffer` (native in workerd with nodejs_compat, and in
  * Node): building a binary string for `btoa` costs far more, and mail
  * bodies can be tens of megabytes.
  */
@@ -20,4 +20,15 @@ export function fromBase64(text: string): Uint8Array {
 
 export function toHex(data: ArrayBuffer | Uint8Array): string {
   return Buffer.from(data instanceof Uint8Array ? data : new Uint8Array(data)).toString("hex");
+}
+
+/** The pieces one after the other, in one array. */
+export function concatBytes(pieces: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(pieces.reduce((sum, piece) => sum + piece.byteLength, 0));
+  let offset = 0;
+  for (const piece of pieces) {
+    out.set(piece, offset);
+    offset += piece.byteLength;
+  }
+  return out;
 }
