@@ -22,7 +22,12 @@ export class MissingSecretsKey extends Error {
 /** Derived keys, per secret and use, for the life of the isolate (deriving costs more than using). */
 const derived = new Map<string, Promise<CryptoKey>>();
 
-function derive(secret: string | undefined, purpose: KeyPurpose, algorithm: SubtleCryptoImportKeyAlgorithm, usages: string[]): Promise<CryptoKey> {
+function derive(
+  secret: string | undefined,
+  purpose: KeyPurpose,
+  algorithm: { name: "AES-GCM"; length: 256 } | { name: "HMAC"; hash: "SHA-256" },
+  usages: ("encrypt" | "decrypt" | "sign")[],
+): Promise<CryptoKey> {
   if (!secret) throw new MissingSecretsKey();
   const cacheKey = `${purpose}:${usages.join(",")}:${secret}`;
   let key = derived.get(cacheKey);

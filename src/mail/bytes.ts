@@ -14,8 +14,9 @@ export function toBase64Url(data: Uint8Array): string {
   return Buffer.from(data).toString("base64url");
 }
 
-export function fromBase64(text: string): Uint8Array {
-  return Buffer.from(text, "base64");
+export function fromBase64(text: string): Uint8Array<ArrayBuffer> {
+  // Buffer.from never answers a SharedArrayBuffer view for base64 text.
+  return Buffer.from(text, "base64") as Uint8Array<ArrayBuffer>;
 }
 
 export function toHex(data: ArrayBuffer | Uint8Array): string {
