@@ -106,7 +106,7 @@ describe("inbound benchmark", () => {
       const sender = `warm${i}@example.org`;
       const { mail } = await readInboundMail(message(headerFor(sender), warmBody, sender));
       decide(mail, data);
-      if (i % 4 === 0) await receive(message(headerFor(sender), warmBody, sender), env);
+      if (i % 4 === 0) await receive(message(headerFor(sender), warmBody, sender), env, Date.now());
     }
 
     const rows: string[] = [];
@@ -131,7 +131,7 @@ describe("inbound benchmark", () => {
       const before = { ...counts };
       const handle = async (i: number) => {
         const sender = `bench${i}.${size}@example.org`;
-        const decided = await receive(message(headerFor(sender), body, sender), env);
+        const decided = await receive(message(headerFor(sender), body, sender), env, Date.now());
         if (decided.outcome !== "accepted") throw new Error(`not accepted: ${JSON.stringify(decided)}`);
       };
       const handler = await attributedCpu(handle, big ? 2 : 50, big ? 15 : 300);

@@ -49,7 +49,7 @@ export async function readInboundMail(message: Pick<ForwardableEmailMessage, "ra
   return { mail: toInboundMail(headers, { from: message.from, to: message.to }, messageId, message.rawSize), split };
 }
 
-export async function receive(message: ForwardableEmailMessage, env: Env, now = Date.now()): Promise<Decision> {
+export async function receive(message: ForwardableEmailMessage, env: Env, now: number): Promise<Decision> {
   const { mail, split } = await readInboundMail(message);
   const db = database(env.DB);
   const raw = new RawUpload(env.RAW, split, message.rawSize);

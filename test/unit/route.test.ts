@@ -11,6 +11,16 @@ import { toInboundMail } from "../../src/inbound/inbound-mail";
 import { decide, hasRealContent, MAX_RECEIVED_HEADERS, refusalText, UNREAD_BOUNCE } from "../../src/inbound/route";
 import { type Decision, data, type InboundMail, mail, prior, RCPT, type RoutingData, SENDER } from "./fixtures.ts";
 
+/** What the `support` alias (known senders only) says to a sender it does not know. */
+const SUPPORT_REFUSES_UNKNOWN = {
+  alias_id: "support",
+  address: "support@example.com",
+  policy: "known" as const,
+  custom_text: null,
+  company: "Example Co",
+  contact_email: "info@example.com",
+};
+
 type Refusal = Parameters<typeof refusalText>[0];
 type DroppedReason = Extract<Decision, { outcome: "dropped" }>["reason"];
 type BounceSignal = Extract<Decision, { reason: "bounce" }>["signal"];
@@ -184,14 +194,7 @@ const rows: Row[] = [
   {
     name: "alias: known senders, an unknown sender",
     mail: to("support@example.com"),
-    expected: refused("contact_policy", {
-      alias_id: "support",
-      address: "support@example.com",
-      policy: "known",
-      custom_text: null,
-      company: "Example Co",
-      contact_email: "info@example.com",
-    }),
+    expected: refused("contact_policy", SUPPORT_REFUSES_UNKNOWN),
   },
   {
     name: "alias: the alias's own refusal text",
@@ -440,15 +443,7 @@ const refusalRows: { refusal: Refusal; text: string }[] = [
     text: "The email sent to replies@other.org cannot be processed. This address is used to collect replies and should not be used to directly contact other.org.",
   },
   {
-    refusal: {
-      reason: "contact_policy",
-      alias_id: "support",
-      address: "support@example.com",
-      policy: "known",
-      custom_text: null,
-      company: "Example Co",
-      contact_email: "info@example.com",
-    },
+    refusal: { reason: "contact_policy", ...SUPPORT_REFUSES_UNKNOWN },
     text: "The message could not be accepted by the address support@example.com. Only addresses linked to registered contacts are allowed to contact it. Please make sure you are using the correct address or contact us at info@example.com instead.",
   },
   {
