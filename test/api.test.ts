@@ -1,5 +1,6 @@
 /** The HTTP API through the Worker's `fetch()`: auth, errors, validation and each resource. */
 import { describe, expect, it } from "vitest";
+import { DecisionSchema, StoredDecisionSchema } from "../src/decision";
 import { api, createAlias, deliver, messageIdOf, messagesFor, mime, ok, setupDomain, unique } from "./helpers";
 
 describe("auth and errors", () => {
@@ -12,6 +13,15 @@ describe("auth and errors", () => {
       expect.arrayContaining(["/v1/domains/{name}", "/v1/aliases", "/v1/aliases/{id}", "/v1/settings", "/v1/messages/{id}/raw", "/v1/route-test", "/v1/threads/{id}/followers"]),
     );
     expect(doc.body.components.securitySchemes.bearer).toMatchObject({ type: "http", scheme: "bearer" });
+  });
+
+  it("documents every variant of the Decision union, so a change to it shows in the contract", async () => {
+    const doc = await api("GET", "/v1/openapi.json", undefined, null);
+    const documented = doc.body.components.schemas.Decision.oneOf.map((variant: any) => variant.properties.reason.enum[0]);
+    expect(documented).toEqual(StoredDecisionSchema.options.map((option) => option.shape.reason.value));
+    expect(documented).toEqual(expect.arrayContaining(["routed", "bounce", "no_route", "sender_loop", "duplicate", "send", "notification"]));
+    // The route test answers inbound decisions only, with the same shapes.
+    expect(doc.body.components.schemas.RoutingDecision.oneOf).toHaveLength(DecisionSchema.options.length);
   });
 
   it("refuses requests without the admin token, or with a wrong one", async () => {
