@@ -15,6 +15,11 @@ function encode(prefix: IdPrefix, time: number, tailBytes: Uint8Array): string {
   return `${prefix}_${head}${tail}`;
 }
 
+/**
+ * A fresh id for a new row. Callers pass the event's time (the Worker's
+ * clock), so ids, and the pages that sort by them, follow the time the
+ * Worker saw, in tests too.
+ */
 export function newId(prefix: IdPrefix, now = Date.now()): string {
   return encode(prefix, now, crypto.getRandomValues(new Uint8Array(16)));
 }

@@ -12,6 +12,7 @@ type SealPurpose = Extract<KeyPurpose, "relay-credentials" | "webhook-secrets">;
 
 const encoder = new TextEncoder();
 
+/** Its own class, so the API can answer a 500 that says what to do (src/api/relays.ts, aliases.ts) instead of a bare internal error. */
 export class MissingSecretsKey extends Error {
   override name = "MissingSecretsKey";
   constructor() {
@@ -49,6 +50,7 @@ export async function seal(secret: string | undefined, value: unknown, purpose: 
   return `v1.${toBase64(iv)}.${toBase64(new Uint8Array(sealed))}`;
 }
 
+/** AES-GCM authenticates: a value sealed under another SECRETS_KEY or purpose throws, rather than reading as garbage. */
 export async function unseal<T = Record<string, string>>(secret: string | undefined, sealed: string, purpose: SealPurpose = "relay-credentials"): Promise<T> {
   const [version, iv, data] = sealed.split(".");
   if (version !== "v1" || !iv || !data) throw new Error("sealed secrets: unknown format");

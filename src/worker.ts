@@ -19,6 +19,11 @@ export interface WorkerOptions {
   now?: Clock;
 }
 
+/**
+ * `email()` and `queue()` read the clock once and pass the time down, so
+ * one event sees one time; `scheduled()` uses the cron's own. Tests pass
+ * their own clock.
+ */
 export function createWorker({ now = systemClock }: WorkerOptions = {}) {
   const app = createApp(now);
   return {

@@ -118,6 +118,7 @@ export function isMalformed(problem: AliasProblem): boolean {
   }
 }
 
+/** Each problem worded once, for the API's error message; where there is a fix (a call to make first, a field to set) the text names it. */
 export function aliasProblemText(problem: AliasProblem): string {
   switch (problem.reason) {
     case "invalid_name":

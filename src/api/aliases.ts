@@ -88,6 +88,11 @@ const AliasSchema = z
   })
   .openapi("Alias");
 
+/**
+ * The API's view of a stored alias: whether it has webhook secrets, never
+ * their values; a secret just made (`newSecret`) is shown in this one
+ * answer only.
+ */
 export function aliasOut(row: AliasRow, newSecret?: string): z.infer<typeof AliasSchema> {
   return {
     id: row.id,

@@ -14,6 +14,7 @@ import { ApiError } from "./errors";
 /** API keys look like `mgk_<43 base64url characters>` (32 random bytes). */
 export const API_KEY_PREFIX = "mgk_";
 
+/** A new key, shown once: only its SHA-256 is stored (POST /v1/keys). The prefix lets `authenticate` skip the key lookup for any other token. */
 export function newApiKey(): string {
   return API_KEY_PREFIX + toBase64Url(crypto.getRandomValues(new Uint8Array(32)));
 }

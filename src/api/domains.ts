@@ -31,6 +31,11 @@ export function defaultFromAddress(domain: Pick<DomainRow, "name" | "defaultFrom
   return domain.defaultFrom.includes("@") ? domain.defaultFrom : `${domain.defaultFrom}@${domain.name}`;
 }
 
+/**
+ * A stored domain as the API answers it, with the catchall, bounce and
+ * notifications addresses spelled out, so clients need not rebuild them
+ * from local parts.
+ */
 export function domainOut(row: DomainRow): z.infer<typeof DomainSchema> {
   return {
     name: row.name,

@@ -31,6 +31,7 @@ const STATUS: Record<ErrorCode, ContentfulStatusCode> = {
   internal_error: 500,
 };
 
+/** Thrown by handlers and helpers anywhere; its code fixes the HTTP status (STATUS above), so no handler picks a status of its own. */
 export class ApiError extends Error {
   override name = "ApiError";
   readonly status: ContentfulStatusCode;
@@ -44,8 +45,10 @@ export class ApiError extends Error {
   }
 }
 
+/** The one error shape, `{ error: { code, message } }`: onError, the not-found handler and the validation hook (context.ts) all answer with it. */
 export function errorBody(code: ErrorCode, message: string) {
   return { error: { code, message } };
 }
 
+/** The 404 of every lookup by id, worded the same everywhere: `thread thr_… not found`. */
 export const notFound = (what: string) => new ApiError("not_found", `${what} not found`);

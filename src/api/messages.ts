@@ -125,6 +125,11 @@ const MessageDetailSchema = MessageSchema.extend({
   events: z.array(EventSchema),
 }).openapi("MessageDetail");
 
+/**
+ * The list view of a message (the detail view adds to it). `thread_id` is
+ * the first of `thread_ids`: mail routed to several aliases joins several
+ * threads.
+ */
 export function messageOut(row: MessageSummaryRow): z.infer<typeof MessageSchema> {
   const threadIds = JSON.parse(row.threadIds) as string[];
   return {
@@ -175,6 +180,7 @@ function routedThrough(column: "thread_id" | "alias_id", value: string): SQL {
   return sql`exists (select 1 from message_threads mt where mt.message_id = "messages"."id" and ${sql.identifier(`mt`)}.${sql.identifier(column)} = ${value})`;
 }
 
+/** Messages routed into a thread (through message_threads): the `thread_id` filter of the message list and GET /v1/threads/{id}/messages share it. */
 export function inThread(threadId: string): SQL {
   return routedThrough("thread_id", threadId);
 }

@@ -14,6 +14,7 @@ export const ListQuery = z.object({
   cursor: z.string().max(400).optional(),
 });
 
+/** The page schema every list endpoint answers, `{ items, next_cursor }`; `name` makes it an OpenAPI component of its own. */
 export function listOf<T extends z.ZodType>(item: T, name: string) {
   return z.object({ items: z.array(item), next_cursor: z.string().nullable() }).openapi(name);
 }
@@ -28,6 +29,7 @@ export interface Keyset {
   page<Row, Out>(rows: Row[], cursorOf: (row: Row) => string, serialize: (row: Row) => Out): { items: Out[]; next_cursor: string | null };
 }
 
+/** A page after `cursor`: a strict `>` or `<` on a unique key, so no row is skipped or shown twice when rows are added between pages. */
 export function keyset(key: SQLiteColumn, order: "asc" | "desc", { limit, cursor }: z.infer<typeof ListQuery>): Keyset {
   return {
     after: cursor === undefined ? undefined : order === "asc" ? gt(key, cursor) : lt(key, cursor),

@@ -4,10 +4,16 @@ import { checkDomain, DOT_ATOM, normalizeAddress, parseAddressInput } from "../m
 
 export const ErrorSchema = z.object({ error: z.object({ code: z.string(), message: z.string() }) }).openapi("Error");
 
+/** A JSON response as every route declares it, in the shape createRoute wants. */
 export function json<T extends z.ZodType>(schema: T, description: string) {
   return { content: { "application/json": { schema } }, description };
 }
 
+/**
+ * A JSON request body. `required: true` makes zod-openapi validate it
+ * always: otherwise a request without a Content-Type gets `{}` as its
+ * body, unchecked.
+ */
 export function jsonBody<T extends z.ZodType>(schema: T) {
   return { content: { "application/json": { schema } }, required: true };
 }
@@ -77,4 +83,5 @@ export const LocalPart = z
 
 export const Timestamp = z.string().openapi({ example: "2026-11-21T10:00:00.000Z" });
 
+/** Dates as the API writes them: ISO 8601 in UTC with milliseconds, the form `Timestamp` documents. */
 export const iso = (date: Date) => date.toISOString();

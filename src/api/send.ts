@@ -39,6 +39,11 @@ const RESERVED_HEADERS = new Set([
 ]);
 const RESERVED_PREFIXES = ["content-", "x-mailgate-"];
 
+/**
+ * Whether a caller's custom header would clash with one that a field of
+ * the request, mailgate, a relay or the receiving server sets; header
+ * names compare case-insensitively.
+ */
 export function isReservedHeader(name: string): boolean {
   const lower = name.toLowerCase();
   return RESERVED_HEADERS.has(lower) || RESERVED_PREFIXES.some((prefix) => lower.startsWith(prefix));

@@ -22,6 +22,7 @@ const SettingsBody = z.strictObject({
   allowed_domains: z.array(DomainName).max(100).optional().openapi({ description: "Domains on which local-part-only aliases match; empty means any domain" }),
 });
 
+/** The stored settings, or the defaults while none were saved (no migration writes the row; PUT does). */
 export async function readSettings(db: Db): Promise<RoutingSettings> {
   const row = await db.select().from(settings).where(eq(settings.id, 1)).get();
   return row ? { loopMinutes: row.loopMinutes, loopThreshold: row.loopThreshold, allowedDomains: row.allowedDomains } : DEFAULT_SETTINGS;

@@ -29,6 +29,11 @@ import type { DeliveryRow, Handled } from "./types";
 /** Exchange and Outlook: do not answer notifications with out-of-office replies (Odoo sets the same on channel mail). */
 const NOTIFICATION_HEADERS = { "X-Auto-Response-Suppress": "OOF, AutoReply" };
 
+/**
+ * The `notify` delivery handler (src/deliveries/run.ts): it drafts the
+ * copies and answers their rows, which commit with the delivery's
+ * settlement; the copies are queued only after that (`afterCommit`).
+ */
 export async function notifyFollowers(env: Env, db: Db, delivery: DeliveryRow): Promise<Handled> {
   const threadId = delivery.threadId;
   if (!threadId) return { outcome: { result: "failed", statusCode: null, error: "the delivery names no thread" } };

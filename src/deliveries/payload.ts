@@ -81,6 +81,11 @@ export interface PayloadInput {
   now: number;
 }
 
+/**
+ * The reply without its quote, for `stripped_text`: the parser reads only
+ * the head of the text (STRIP_INPUT_LIMIT), so a long thread costs no more
+ * than a short one.
+ */
 export function strippedReply(text: string): string {
   const quote = /^>/m.exec(text.slice(0, STRIP_INPUT_LIMIT));
   const head = quote ? text.slice(0, text.indexOf("\n", quote.index) + 1 || undefined) : text.slice(0, STRIP_INPUT_LIMIT);

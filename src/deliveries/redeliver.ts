@@ -22,6 +22,11 @@ export type Redelivery =
     }
   | { ok: false; reason: "unknown_message" | "not_stored_inbound" };
 
+/**
+ * POST /v1/messages/{id}/redeliver: one new delivery, queued, per original
+ * delivery of the types asked for; forwards and webhook URLs the alias
+ * dropped come back as skipped, with why.
+ */
 export async function redeliver(env: Env, db: Db, messageId: string, types: Replayable[], now: number): Promise<Redelivery> {
   const originalDeliveries = and(eq(deliveries.messageId, messageId), isNull(deliveries.redeliveryOf));
   const [rows, originals, owners] = await db.batch([

@@ -23,6 +23,11 @@ import { postWebhook } from "./webhook";
 /** A job that comes this much before its delivery is due belongs to another run's chain of retries. */
 const EARLY_SLACK_MS = 5_000;
 
+/**
+ * The queue consumer for `deliver` jobs. The queue delivers at least once:
+ * a job whose delivery is settled, repeated in the batch or not yet due is
+ * acknowledged without work.
+ */
 export async function runDeliveries(env: Env, jobs: readonly Message<DeliverJob>[], now: number): Promise<void> {
   const db = database(env.DB);
   const rows = await db

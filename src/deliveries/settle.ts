@@ -22,6 +22,11 @@ export interface DeliverySettlement {
   retryInSeconds: number | null;
 }
 
+/**
+ * Pure, for the runner and the table tests. `gone` settles as failed (the
+ * event keeps the word), and the last wait is cut to end at the window,
+ * never past it.
+ */
 export function settleDelivery(delivery: { createdAt: Date; attempts: number }, outcome: DeliveryOutcome, now: number): DeliverySettlement {
   const attempts = delivery.attempts + 1;
   if (outcome.result !== "retry") return { outcome, status: outcome.result === "delivered" ? "delivered" : "failed", attempts, retryInSeconds: null };

@@ -12,6 +12,11 @@ export const LINK_LIFETIME_SECONDS = 7 * 24 * 3600;
 
 const message = (path: string, expires: number) => `${path}\n${expires}`;
 
+/**
+ * The link a payload gives for one file. The HMAC covers the path and the
+ * expiry, so neither can be changed; `verifySignedPath` checks it when the
+ * link is used.
+ */
 export async function signedUrl(publicUrl: string, secretsKey: string | undefined, path: string, expires: number): Promise<string> {
   const signature = await hmacHex(secretsKey, "signed-urls", message(path, expires));
   return `${publicUrl.replace(/\/+$/, "")}${path}?expires=${expires}&signature=${signature}`;

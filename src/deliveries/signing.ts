@@ -17,6 +17,7 @@ export interface WebhookSecret {
   expires_at: number | null;
 }
 
+/** The secret made when an alias gets its first webhook without one given (`secretsForDestinations`), shown once: 32 random bytes. */
 export function newWebhookSecret(): string {
   return `whsec_${toBase64Url(crypto.getRandomValues(new Uint8Array(32)))}`;
 }
@@ -36,6 +37,11 @@ export async function rotateSecrets(secretsKey: string | undefined, sealed: stri
   return seal(secretsKey, list, "webhook-secrets");
 }
 
+/**
+ * One `v1=` per secret, each over the same `<t>.<body>`: a receiver
+ * accepts when any matches the secret it holds, and can refuse an old `t`
+ * as a replay.
+ */
 export async function signatureHeader(secrets: string[], timestampSeconds: number, body: string): Promise<string> {
   const signatures = await Promise.all(secrets.map((s) => hmacHexWith(s, `${timestampSeconds}.${body}`)));
   return [`t=${timestampSeconds}`, ...signatures.map((v) => `v1=${v}`)].join(",");

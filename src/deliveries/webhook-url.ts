@@ -47,6 +47,11 @@ function isPublicIp(text: string): boolean {
 
 const INTERNAL_SUFFIXES = ["localhost", "local", "internal", "intranet", "lan", "home.arpa", "localdomain"];
 
+/**
+ * Checked when an alias is saved (src/aliases/rules.ts) and again before
+ * every post (src/deliveries/webhook.ts): ALLOW_PRIVATE_WEBHOOKS may have
+ * changed in between.
+ */
 export function checkWebhookUrl(text: string, allowPrivate: boolean): UrlCheck {
   let url: URL;
   try {

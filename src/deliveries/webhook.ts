@@ -43,6 +43,11 @@ async function startOf(response: Response, bytes: number): Promise<string> {
 
 const failed = (error: string): Handled => ({ outcome: { result: "failed", statusCode: null, error } });
 
+/**
+ * The `webhook` delivery handler (src/deliveries/run.ts). The receiver's
+ * failures are outcomes; it throws only for our own (D1, R2), which the
+ * queue retries.
+ */
 export async function postWebhook(env: Env, db: Db, delivery: DeliveryRow, now: number): Promise<Handled> {
   const checked = checkWebhookUrl(delivery.target ?? "", allowsPrivateTargets(env));
   if (!checked.ok) return failed(`the webhook URL ${checked.reason}`);

@@ -61,6 +61,7 @@ export function standingQueries(db: Db, addresses: string[] | SQLWrapper, now: n
   ] as const;
 }
 
+/** One address's standing from the rows `standingQueries` read: an address with no contact row and no bounces is in good standing. */
 export function standingOf(
   email: string,
   contactRows: { email: string; bounceCount: number; suppressed: boolean }[],
@@ -100,6 +101,11 @@ export function countFailure(db: Db, failure: { email: string; reportId: string;
   ];
 }
 
+/**
+ * An upsert: a first hard bounce or a complaint may come before the
+ * address is a contact. The send API refuses suppressed recipients;
+ * notifications skip them.
+ */
 export function suppressStatement(db: Db, email: string, reason: SuppressionReason, at: Date): Statement {
   return db
     .insert(contacts)
@@ -191,6 +197,11 @@ export function summarize(report: BounceReport, verp: BounceSummary["verp"], ori
   };
 }
 
+/**
+ * Reads the stored report (its first MAX_REPORT_BYTES) and ties it to mail
+ * we sent. The effects come back as statements that recordDecision writes
+ * with the report's own row.
+ */
 export async function processBounce(env: Env, db: Db, mail: InboundMail, domains: DomainInfo[], rawKey: string, now: number): Promise<BounceProcessing> {
   const report = await readBounceReport(await reportBytes(env.RAW, rawKey));
   const { verp, verpId } = await checkVerp(env.SECRETS_KEY, mail, domains);

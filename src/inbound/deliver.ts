@@ -25,6 +25,11 @@ export interface ForwardResult {
   retry: boolean;
 }
 
+/**
+ * Runs inside the `email()` event, the only place `forward()` exists.
+ * Every forward is attempted, and each result says whether the sender's
+ * retry could help.
+ */
 export async function attemptForwards(message: ForwardableEmailMessage, forwards: PendingForward[]): Promise<ForwardResult[]> {
   return Promise.all(
     forwards.map(async (forward): Promise<ForwardResult> => {
@@ -44,6 +49,11 @@ export async function attemptForwards(message: ForwardableEmailMessage, forwards
   );
 }
 
+/**
+ * Written after the forwards went out. A failure worth retrying stays
+ * pending: the sender's retry finds it (the lookup's `undone`) and
+ * attempts it again.
+ */
 export async function recordForwardResults(db: Db, results: ForwardResult[], now: number): Promise<void> {
   if (!results.length) return;
   const at = new Date(now);

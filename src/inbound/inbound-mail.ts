@@ -87,6 +87,11 @@ export function automaticMarker(headers: Header[]): string | null {
   return null;
 }
 
+/**
+ * Pure, from the parsed header block: receive.ts builds it for each
+ * message, the route table tests directly. Addresses come out canonical,
+ * so routing compares them as strings.
+ */
 export function toInboundMail(headers: Header[], envelope: Envelope, messageId: string, size: number): InboundMail {
   const rcpt = normalizeAddress(envelope.to) ?? envelope.to.trim().toLowerCase();
   const toHeader = mailboxes(headers, "to");

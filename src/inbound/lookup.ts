@@ -42,6 +42,11 @@ const aliasColumns = {
   destinations: aliases.destinations,
 };
 
+/**
+ * One D1 batch, so routing costs one round trip whatever the message. The
+ * loop counts read the stored window and threshold inside their own
+ * statement, as the settings row is not known yet.
+ */
 export async function lookup(db: Db, mail: InboundMail, now: number): Promise<Lookup> {
   const sender = mail.sender;
   const senderAddress = mail.from?.address ?? "";

@@ -53,6 +53,7 @@ export function loopCountsQuery(db: Db, sender: string, delivery: string, window
     .having(sql`count(*) >= ${window.threshold}`);
 }
 
+/** The rows of `loopCountsQuery` as `RoutingData.loopCounts` holds them: the lookup and a claim that lost a race read the same shape. */
 export function countsByRoute(rows: { routeKey: string; count: number }[]): Record<string, number> {
   return Object.fromEntries(rows.map((r) => [r.routeKey, Number(r.count)]));
 }

@@ -42,6 +42,11 @@ const MAX_LOOP_CLAIMS = 3;
 /** The loop guard's target for reports that tie to nothing we sent. */
 export const UNTIED_BOUNCE_ROUTE = "bounce";
 
+/**
+ * The header block only; the body stays on the stream, to be stored or
+ * cancelled. `email()` and POST /v1/route-test share it, so both see the
+ * same facts.
+ */
 export async function readInboundMail(message: Pick<ForwardableEmailMessage, "raw" | "from" | "to" | "rawSize">): Promise<{ mail: InboundMail; split: SplitMessage }> {
   const split = await readHeaderBlock(message.raw);
   const headers = await parseHeaderBlock(split.header);
@@ -49,6 +54,11 @@ export async function readInboundMail(message: Pick<ForwardableEmailMessage, "ra
   return { mail: toInboundMail(headers, { from: message.from, to: message.to }, messageId, message.rawSize), split };
 }
 
+/**
+ * The work of `email()`, at the Worker's `now`. A route taken by a
+ * concurrent delivery of the same Message-ID (the unique index on
+ * message_threads) makes it decide again.
+ */
 export async function receive(message: ForwardableEmailMessage, env: Env, now: number): Promise<Decision> {
   const { mail, split } = await readInboundMail(message);
   const db = database(env.DB);

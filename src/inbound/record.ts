@@ -43,6 +43,11 @@ function destinationsOf(route: Route, data: RoutingData): Destination[] {
   return data.replyTarget?.threadId === route.thread_id ? data.replyTarget.destinations : [];
 }
 
+/**
+ * The sender's retry of a delivery we accepted adds only an event to the
+ * original row; every other message gets a row of its own, so the trace
+ * shows each copy received.
+ */
 export async function recordDecision(
   db: Db,
   input: {

@@ -109,6 +109,7 @@ export const UNREAD_BOUNCE: BounceSummary = {
   effects: { bounced: [], counted: [], suppressed: [], delayed: [] },
 };
 
+/** Who refusal texts name: the domain's company, else the domain, else "us", so a text never reads "contact null". */
 export function companyOf(domain: DomainInfo | undefined): string {
   return domain?.companyName || domain?.name || "us";
 }
@@ -137,6 +138,11 @@ function belongsTo(alias: AliasInfo, thread: ReplyTarget): boolean {
 
 type PolicyResult = { ok: true } | { ok: false; refusal: Refusal };
 
+/**
+ * Pure: the same mail and data always give the same decision, which POST
+ * /v1/route-test and the route table tests rely on. The steps are in the
+ * module's header.
+ */
 export function decide(mail: InboundMail, data: RoutingData): Decision {
   // 1. Hop limit: a message that went round this many relays is looping.
   if (mail.receivedCount > MAX_RECEIVED_HEADERS) return { outcome: "refused", reason: "hop_limit", received: mail.receivedCount };

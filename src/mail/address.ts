@@ -194,6 +194,7 @@ export function parseMailboxes(value: string): Mailbox[] {
   return out;
 }
 
+/** After the last `@`: a quoted local part may hold `@` itself (`"a@b"@example.com`). */
 export function domainOf(address: string): string {
   return address.slice(address.lastIndexOf("@") + 1);
 }
@@ -203,6 +204,7 @@ export function localPartText(address: string): string {
   return unquoted(localPartOf(address));
 }
 
+/** Up to the last `@`, quoting kept (`localPartText` undoes it); the whole text when there is no `@`. */
 export function localPartOf(address: string): string {
   const at = address.lastIndexOf("@");
   return at < 0 ? address : address.slice(0, at);

@@ -10,15 +10,18 @@ export function toBase64(data: Uint8Array | string): string {
   return (typeof data === "string" ? Buffer.from(data, "utf8") : Buffer.from(data)).toString("base64");
 }
 
+/** Unpadded base64url (RFC 4648 §5), usable as is in URLs and tokens: API keys, webhook secrets. */
 export function toBase64Url(data: Uint8Array): string {
   return Buffer.from(data).toString("base64url");
 }
 
+/** Base64 back to bytes, typed as a view of a plain ArrayBuffer, which WebCrypto takes (secrets.ts decrypts with it). */
 export function fromBase64(text: string): Uint8Array<ArrayBuffer> {
   // Buffer.from never answers a SharedArrayBuffer view for base64 text.
   return Buffer.from(text, "base64") as Uint8Array<ArrayBuffer>;
 }
 
+/** Lowercase hex, the form of every digest and HMAC we store, sign with or compare (hash.ts, secrets.ts). */
 export function toHex(data: ArrayBuffer | Uint8Array): string {
   return Buffer.from(data instanceof Uint8Array ? data : new Uint8Array(data)).toString("hex");
 }

@@ -8,6 +8,7 @@ import PostalMime, { type Email, type PostalMimeOptions } from "postal-mime";
 
 export type Parsed = { ok: true; email: Email } | { ok: false; reason: string };
 
+/** Never throws: callers fail the work at once with the reason, where a throw would have the queue retry it. */
 export async function parseMessage(raw: ArrayBuffer | Uint8Array | string, options: PostalMimeOptions = {}): Promise<Parsed> {
   try {
     return { ok: true, email: await PostalMime.parse(raw, options) };

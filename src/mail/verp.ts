@@ -13,12 +13,14 @@ import { hmacHex } from "../secrets";
 
 const SIGNATURE_LENGTH = 10;
 
+/** The id is lowercased before it is signed, as the address may come back lowercased; `verifyVerpToken` signs the same form. */
 export async function verpToken(secretsKey: string | undefined, messageRowId: string): Promise<string> {
   const id = messageRowId.replace(/^msg_/, "").toLowerCase();
   const signature = (await hmacHex(secretsKey, "verp", id)).slice(0, SIGNATURE_LENGTH);
   return `${id}-${signature}`;
 }
 
+/** The envelope sender of one outbound message (src/outbound/draft.ts): a bounce to it names the message, whatever the report itself says. */
 export async function verpAddress(secretsKey: string | undefined, bounceLocalPart: string, domain: string, messageRowId: string): Promise<string> {
   return `${bounceLocalPart}+${await verpToken(secretsKey, messageRowId)}@${domain}`;
 }

@@ -7,6 +7,7 @@ import { and, eq, sql } from "drizzle-orm";
 import type { Db } from "../db/client";
 import { relayUsage } from "../db/schema";
 
+/** The key of a day's usage row, `YYYY-MM-DD` in UTC, so every consumer agrees on when the day, and its limit, starts again. */
 export const utcDay = (now: number) => new Date(now).toISOString().slice(0, 10);
 
 /** Takes one of the relay's daily slots; false when the day's limit is reached. */

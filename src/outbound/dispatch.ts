@@ -44,6 +44,11 @@ function envelopeFor(relay: RelayRow, message: Claimed): string {
   return bounce && !envelopeIsFrom(relay) && matchFromFilter(bounce, relay.fromFilter) ? bounce : (message.fromAddress ?? "");
 }
 
+/**
+ * The queue consumer for `send` jobs. A job whose message another run
+ * holds is retried when that lease ends, not dropped: the holder may still
+ * fail.
+ */
 export async function dispatchSends(env: Env, batch: readonly Message<SendJob>[], now: number): Promise<void> {
   const db = database(env.DB);
   const leaseUntil = new Date(now + LEASE_MS);

@@ -138,6 +138,7 @@ export function recipientsOf(content: Pick<DraftContent, "to" | "cc" | "bcc">): 
   return out;
 }
 
+/** Stores nothing, so a caller may draft again: notify.ts drafts a copy without its attachments when the first draft is too large for the relay. */
 export async function draftMessage(
   env: Env,
   [relayRows, domainRows]: PlanningRows,
@@ -181,8 +182,18 @@ export async function draftMessage(
   return { ok: true, draft: { rowId, plan, raw, bounceAddress, recipients: recipientsOf(content) } };
 }
 
+/**
+ * Where an outbound message's MIME lives in R2, named by its row id: a
+ * notification the queue runs again (same derived id) writes the same
+ * object.
+ */
 export const rawKeyOf = (draft: Draft) => `out/${draft.rowId}.eml`;
 
+/**
+ * Stored before the D1 batch that points at it, so a committed row never
+ * names a missing object; a failed batch leaves an orphan (send.ts deletes
+ * it).
+ */
 export async function storeDraftRaw(env: Env, draft: Draft): Promise<string> {
   const key = rawKeyOf(draft);
   await env.RAW.put(key, draft.raw, { httpMetadata: { contentType: "message/rfc822" } });

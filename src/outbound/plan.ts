@@ -67,6 +67,7 @@ export function domainFor(domains: PlanDomain[], author: Mailbox, thread: PlanTh
 /** Keep the thread's last references (the first id too, per RFC 5322 3.6.4) to a sane count. */
 const MAX_REFERENCES = 20;
 
+/** Null when no enabled relay may send this stream as this From. Pure: the caller computes the VERP address, which needs the secret. */
 export function planMessage(input: {
   rowId: string;
   author: Mailbox;

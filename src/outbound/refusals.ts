@@ -14,6 +14,7 @@ export type SendRefusal =
 /** What drafting itself can refuse (src/outbound/draft.ts). */
 export type DraftRefusal = { reason: "no_relay" } | { reason: "too_large"; size: number; limit: number; relay: string };
 
+/** The one wording of each refusal: the send API's error message and a failed notification's error both use it. */
 export function sendRefusalText(refusal: SendRefusal): string {
   switch (refusal.reason) {
     case "forbidden_domain":

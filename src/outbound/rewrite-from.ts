@@ -40,6 +40,12 @@ export function encapsulate(author: Mailbox, address: string): Mailbox {
   return { name: author.name || localPartText(author.address), address };
 }
 
+/**
+ * Odoo's rule: the From is rewritten only when the relay was chosen for
+ * the notifications address and the author is someone else. The envelope
+ * is the VERP address whenever the relay may send as it, so bounces name
+ * the message.
+ */
 export function planSender(input: SenderInput): SenderPlan {
   const { author, relay } = input;
   if (relay.fixedSender) {

@@ -53,6 +53,7 @@ async function storedAnswer(db: Db, scope: string, key: string, hash: string, si
   return { ok: true, answer: row.response as unknown as SendAnswer, replayed: true };
 }
 
+/** The work of POST /v1/messages. The same Idempotency-Key within 24 hours gets the first answer again, or a conflict when the request differs. */
 export async function acceptSend(
   env: Env,
   db: Db,

@@ -22,6 +22,7 @@ export interface Sessions {
   closeAll(): Promise<void>;
 }
 
+/** One pool per queue batch (dispatch.ts): sessions are keyed by relay and EHLO name, and closed together when the batch is done. */
 export function openSessions(env: Env): Sessions {
   const sessions = new Map<string, Promise<RelaySession>>();
   const keyOf = (relay: RelayRow, helo: string) => `${relay.id} ${helo}`;

@@ -44,6 +44,11 @@ export interface SendSettlement {
   event: { type: "retry" | "daily_limit" | "sent" | "failed"; detail: Record<string, unknown> };
 }
 
+/**
+ * Pure, for the dispatcher and the table tests. When every candidate relay
+ * was at its daily limit and none was tried, the message waits for the
+ * next UTC day instead of backing off.
+ */
 export function settleSend(run: DispatchRun): SendSettlement {
   const results = new Map((run.outcome?.recipients ?? []).map((r) => [r.address, r]));
   const answered = run.recipients.flatMap((address) => results.get(address) ?? []);

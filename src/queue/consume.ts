@@ -14,6 +14,7 @@ import { runAll } from "./run-all";
 
 const ofKind = <K extends Job["kind"]>(batch: MessageBatch<Job>, kind: K) => batch.messages.filter((m) => m.body?.kind === kind) as unknown as Message<Extract<Job, { kind: K }>>[];
 
+/** The Worker's `queue()` entry, for the jobs queue and its dead-letter queue alike (`batch.queue` tells which). */
 export async function consume(batch: MessageBatch<Job>, env: Env, now: number): Promise<void> {
   const sends = ofKind(batch, "send");
   const deliveries = ofKind(batch, "deliver");

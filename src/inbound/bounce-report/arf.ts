@@ -14,6 +14,11 @@ import { returnedRecipients } from "./original-ids";
 import { recipientOf, reportOf } from "./status";
 import type { BounceReport, Parts } from "./types";
 
+/**
+ * First of the readers (index.ts): a complaint must never be read as a
+ * bounce, and the other readers would take an ARF report or Apple's
+ * unsubscribe mail for one.
+ */
 export function readFeedbackReport(parts: Parts): BounceReport | null {
   const contentType = (headerValue(parts.headers, "content-type") ?? "").toLowerCase();
   const isArf = parts.feedbackReports.length > 0 || /report-type\s*=\s*"?feedback-report/.test(contentType);

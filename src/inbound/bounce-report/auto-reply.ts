@@ -15,12 +15,14 @@ import type { BounceReport, Parts } from "./types";
 const AUTO_REPLY_SUBJECT =
   /^\s*(?:auto(?:matic)?[ -]?(?:reply|response|answer|antwort)|auto|out of (?:the )?office(?: reply)?|abwesenheitsnotiz|abwesend|r[ée]ponse automatique|respuesta autom[áa]tica|risposta automatica|automatisch antwoord|on vacation|vacation reply)\s*:/i;
 
+/** Last of the readers (index.ts). The report names the replying address; src/inbound/bounce.ts records it and counts nothing. */
 export function readAutoReply(parts: Parts): BounceReport | null {
   if (!isAutoReply(parts)) return null;
   const from = canonical(parts.fromAddress);
   return reportOf("auto_reply", from ? [recipientOf(from, null, null, null, null)] : []);
 }
 
+/** Also asked by the delivery-report reader (dsn.ts), which leaves to this reader the auto-replies that show only weak signs of a bounce. */
 export function isAutoReply(parts: Parts): boolean {
   const headers = parts.headers;
   const autoSubmitted = headerValue(headers, "auto-submitted")?.trim().toLowerCase() ?? "";

@@ -24,6 +24,11 @@ import type { BounceReport, DsnBlock, Parts, ReportedRecipient } from "./types";
  */
 const OTHER_REPORT_TYPE = /^\s*multipart\/report\s*;(?:.*;)?\s*report-type\s*=\s*"?(?!delivery-status\b)[\w-]/i;
 
+/**
+ * Structured sources first (DSN parts, X-Failed-Recipients), then the
+ * text. Null for read receipts, for mail no mail system wrote, and for
+ * weak-evidence auto-replies.
+ */
 export function readDeliveryReport(parts: Parts): BounceReport | null {
   if (OTHER_REPORT_TYPE.test(headerValue(parts.headers, "content-type") ?? "")) return null;
   const evidence = deliveryEvidence(parts);

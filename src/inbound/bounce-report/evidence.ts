@@ -80,6 +80,11 @@ const NOTICE_SIGNATURES: { header: ReadField; value: RegExp; subject?: RegExp; r
   { header: "reply-to", value: /^\s*<?no-reply@app\.auone-net\.jp>?\s*$/i },
 ];
 
+/**
+ * From headers only, never the body: a person quoting a bounce in their
+ * text is no mail system. A daemon sender or the null reverse-path alone
+ * is only `any`.
+ */
 export function deliveryEvidence(parts: Parts): Evidence {
   const headers = parts.headers;
   // "MAILER-DAEMON <>" has no address: the name alone tells.

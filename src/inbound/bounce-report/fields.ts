@@ -33,10 +33,12 @@ const READ_FIELDS = [
 export type ReadField = (typeof READ_FIELDS)[number];
 export const READ_FIELD_NAMES = new Set<string>(READ_FIELDS);
 
+/** The first value of a top header field. `ReadField` keeps lookups to the fields the parser keeps: a name outside READ_FIELDS does not compile. */
 export function headerValue(headers: Header[], key: ReadField): string | undefined {
   return headers.find((header) => header.key === key)?.value;
 }
 
+/** Every value of a field that may repeat (Exim starts a new X-Failed-Recipients every 50 addresses). */
 export function headerValues(headers: Header[], key: ReadField): string[] {
   return headers.filter((header) => header.key === key).map((header) => header.value);
 }
@@ -70,6 +72,7 @@ export function prefixOf(content: ArrayBuffer | Uint8Array | string, bytes: numb
   return content instanceof Uint8Array ? content.subarray(0, bytes) : new Uint8Array(content, 0, Math.min(bytes, content.byteLength));
 }
 
+/** A part's content as text, read as UTF-8: the fields of DSNs and feedback reports are ASCII, which UTF-8 reads the same. */
 export function decodeText(content: ArrayBuffer | Uint8Array | string): string {
   return typeof content === "string" ? content : new TextDecoder("utf-8").decode(content);
 }
@@ -111,11 +114,17 @@ export function phrases(sources: string[]): RegExp {
   return new RegExp(`\\b(?:${sources.join("|")})\\b`, "i");
 }
 
+/**
+ * Whitespace collapsed and cut to MAX_DIAGNOSTIC_CHARS, as diagnostics are
+ * stored and shown and a server may send pages of them; nothing left reads
+ * as null.
+ */
 export function clip(text: string | null | undefined): string | null {
   const squeezed = text?.replace(/\s+/g, " ").trim();
   return squeezed ? squeezed.slice(0, MAX_DIAGNOSTIC_CHARS) : null;
 }
 
+/** Duplicates dropped, first occurrence kept: readers keep recipients in the order the report names them. */
 export function unique(values: string[]): string[] {
   return [...new Set(values)];
 }

@@ -69,6 +69,7 @@ export type { BounceReport, ReportedAction, ReportedRecipient, ReportKind } from
  */
 const READERS: readonly Reader[] = [readFeedbackReport, readSesNotification, readDeliveryReport, readAutoReply];
 
+/** The one entry point (src/inbound/bounce.ts, POST /v1/route-test). Never throws: input that breaks a reader reads as "not a report". */
 export async function readBounceReport(raw: Uint8Array | string): Promise<BounceReport> {
   try {
     return await read(raw, true);

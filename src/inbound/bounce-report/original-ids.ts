@@ -15,6 +15,11 @@ import type { Field, Parts } from "./types";
 
 const ORIGINAL_ID_HEADERS = [OWN_MESSAGE_ID_HEADER.toLowerCase(), "message-id", "x-microsoft-original-message-id"];
 
+/**
+ * The ids that tie a report to mail we sent. Our own X-Mailgate-Message-Id
+ * comes first: relays that rewrite Message-ID leave it alone. Exchange
+ * keeps the id it replaced in X-Microsoft-Original-Message-Id.
+ */
 export function originalMessageIds(fields: Field[]): string[] {
   const ids = ORIGINAL_ID_HEADERS.flatMap((name) => fields.filter((field) => field.name === name).map((field) => messageIdOf(field.value)));
   return unique(ids.filter((id): id is string => id !== null));

@@ -64,6 +64,7 @@ export function isGenericStatus(status: string | null): boolean {
   return status === null || /^\d\.0\.0$/.test(status);
 }
 
+/** An RFC 3464 Action field (§2.3.3) as one of our three; a comment after the word is ignored, and an unknown action reads as null. */
 export function actionOf(value: string | null | undefined): ReportedAction | null {
   const action = value
     ?.trim()
@@ -75,6 +76,7 @@ export function actionOf(value: string | null | undefined): ReportedAction | nul
   return null;
 }
 
+/** The action a status code's class implies (RFC 3463: 2 success, 4 transient, 5 permanent), for a recipient whose Action is missing or unknown. */
 export function actionFromStatus(status: string | null): ReportedAction | null {
   if (status?.startsWith("5.")) return "failed";
   if (status?.startsWith("4.")) return "delayed";
@@ -89,6 +91,7 @@ export function kindOf(recipients: ReportedRecipient[]): ReportKind {
   return "bounce";
 }
 
+/** A report as a reader answers it; `originalMessageIds` is filled in once for all readers (index.ts). `reportOf(null)` means "not a report". */
 export function reportOf(kind: ReportKind | null, recipients: ReportedRecipient[] = [], feedbackType: string | null = null): BounceReport {
   return { kind, recipients, feedbackType, originalMessageIds: [] };
 }
@@ -160,6 +163,7 @@ export function readSyncRefusal(code: string | null, text: string | null): { sta
   return /^5\.[12]\./.test(status) || hard ? { status, hard } : null;
 }
 
+/** Every reader makes its recipients here, so whether a failure is hard is decided by one rule (`isHard`), whichever reader found it. */
 export function recipientOf(recipient: string, action: ReportedAction | null, status: string | null, diagnostic: string | null, remoteMta: string | null): ReportedRecipient {
   return { recipient, action, status, diagnostic, remoteMta, hard: isHard(action, status, diagnostic) };
 }

@@ -16,6 +16,11 @@ function codeOf(error: unknown): string | null {
   return typeof code === "string" ? code : null;
 }
 
+/**
+ * One `send()` per recipient. An error about the recipient or the message
+ * fails that recipient; any other is the service's: a relay error if
+ * nobody got it yet, else the rest deferred.
+ */
 export function cloudflareRelay(binding: SendEmail): Relay {
   const decoder = new TextDecoder();
   return {

@@ -98,6 +98,7 @@ function contentBase64(content: ArrayBuffer | Uint8Array | string): string {
   return toBase64(content instanceof Uint8Array ? content : new Uint8Array(content));
 }
 
+/** Attachments as the JSON APIs take them: base64, always a filename (made up when the part has none), and the Content-ID that `cid:` links need. */
 export function attachments(parsed: Email): FlatAttachment[] {
   return parsed.attachments.map((a, i) => ({
     filename: a.filename ?? `attachment-${i + 1}`,
@@ -143,6 +144,7 @@ export async function providerRequest(
   return { kind: "relay_error", code: String(response.status), message: text };
 }
 
+/** One string field of a provider's JSON answer, or null: a failed call's answer may not be JSON at all. */
 export function jsonField(body: string, field: string): string | null {
   try {
     const value = (JSON.parse(body) as Record<string, unknown>)[field];

@@ -13,6 +13,7 @@ export interface MailgunOptions {
   baseUrl: string;
 }
 
+/** The MIME endpoint, so the message goes exactly as composed; `to` is the envelope, so Bcc recipients get it without showing in a header. */
 export function mailgunRelay(options: MailgunOptions): Relay {
   return {
     async open() {

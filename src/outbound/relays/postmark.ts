@@ -37,6 +37,11 @@ function inactiveRecipients(recipients: string[], status: number, body: string):
   };
 }
 
+/**
+ * Postmark takes fields, not MIME: the message is read back
+ * (`fieldsRelay`) and sent with X-PM-KeepID, so the Message-ID that
+ * replies cite stays ours.
+ */
 export function postmarkRelay(options: PostmarkOptions): Relay {
   return fieldsRelay(async (message, { parsed, from, to, cc, bcc, replyTo, text, html }) => {
     const body = {

@@ -12,6 +12,7 @@ export interface ResendOptions {
   baseUrl: string;
 }
 
+/** The Idempotency-Key is our message id and its recipients: a run the queue repeats after Resend took the message does not send it twice. */
 export function resendRelay(options: ResendOptions): Relay {
   return fieldsRelay(async (message, { parsed, from, to, cc, bcc, replyTo, text, html }) => {
     const body = {

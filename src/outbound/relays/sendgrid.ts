@@ -18,6 +18,11 @@ const RESERVED = new Set(["x-sg-id", "x-sg-eid", "received", "dkim-signature", "
 
 const person = (m: Mailbox) => (m.name ? { email: m.address, name: m.name } : { email: m.address });
 
+/**
+ * One personalization, so every recipient gets the same message. Headers
+ * SendGrid reserves are left out: one of them makes it refuse the whole
+ * request.
+ */
 export function sendgridRelay(options: SendgridOptions): Relay {
   return fieldsRelay(async (message, { parsed, from, to, cc, bcc, replyTo: [replyTo], text, html }) => {
     const content = [...(text ? [{ type: "text/plain", value: text }] : []), ...(html ? [{ type: "text/html", value: html }] : [])];

@@ -21,6 +21,11 @@ export interface SesOptions {
 /** Error types that reject this message (https://docs.aws.amazon.com/ses/latest/APIReference-V2/API_SendEmail.html). */
 const MESSAGE_REJECTED = new Set(["MessageRejected", "BadRequestException"]);
 
+/**
+ * Raw content, so the message goes as composed. SES uses its own MAIL
+ * FROM, so our VERP address goes as the feedback address for bounces to
+ * come back to.
+ */
 export function sesRelay(options: SesOptions): Relay {
   const client = new AwsClient({
     accessKeyId: options.accessKeyId,

@@ -33,6 +33,11 @@ export const DEFAULT_MAX_SIZE: Record<RelayType, number> = {
   sendgrid: 30_000_000,
 };
 
+/**
+ * The `max_size` the operator set in the relay's config, else what the
+ * service documents; draftMessage refuses larger messages before anything
+ * is queued.
+ */
 export function maxSizeOf(relay: Pick<RelayRow, "type" | "config">): number {
   const configured = relay.config.max_size;
   return typeof configured === "number" ? configured : DEFAULT_MAX_SIZE[relay.type];
@@ -47,6 +52,7 @@ export function envelopeIsFrom(relay: Pick<RelayRow, "type">): boolean {
   return relay.type === "cloudflare";
 }
 
+/** `fixed_sender`: the one account a relay may send as. When set it is the From and the envelope sender, the author's name kept (rewrite-from.ts). */
 export function fixedSenderOf(relay: Pick<RelayRow, "config">): string | null {
   const fixed = relay.config.fixed_sender;
   return typeof fixed === "string" && fixed ? fixed : null;

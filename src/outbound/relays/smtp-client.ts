@@ -40,6 +40,12 @@ export interface SmtpOptions {
 const DEFAULT_TIMEOUT_MS = 30_000;
 const encoder = new TextEncoder();
 
+/**
+ * One session: `connect()` reads the greeting, says EHLO, starts TLS and
+ * authenticates; `send()` runs one transaction and may be called again for
+ * the next message; `quit()` ends it. A failing server (refusals, timeouts,
+ * a closed connection) is a RelayError, so the dispatcher can fail over.
+ */
 export class SmtpClient {
   /** Replies waited for in one go: the number a latency-bound link pays for. */
   roundTrips = 0;

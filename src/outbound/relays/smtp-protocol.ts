@@ -11,6 +11,7 @@ export interface Reply {
   text: string;
 }
 
+/** Whether an envelope address can go without SMTPUTF8 (RFC 6531), which any non-ASCII character needs. */
 export function isAscii(text: string): boolean {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: ASCII includes the control characters.
   return /^[\x00-\x7f]*$/.test(text);

@@ -2,6 +2,7 @@
 import { SmtpClient, type SmtpOptions } from "./smtp-client";
 import type { Relay } from "./types";
 
+/** A session is one SMTP connection, kept for the batch's messages to this relay (src/outbound/sessions.ts) and ended with QUIT. */
 export function smtpRelay(options: SmtpOptions): Relay {
   return {
     async open() {

@@ -74,6 +74,7 @@ const u16 = (n: number) => [(n >> 8) & 0xff, n & 0xff];
 const u24 = (n: number) => [(n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff];
 const extension = (type: number, body: number[]) => [...u16(type), ...u16(body.length), ...body];
 
+/** An IP host gets no SNI (RFC 6066 §3 allows host names only) and is matched against the certificate's IP entries, not its names. */
 export function isIpLiteral(host: string): boolean {
   return /^\d{1,3}(?:\.\d{1,3}){3}$/.test(host) || host.includes(":");
 }
