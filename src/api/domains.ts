@@ -2,6 +2,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, eq, inArray } from "drizzle-orm";
 import { aliases, domains } from "../db/schema";
+import { notificationsAddress } from "../outbound/plan";
 import { router } from "./context";
 import { ApiError, notFound } from "./errors";
 import { keyset, ListQuery, listOf } from "./pagination";
@@ -26,11 +27,6 @@ const DomainSchema = z
   })
   .openapi("Domain");
 
-/** Odoo's `default_from_email`: a full address as is, else `<local part>@<domain>`. */
-export function defaultFromAddress(domain: Pick<DomainRow, "name" | "defaultFrom">): string {
-  return domain.defaultFrom.includes("@") ? domain.defaultFrom : `${domain.defaultFrom}@${domain.name}`;
-}
-
 /**
  * A stored domain as the API answers it, with the catchall, bounce and
  * notifications addresses spelled out, so clients need not rebuild them
@@ -47,7 +43,7 @@ export function domainOut(row: DomainRow): z.infer<typeof DomainSchema> {
     sequence: row.sequence,
     catchall_address: `${row.catchall}@${row.name}`,
     bounce_address: `${row.bounce}@${row.name}`,
-    default_from_address: defaultFromAddress(row),
+    default_from_address: notificationsAddress(row),
     created_at: iso(row.createdAt),
     updated_at: iso(row.updatedAt),
   };

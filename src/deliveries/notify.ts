@@ -34,7 +34,7 @@ const NOTIFICATION_HEADERS = { "X-Auto-Response-Suppress": "OOF, AutoReply" };
  * copies and answers their rows, which commit with the delivery's
  * settlement; the copies are queued only after that (`afterCommit`).
  */
-export async function notifyFollowers(env: Env, db: Db, delivery: DeliveryRow): Promise<Handled> {
+export async function notifyFollowers(env: Env, db: Db, delivery: DeliveryRow, runAt: number): Promise<Handled> {
   const threadId = delivery.threadId;
   if (!threadId) return { outcome: { result: "failed", statusCode: null, error: "the delivery names no thread" } };
   const [messageRows, threadRows, threadKeys, followerRows, ownAliases, relayRows, domainRows] = await db.batch([
@@ -99,7 +99,7 @@ export async function notifyFollowers(env: Env, db: Db, delivery: DeliveryRow): 
 
   const planning = [relayRows, domainRows] as PlanningRows;
   const now = delivery.createdAt.getTime();
-  const at = new Date();
+  const at = new Date(runAt);
   const statements: BatchItem<"sqlite">[] = [];
   const ids: string[] = [];
   // One copy at a time, stored as soon as it is composed: only one is ever held in memory.

@@ -65,7 +65,7 @@ function handle(env: Env, db: Db, row: DeliveryRow, now: number): Promise<Handle
     case "webhook":
       return postWebhook(env, db, row, now);
     case "notify":
-      return notifyFollowers(env, db, row);
+      return notifyFollowers(env, db, row, now);
     case "store":
     case "forward":
       return Promise.resolve({ outcome: { result: "failed", statusCode: null, error: `${row.type} is not a queued destination` } });

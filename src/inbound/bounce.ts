@@ -1,7 +1,7 @@
 /**
  * What a bounce changes (Odoo's `_routing_handle_bounce` and the mass
  * mailing blacklist rule, shared/reference/odoo-gateway.md 3.2-3.4), read
- * by src/inbound/bounce-report.ts from the stored message.
+ * by src/inbound/bounce-report/ from the stored message.
  *
  * A report acts only on mail we sent: the message its signed VERP address
  * names, else the one whose Message-ID its embedded original (or its own

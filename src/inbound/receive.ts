@@ -8,7 +8,7 @@
  * | accepted | return normally                                        |
  * | refused  | `setReject(text)`: permanent 5xx with a human reason   |
  * | dropped  | return normally (the decision is recorded)             |
- * | our fault (D1, R2, KV, a forward to retry, a bug) | throw: temporary 4xx, the sender retries |
+ * | our fault (D1, R2, a forward to retry, a bug)     | throw: temporary 4xx, the sender retries |
  *
  * Effects run in an order that makes the sender's retry safe: the loop
  * guard's claim (keyed by the delivery), then the raw mail in R2 (same key

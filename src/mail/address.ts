@@ -20,9 +20,9 @@ import emailAddresses from "email-addresses";
 import { type Address, addressParser, decodeWords } from "postal-mime";
 import type { Mailbox } from "../model";
 
-/** RFC 5322 `atext`, widened by RFC 6532 to every non-ASCII character. */
 /** An ASCII dot-atom (RFC 5322 3.2.3): a local part that needs no quoting. */
 export const DOT_ATOM = /^[a-zA-Z0-9!#$%&'*+\-/=?^_`{|}~]+(\.[a-zA-Z0-9!#$%&'*+\-/=?^_`{|}~]+)*$/;
+/** RFC 5322 `atext`, widened by RFC 6532 to every non-ASCII character. */
 const DOT_ATOM_UTF8 = /^[a-zA-Z0-9!#$%&'*+\-/=?^_`{|}~\u0080-\u{10FFFF}]+(?:\.[a-zA-Z0-9!#$%&'*+\-/=?^_`{|}~\u0080-\u{10FFFF}]+)*$/u;
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it finds.
 const CONTROL = /[\x00-\x1f\x7f]/;

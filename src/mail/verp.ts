@@ -5,8 +5,9 @@
  *
  * Token: the message id's 26 ULID characters, `-`, then 10 hex characters of
  * HMAC-SHA256(id). Lowercase throughout: mail systems may change the case of
- * a local part, and we lowercase addresses on the way in. 44 characters plus
- * the bounce local part stays within the 64 a local part may have.
+ * a local part, and we lowercase addresses on the way in. The `+` and the
+ * token take 38 characters, so a bounce local part of up to 26 keeps the
+ * address within the 64 a local part may have.
  */
 import { secretsEqual } from "../hash";
 import { hmacHex } from "../secrets";

@@ -49,7 +49,7 @@ export interface SendPlan {
 }
 
 /** Odoo's `default_from_email`: a full address as is, else `<local part>@<domain>`. */
-export function notificationsAddress(domain: PlanDomain): string {
+export function notificationsAddress(domain: Pick<PlanDomain, "name" | "defaultFrom">): string {
   return domain.defaultFrom.includes("@") ? domain.defaultFrom : `${domain.defaultFrom}@${domain.name}`;
 }
 

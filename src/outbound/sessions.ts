@@ -36,7 +36,12 @@ export function openSessions(env: Env): Sessions {
         }
         return session;
       },
-      drop: (relay) => sessions.delete(keyOf(relay, helo)),
+      drop(relay) {
+        const session = sessions.get(keyOf(relay, helo));
+        sessions.delete(keyOf(relay, helo));
+        // Its connection is closed now, not left open until the Worker's invocation ends.
+        session?.then((s) => s.close()).catch(() => {});
+      },
     }),
     async closeAll() {
       for (const session of sessions.values()) await session.then((s) => s.close()).catch(() => {});

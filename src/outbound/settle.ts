@@ -7,7 +7,7 @@
  * it, now or in an earlier run) or failed.
  */
 
-import { backoffSeconds } from "../queue/backoff";
+import { backoffSeconds, MAX_QUEUE_DELAY_SECONDS } from "../queue/backoff";
 import type { RecipientResult, SendOutcome } from "./relays/types";
 
 /** 1 min, 2, 4, ... capped at 6 h. */
@@ -77,9 +77,9 @@ export function settleSend(run: DispatchRun): SendSettlement {
   };
 }
 
-/** A minute past the next UTC midnight, when daily limits start again. */
+/** A minute past the next UTC midnight, when daily limits start again (within the queue's longest delay). */
 function secondsUntilNextUtcDay(now: number): number {
   const next = new Date(now);
   next.setUTCHours(24, 0, 0, 0);
-  return Math.ceil((next.getTime() - now) / 1000) + 60;
+  return Math.min(Math.ceil((next.getTime() - now) / 1000) + 60, MAX_QUEUE_DELAY_SECONDS);
 }

@@ -101,6 +101,13 @@ describe("settleSend", () => {
     },
     { name: "the relay failed: retried", run: run({ attempts: [{ relayId: "rly_1", error: "connection refused" }] }), status: "queued", event: "retry", retry: 60 },
     { name: "only daily limits: the next UTC day", run: run({ attempts: [], onlyDailyLimits: true }), status: "queued", event: "daily_limit", retry: 12 * 3600 + 60 },
+    {
+      name: "only daily limits just after midnight: within the queue's longest delay",
+      run: run({ attempts: [], onlyDailyLimits: true, now: Date.UTC(2026, 10, 30, 0, 0, 1) }),
+      status: "queued",
+      event: "daily_limit",
+      retry: 24 * 3600,
+    },
     { name: "no relay may send as the From: retried", run: run({ attempts: [], hasCandidates: false }), status: "queued", event: "retry", retry: 60 },
     {
       name: "a refusal that says the mailbox does not exist counts as a bounce",
