@@ -21,7 +21,13 @@ export type AliasContactPolicy = (typeof ALIAS_CONTACT_POLICIES)[number];
 /** Odoo's `alias_status`: `invalid` marks a configuration error found while routing. */
 export type AliasStatus = "not_tested" | "valid" | "invalid";
 
-export type SuppressionReason = "hard_bounce" | "bounces" | "complaint" | "manual";
+export const SUPPRESSION_REASONS = ["hard_bounce", "soft_bounces", "complaint", "unsubscribed", "manual", "provider"] as const;
+/**
+ * Why an address gets no more mail: a hard bounce, Odoo's repeated-bounce
+ * rule, a complaint, an unsubscribe (for one stream), an operator, or the
+ * relay's provider telling us it suppresses the address itself.
+ */
+export type SuppressionReason = (typeof SUPPRESSION_REASONS)[number];
 
 export type MessageDirection = "in" | "out";
 export type InboundStatus = "accepted" | "refused" | "dropped";
@@ -30,10 +36,11 @@ export type OutboundStatus = "queued" | "sent" | "failed" | "bounced";
 export type Stream = "transactional" | "mass";
 
 /** `notify`: copies to the thread's followers, through the outbound pipeline. */
-export type DeliveryType = Destination["type"] | "notify";
+export type DeliveryType = Destination["type"] | "notify" | "event_hook";
 export type DeliveryStatus = "pending" | "delivered" | "failed";
 
 export type RelayType = "cloudflare" | "smtp" | "postmark" | "resend" | "ses" | "mailgun" | "sendgrid";
 
 export type RecipientKind = "to" | "cc" | "bcc";
-export type RecipientStatus = "pending" | "sent" | "failed" | "bounced";
+/** Where one recipient of an outbound message stands; later states win (see src/events/apply.ts). */
+export type RecipientStatus = "pending" | "sent" | "deferred" | "delivered" | "failed" | "bounced" | "complained" | "unsubscribed";

@@ -120,7 +120,7 @@ describe("bounce processing", () => {
     // A week and a day later, mail to the address bounces once more.
     at.clock.advance(8 * DAY);
     const fifth = await bounceOnce(full);
-    expect(fifth.decision.bounce.effects.suppressed).toEqual([{ email: full, reason: "bounces" }]);
+    expect(fifth.decision.bounce.effects.suppressed).toEqual([{ email: full, reason: "soft_bounces" }]);
     expect(await contact(full)).toMatchObject({ bounce_count: 5, suppressed: true });
 
     // Five in a few minutes is not enough: they must spread over more than a week.

@@ -90,13 +90,18 @@ describe("validation: a refused request queues nothing", () => {
     expect(await outboundCount()).toBe(before);
   });
 
-  it("suppressed recipients: 422 naming them", async () => {
+  it("suppressed recipients are left out and named in the answer; a send to nobody else is 422", async () => {
     const suppressed = `${unique("gone")}@customer.example`;
     await ok("POST", "/v1/contacts", { email: suppressed }, 201);
     await ok("PATCH", `/v1/contacts/${suppressed}`, { suppressed: true });
+    const mixed = await api("POST", "/v1/messages", { ...base(), to: ["fine@customer.example"], cc: [suppressed.toUpperCase()] });
+    expect(mixed).toMatchObject({ status: 202, body: { suppressed: [suppressed] } });
+    const queued = await ok("GET", `/v1/messages/${mixed.body.id}`);
+    expect(queued.recipients.map((r: any) => r.address)).toEqual(["fine@customer.example"]);
+    expect(queued.cc).toEqual([]);
     const before = await outboundCount();
-    const response = await api("POST", "/v1/messages", { ...base(), to: ["fine@customer.example"], cc: [suppressed.toUpperCase()] });
-    expect(response).toMatchObject({ status: 422, body: { error: { message: expect.stringContaining(suppressed) } } });
+    const none = await api("POST", "/v1/messages", { ...base(), to: [suppressed] });
+    expect(none).toMatchObject({ status: 422, body: { error: { message: expect.stringContaining(suppressed) } } });
     expect(await outboundCount()).toBe(before);
     await ok("PATCH", `/v1/contacts/${suppressed}`, { suppressed: false });
     expect((await api("POST", "/v1/messages", { ...base(), to: [suppressed] })).status).toBe(202);

@@ -16,6 +16,7 @@ import { router } from "./context";
 import { domainsApi } from "./domains";
 import { ApiError, errorBody } from "./errors";
 import { filesApi } from "./files";
+import { hooksApi } from "./hooks";
 import { keysApi } from "./keys";
 import { messagesApi } from "./messages";
 import { relaysApi } from "./relays";
@@ -23,9 +24,11 @@ import { routeTestApi } from "./route-test";
 import { json } from "./schemas";
 import { sendApi } from "./send";
 import { settingsApi } from "./settings";
+import { suppressionsApi } from "./suppressions";
 import { threadsApi } from "./threads";
 
 const MAX_JSON_BYTES = 1024 * 1024;
+const MAX_HOOK_BYTES = 5 * 1024 * 1024;
 /** route-test and the send API carry whole messages (up to the relays' 40 MB), base64 or JSON-escaped. */
 const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
@@ -70,6 +73,17 @@ export function createApp(clock: Clock) {
 
   // Signed links from webhook payloads: the signature is the authorization.
   app.route("/", filesApi);
+  // Providers' event webhooks: each verified by its provider's own scheme; a batch of events is at most a few megabytes.
+  app.use(
+    "/hooks/*",
+    bodyLimit({
+      maxSize: MAX_HOOK_BYTES,
+      onError: () => {
+        throw new ApiError("payload_too_large", `request body over ${MAX_HOOK_BYTES} bytes`);
+      },
+    }),
+  );
+  app.route("/", hooksApi);
 
   const isPublic = (path: string) => path === "/v1/openapi.json";
   app.use("/v1/*", (c, next) => (isPublic(c.req.path) ? next() : authenticate(c, next)));
@@ -83,7 +97,7 @@ export function createApp(clock: Clock) {
     return bodyLimit({ maxSize: max, onError: tooLarge(max) })(c, next);
   });
 
-  const apis = [domainsApi, aliasesApi, settingsApi, allowedSendersApi, contactsApi, threadsApi, messagesApi, sendApi, routeTestApi, relaysApi, keysApi];
+  const apis = [domainsApi, aliasesApi, settingsApi, allowedSendersApi, contactsApi, suppressionsApi, threadsApi, messagesApi, sendApi, routeTestApi, relaysApi, keysApi];
   for (const api of apis) app.route("/v1", api);
 
   app.notFound((c) => c.json(errorBody("not_found", `no route for ${c.req.method} ${c.req.path}`), 404));

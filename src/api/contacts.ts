@@ -1,21 +1,43 @@
 /** `/v1/contacts`: addresses we know (the `known` contact policy), with their bounce state. */
 import { createRoute, z } from "@hono/zod-openapi";
-import { eq } from "drizzle-orm";
-import { contacts } from "../db/schema";
+import { and, eq } from "drizzle-orm";
+import type { Db } from "../db/client";
+import { contacts, suppressions } from "../db/schema";
+import { SUPPRESSION_REASONS, type SuppressionReason } from "../model";
+import { EVERY_STREAM, suppressStatement } from "../suppressions";
 import { router } from "./context";
 import { ApiError, notFound } from "./errors";
 import { keyset, ListQuery, listOf } from "./pagination";
 import { conflictResponse, EmailAddress, errorResponses, iso, json, jsonBody, security, Timestamp } from "./schemas";
 
-type ContactRow = typeof contacts.$inferSelect;
+/** A contact with its suppression for every stream, if any. */
+type ContactRow = typeof contacts.$inferSelect & { suppressedReason: SuppressionReason | null };
+
+const contactColumns = {
+  email: contacts.email,
+  name: contacts.name,
+  bounceCount: contacts.bounceCount,
+  lastBounceAt: contacts.lastBounceAt,
+  createdAt: contacts.createdAt,
+  updatedAt: contacts.updatedAt,
+  suppressedReason: suppressions.reason,
+};
+
+/** Contacts joined with their every-stream suppression: the suppression model is the one table. */
+function selectContacts(db: Db) {
+  return db
+    .select(contactColumns)
+    .from(contacts)
+    .leftJoin(suppressions, and(eq(suppressions.email, contacts.email), eq(suppressions.stream, EVERY_STREAM)));
+}
 
 const ContactSchema = z
   .object({
     email: z.string(),
     name: z.string().nullable(),
     bounce_count: z.number().int().openapi({ description: "Bounces counted since the contact last wrote to us (normal mail resets it)" }),
-    suppressed: z.boolean().openapi({ description: "The send API refuses this address until it is unsuppressed" }),
-    suppressed_reason: z.enum(["hard_bounce", "bounces", "complaint", "manual"]).nullable(),
+    suppressed: z.boolean().openapi({ description: "Suppressed for every stream: sends leave it out until it is unsuppressed (see GET /v1/suppressions for stream-scoped ones)" }),
+    suppressed_reason: z.enum(SUPPRESSION_REASONS).nullable(),
     last_bounce_at: Timestamp.nullable(),
     created_at: Timestamp,
     updated_at: Timestamp,
@@ -26,8 +48,8 @@ const contactOut = (row: ContactRow): z.infer<typeof ContactSchema> => ({
   email: row.email,
   name: row.name,
   bounce_count: row.bounceCount,
-  suppressed: row.suppressed,
-  suppressed_reason: row.suppressed ? row.suppressedReason : null,
+  suppressed: row.suppressedReason !== null,
+  suppressed_reason: row.suppressedReason,
   last_bounce_at: row.lastBounceAt ? iso(row.lastBounceAt) : null,
   created_at: iso(row.createdAt),
   updated_at: iso(row.updatedAt),
@@ -50,7 +72,7 @@ contactsApi.openapi(
   }),
   async (c) => {
     const list = keyset(contacts.email, "asc", c.req.valid("query"));
-    const rows = await c.get("db").select().from(contacts).where(list.after).orderBy(list.orderBy).limit(list.limit);
+    const rows = await selectContacts(c.get("db")).where(list.after).orderBy(list.orderBy).limit(list.limit);
     return c.json(
       list.page(rows, (r) => r.email, contactOut),
       200,
@@ -78,7 +100,7 @@ contactsApi.openapi(
       .onConflictDoNothing()
       .returning();
     if (!row) throw new ApiError("conflict", `contact ${email} already exists`);
-    return c.json(contactOut(row), 201);
+    return c.json(contactOut({ ...row, suppressedReason: null }), 201);
   },
 );
 
@@ -94,7 +116,7 @@ contactsApi.openapi(
   }),
   async (c) => {
     const { email } = c.req.valid("param");
-    const row = await c.get("db").select().from(contacts).where(eq(contacts.email, email)).get();
+    const row = await selectContacts(c.get("db")).where(eq(contacts.email, email)).get();
     if (!row) throw notFound(`contact ${email}`);
     return c.json(contactOut(row), 200);
   },
@@ -113,18 +135,19 @@ contactsApi.openapi(
   async (c) => {
     const { email } = c.req.valid("param");
     const body = c.req.valid("json");
-    const [row] = await c
-      .get("db")
-      .update(contacts)
-      .set({
-        ...(body.name !== undefined && { name: body.name }),
-        // Suppressing by hand says so; lifting a suppression forgets why it was there.
-        ...(body.suppressed !== undefined && { suppressed: body.suppressed, suppressedReason: body.suppressed ? "manual" : null }),
-        updatedAt: new Date(c.get("clock")()),
-      })
-      .where(eq(contacts.email, email))
-      .returning();
-    if (!row) throw notFound(`contact ${email}`);
-    return c.json(contactOut(row), 200);
+    const db = c.get("db");
+    const at = new Date(c.get("clock")());
+    if (!(await db.select({ email: contacts.email }).from(contacts).where(eq(contacts.email, email)).get())) throw notFound(`contact ${email}`);
+    await db.batch([
+      db
+        .update(contacts)
+        .set({ ...(body.name !== undefined && { name: body.name }), updatedAt: at })
+        .where(eq(contacts.email, email)),
+      // Suppressing by hand says so; lifting a suppression lifts it for every stream and forgets why it was there.
+      ...(body.suppressed === true ? [suppressStatement(db, email, "manual", at)] : []),
+      ...(body.suppressed === false ? [db.delete(suppressions).where(eq(suppressions.email, email))] : []),
+    ]);
+    const row = await selectContacts(db).where(eq(contacts.email, email)).get();
+    return c.json(contactOut(row!), 200);
   },
 );

@@ -78,7 +78,7 @@ const DeliveryAttemptSchema = z
 const DeliverySchema = z
   .object({
     id: z.string().openapi({ description: "Webhooks: the payload's id, the same on every retry" }),
-    type: z.enum(["store", "forward", "webhook", "notify"]),
+    type: z.enum(["store", "forward", "webhook", "notify", "event_hook"]),
     target: z.string().nullable(),
     status: z.enum(["pending", "delivered", "failed"]),
     attempts: z.number().int(),
@@ -99,7 +99,11 @@ const RecipientSchema = z
     address: z.string(),
     name: z.string().nullable(),
     kind: z.enum(["to", "cc", "bcc"]),
-    status: z.enum(["pending", "sent", "failed", "bounced"]),
+    status: z.enum(["pending", "sent", "deferred", "delivered", "failed", "bounced", "complained", "unsubscribed"]),
+    source: z
+      .enum(["smtp", "dsn", "provider_event", "list_unsubscribe"])
+      .nullable()
+      .openapi({ description: "Where the status was learned: the relay's answer at send time, a DSN, or the provider's event; null while pending" }),
     last_code: z.string().nullable(),
     last_error: z.string().nullable(),
   })
@@ -281,7 +285,15 @@ messagesApi.openapi(
             })),
           updated_at: iso(d.updatedAt),
         })),
-        recipients: recipientRows.map((r) => ({ address: r.address, name: r.name, kind: r.kind, status: r.status, last_code: r.lastCode, last_error: r.lastError })),
+        recipients: recipientRows.map((r) => ({
+          address: r.address,
+          name: r.name,
+          kind: r.kind,
+          status: r.status,
+          source: r.source,
+          last_code: r.lastCode,
+          last_error: r.lastError,
+        })),
         attempts: attemptRows.map((a) => ({
           relay_id: a.relayId,
           result: a.result,

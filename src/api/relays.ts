@@ -35,6 +35,20 @@ const common = {
     .openapi({ description: "Largest composed message in bytes (defaults to the service's documented limit)" }),
 };
 
+/**
+ * How each provider's event webhooks (`POST /hooks/relays/{id}`) are
+ * verified: sealed with the credentials, never returned.
+ */
+const EventsConfig = {
+  postmark: z.strictObject({ username: z.string().min(1).max(200), password: Secret }).openapi({ description: "The basic-auth credentials in the webhook URL you give Postmark" }),
+  resend: z.strictObject({ secret: z.string().regex(/^whsec_[A-Za-z0-9+/=]+$/, "must be Resend's signing secret (whsec_…)") }),
+  ses: z.strictObject({
+    certificate: z.string().max(20_000).includes("-----BEGIN CERTIFICATE-----", { message: "must be the PEM of the SNS signing certificate" }),
+  }),
+  mailgun: z.strictObject({ signing_key: Secret }),
+  sendgrid: z.strictObject({ public_key: z.string().min(40).max(1000).openapi({ description: "The signed event webhook's verification key (base64)" }) }),
+};
+
 const CONFIG_SCHEMAS = {
   cloudflare: z.strictObject({ ...common }),
   smtp: z.strictObject({
@@ -54,8 +68,14 @@ const CONFIG_SCHEMAS = {
     helo: z.string().min(1).max(253).optional().openapi({ description: "EHLO name (defaults to the domain of the From being sent)" }),
     timeout_ms: z.number().int().min(1000).max(300_000).optional(),
   }),
-  postmark: z.strictObject({ ...common, server_token: Secret, message_stream: z.string().min(1).max(100).optional(), base_url: BaseUrl.optional() }),
-  resend: z.strictObject({ ...common, api_key: Secret, base_url: BaseUrl.optional() }),
+  postmark: z.strictObject({
+    ...common,
+    server_token: Secret,
+    message_stream: z.string().min(1).max(100).optional(),
+    base_url: BaseUrl.optional(),
+    events: EventsConfig.postmark.optional(),
+  }),
+  resend: z.strictObject({ ...common, api_key: Secret, base_url: BaseUrl.optional(), events: EventsConfig.resend.optional() }),
   ses: z.strictObject({
     ...common,
     region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, "must be an AWS region such as eu-west-1"),
@@ -64,9 +84,17 @@ const CONFIG_SCHEMAS = {
     session_token: Secret.optional(),
     configuration_set: z.string().min(1).max(64).optional(),
     base_url: BaseUrl.optional(),
+    events: EventsConfig.ses.optional(),
   }),
-  mailgun: z.strictObject({ ...common, domain: DomainName, api_key: Secret, region: z.enum(["us", "eu"]).optional(), base_url: BaseUrl.optional() }),
-  sendgrid: z.strictObject({ ...common, api_key: Secret, base_url: BaseUrl.optional() }),
+  mailgun: z.strictObject({
+    ...common,
+    domain: DomainName,
+    api_key: Secret,
+    region: z.enum(["us", "eu"]).optional(),
+    base_url: BaseUrl.optional(),
+    events: EventsConfig.mailgun.optional(),
+  }),
+  sendgrid: z.strictObject({ ...common, api_key: Secret, base_url: BaseUrl.optional(), events: EventsConfig.sendgrid.optional() }),
 } satisfies Record<RelayType, z.ZodType>;
 
 /**
@@ -172,7 +200,8 @@ async function splitConfig(env: Env, type: RelayType, input: Record<string, unkn
   const secrets: Record<string, string> = {};
   for (const [name, value] of Object.entries(parsed.data as Record<string, unknown>)) {
     if (value === undefined) continue;
-    if (secretNames.includes(name)) secrets[name] = String(value);
+    // Sealed values are strings: the events settings (an object) go as JSON.
+    if (secretNames.includes(name)) secrets[name] = typeof value === "string" ? value : JSON.stringify(value);
     else config[name] = value;
   }
   if (type === "smtp" && config.username && !secrets.password) throw new ApiError("invalid_request", "invalid body: config.password: required with config.username");
@@ -196,7 +225,12 @@ async function splitConfig(env: Env, type: RelayType, input: Record<string, unkn
  * (host, port, security, base_url), every stored credential must be given
  * again (or removed with null): credentials are never sent to a new place.
  */
-function mergeConfig(current: Record<string, unknown>, storedSecrets: Record<string, string>, patch: Record<string, unknown>): Record<string, unknown> {
+/** Sealed settings as the config schemas take them: the events settings back from JSON. */
+function openedSecrets(sealed: Record<string, string>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(sealed).map(([name, value]) => [name, name === "events" ? JSON.parse(value) : value]));
+}
+
+function mergeConfig(current: Record<string, unknown>, storedSecrets: Record<string, unknown>, patch: Record<string, unknown>): Record<string, unknown> {
   const moved = CONNECTION_FIELDS.filter((field) => field in patch && JSON.stringify(patch[field]) !== JSON.stringify(current[field]));
   const missing = Object.keys(storedSecrets).filter((name) => !(name in patch));
   if (moved.length && missing.length) {
@@ -301,7 +335,7 @@ relaysApi.openapi(
     const db = c.get("db");
     const current = await findRelay(db, c.req.valid("param").id);
     const body = c.req.valid("json");
-    const storedSecrets = current.secrets ? await unseal(c.env.SECRETS_KEY, current.secrets) : {};
+    const storedSecrets = current.secrets ? openedSecrets(await unseal(c.env.SECRETS_KEY, current.secrets)) : {};
     const stored = body.config ? await splitConfig(c.env, current.type, mergeConfig(current.config, storedSecrets, body.config)) : null;
     const [row] = await db
       .update(relays)

@@ -120,6 +120,7 @@ const SendAnswerSchema = z
     relay: z.object({ id: z.string(), name: z.string(), type: z.string() }),
     from: z.string().openapi({ description: "The From header as sent (after any rewrite)" }),
     envelope_from: z.string(),
+    suppressed: z.array(z.string()).openapi({ description: "Recipients left out because they are suppressed for this stream; only the others reach the relay" }),
   })
   .openapi("SendAnswer");
 

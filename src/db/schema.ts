@@ -9,6 +9,7 @@
 import { sql } from "drizzle-orm";
 import { type AnySQLiteColumn, index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 import type { StoredDecision } from "../decision";
+import type { EventSource, OutboundEventType } from "../events/types";
 import type {
   AliasContactPolicy,
   AliasStatus,
@@ -96,8 +97,6 @@ export const contacts = sqliteTable("contacts", {
   email: text("email").primaryKey(),
   name: text("name"),
   bounceCount: integer("bounce_count").notNull().default(0),
-  suppressed: integer("suppressed", { mode: "boolean" }).notNull().default(false),
-  suppressedReason: text("suppressed_reason").$type<SuppressionReason>(),
   lastBounceAt: integer("last_bounce_at", { mode: "timestamp_ms" }),
   createdAt: createdAt(),
   updatedAt: updatedAt(),
@@ -208,6 +207,8 @@ export const deliveries = sqliteTable(
     nextAttemptAt: integer("next_attempt_at", { mode: "timestamp_ms" }),
     /** A replay (`POST /v1/messages/{id}/redeliver`) names the delivery it repeats. */
     redeliveryOf: text("redelivery_of"),
+    /** Event hooks: the outbound event this delivery reports. */
+    eventId: integer("event_id"),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
@@ -334,6 +335,8 @@ export const outboundRecipients = sqliteTable(
     status: text("status").$type<RecipientStatus>().notNull(),
     lastCode: text("last_code"),
     lastError: text("last_error"),
+    /** Where the status was learned: the SMTP answer, a DSN, or the provider's event. */
+    source: text("source").$type<EventSource>(),
     updatedAt: updatedAt(),
   },
   (t) => [primaryKey({ columns: [t.messageId, t.address] }), index("outbound_recipients_address").on(t.address)],
@@ -379,3 +382,79 @@ export const loopEntries = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.sender, t.routeKey, t.delivery] }), index("loop_entries_window").on(t.sender, t.at), index("loop_entries_at").on(t.at)],
 );
+
+/**
+ * Who gets no more mail, and why: one row per address and stream (`""`:
+ * every stream). An unsubscribe from mass mail is scoped to `mass`, so a
+ * password reset still goes out; bounces, complaints and operators
+ * suppress for every stream.
+ */
+export const suppressions = sqliteTable(
+  "suppressions",
+  {
+    email: text("email").notNull(),
+    stream: text("stream").notNull().default(""),
+    reason: text("reason").$type<SuppressionReason>().notNull(),
+    /** The relay whose provider told us it suppresses the address (reason `provider`), or that holds it as well. */
+    relayId: text("relay_id"),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.email, t.stream] })],
+);
+
+/**
+ * What happened to each recipient of our outbound mail, from every source
+ * (src/events/apply.ts): the trace `GET /v1/messages/{id}` shows and event
+ * hooks report. `dedupe_key` is unique, so a replayed provider event or a
+ * DSN read twice changes nothing twice.
+ */
+export const outboundEvents = sqliteTable(
+  "outbound_events",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    messageId: text("message_id")
+      .notNull()
+      .references(() => messages.id, { onDelete: "cascade" }),
+    recipient: text("recipient").notNull(),
+    type: text("type").$type<OutboundEventType>().notNull(),
+    status: text("status"),
+    diagnostic: text("diagnostic"),
+    source: text("source").$type<EventSource>().notNull(),
+    relayId: text("relay_id"),
+    dedupeKey: text("dedupe_key").notNull(),
+    occurredAt: integer("occurred_at", { mode: "timestamp_ms" }).notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex("outbound_events_once").on(t.dedupeKey), index("outbound_events_message").on(t.messageId, t.id)],
+);
+
+/**
+ * The ids providers answered at send time, so their events find our
+ * message: one per message (`recipient` empty), or one per recipient where
+ * the provider answers one per recipient (Cloudflare Email Service).
+ */
+export const providerIds = sqliteTable(
+  "provider_ids",
+  {
+    relayId: text("relay_id").notNull(),
+    providerMessageId: text("provider_message_id").notNull(),
+    recipient: text("recipient").notNull().default(""),
+    messageId: text("message_id")
+      .notNull()
+      .references(() => messages.id, { onDelete: "cascade" }),
+  },
+  (t) => [primaryKey({ columns: [t.relayId, t.providerMessageId, t.recipient] }), index("provider_ids_message").on(t.messageId)],
+);
+
+/** Customers' subscriptions to what happens to the mail they send (`POST /v1/event-hooks`). */
+export const eventHooks = sqliteTable("event_hooks", {
+  id: text("id").primaryKey(),
+  url: text("url").notNull(),
+  events: text("events", { mode: "json" }).$type<string[]>().notNull(),
+  /** Sealed signing secrets, as aliases' webhook secrets (src/deliveries/signing.ts). */
+  secrets: text("secrets").notNull(),
+  /** The API key that made it (it sees only its own mail's events); null for the admin token (every message). */
+  apiKeyId: text("api_key_id"),
+  createdAt: createdAt(),
+  updatedAt: updatedAt(),
+});

@@ -14,7 +14,7 @@ import type { BatchItem } from "drizzle-orm/batch";
 import type { Email } from "postal-mime";
 import type { Db } from "../db/client";
 import { ownAliasesQuery } from "../db/own-aliases";
-import { contacts, followers, messages } from "../db/schema";
+import { followers, messages } from "../db/schema";
 import type { Env } from "../env";
 import { derivedId } from "../ids";
 import { isOwnAddress } from "../mail/own-address";
@@ -24,6 +24,7 @@ import type { OutboundAttachment } from "../outbound/compose";
 import { type DraftContent, draftMessage, draftStatements, type PlanningRows, planningQueries, planThreadOf, storeDraftRaw, threadQueries } from "../outbound/draft";
 import { mayPassLater, sendRefusalText } from "../outbound/refusals";
 import { enqueue } from "../queue/enqueue";
+import { suppressedAmong } from "../suppressions";
 import type { DeliveryRow, Handled } from "./types";
 
 /** Exchange and Outlook: do not answer notifications with out-of-office replies (Odoo sets the same on channel mail). */
@@ -37,7 +38,8 @@ const NOTIFICATION_HEADERS = { "X-Auto-Response-Suppress": "OOF, AutoReply" };
 export async function notifyFollowers(env: Env, db: Db, delivery: DeliveryRow, runAt: number): Promise<Handled> {
   const threadId = delivery.threadId;
   if (!threadId) return { outcome: { result: "failed", statusCode: null, error: "the delivery names no thread" } };
-  const [messageRows, threadRows, threadKeys, followerRows, ownAliases, relayRows, domainRows] = await db.batch([
+  const followersOfThread = db.select({ email: followers.email }).from(followers).where(eq(followers.threadId, threadId));
+  const [messageRows, threadRows, threadKeys, followerRows, suppressedRows, ownAliases, relayRows, domainRows] = await db.batch([
     db
       .select({
         id: messages.id,
@@ -52,13 +54,10 @@ export async function notifyFollowers(env: Env, db: Db, delivery: DeliveryRow, r
       .from(messages)
       .where(eq(messages.id, delivery.messageId)),
     ...threadQueries(db, threadId),
-    db
-      .select({ email: followers.email, name: followers.name, suppressed: contacts.suppressed })
-      .from(followers)
-      .leftJoin(contacts, eq(contacts.email, followers.email))
-      .where(eq(followers.threadId, threadId))
-      .orderBy(asc(followers.createdAt), asc(followers.email)),
-    ownAliasesQuery(db, db.select({ email: followers.email }).from(followers).where(eq(followers.threadId, threadId))),
+    db.select({ email: followers.email, name: followers.name }).from(followers).where(eq(followers.threadId, threadId)).orderBy(asc(followers.createdAt), asc(followers.email)),
+    // Notifications are transactional mail: an unsubscribe from mass mail does not stop them.
+    suppressedAmong(db, followersOfThread, "transactional"),
+    ownAliasesQuery(db, followersOfThread),
     ...planningQueries(db),
   ]);
   const message = messageRows[0];
@@ -68,8 +67,9 @@ export async function notifyFollowers(env: Env, db: Db, delivery: DeliveryRow, r
 
   const alreadyHaveIt = new Set([message.fromAddress, ...message.to.map((m) => m.address), ...message.cc.map((m) => m.address)]);
   // Our own addresses are never notified (a copy would come straight back to us).
-  const recipients = followerRows.filter((f) => !alreadyHaveIt.has(f.email) && !f.suppressed && !isOwnAddress(f.email, domainRows, ownAliases));
-  const skippedSuppressed = followerRows.filter((f) => f.suppressed).map((f) => f.email);
+  const suppressed = new Set(suppressedRows.map((s) => s.email));
+  const recipients = followerRows.filter((f) => !alreadyHaveIt.has(f.email) && !suppressed.has(f.email) && !isOwnAddress(f.email, domainRows, ownAliases));
+  const skippedSuppressed = followerRows.filter((f) => suppressed.has(f.email)).map((f) => f.email);
   if (!recipients.length) {
     return { outcome: { result: "delivered", statusCode: null, error: null, detail: { notified: [], suppressed: skippedSuppressed } } };
   }

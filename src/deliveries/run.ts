@@ -15,6 +15,7 @@ import type { Env } from "../env";
 import { backoffSeconds } from "../queue/backoff";
 import { enqueue } from "../queue/enqueue";
 import type { DeliverJob } from "../queue/jobs";
+import { postEventHook } from "./event-hook";
 import { notifyFollowers } from "./notify";
 import { DELIVERY_BACKOFF, settleDelivery } from "./settle";
 import type { DeliveryRow, Handled } from "./types";
@@ -66,6 +67,8 @@ function handle(env: Env, db: Db, row: DeliveryRow, now: number): Promise<Handle
       return postWebhook(env, db, row, now);
     case "notify":
       return notifyFollowers(env, db, row, now);
+    case "event_hook":
+      return postEventHook(env, db, row, now);
     case "store":
     case "forward":
       return Promise.resolve({ outcome: { result: "failed", statusCode: null, error: `${row.type} is not a queued destination` } });

@@ -8,8 +8,11 @@
 
 export type RecipientEventKind = "delivered" | "deferred" | "bounced" | "complained" | "failed" | "unsubscribed";
 
-/** Where a recipient's status was learned. */
-export type EventSource = "smtp" | "dsn" | "provider_event";
+/** Where a recipient's status was learned: the relay's answer at send time, a DSN, the provider's event, or our own List-Unsubscribe link or address. */
+export type EventSource = "smtp" | "dsn" | "provider_event" | "list_unsubscribe";
+
+/** What event hooks report: every recipient event, and `sent` (the relay took the message for that recipient). */
+export type OutboundEventType = RecipientEventKind | "sent";
 
 export interface RecipientEvent {
   kind: RecipientEventKind;

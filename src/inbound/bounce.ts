@@ -20,104 +20,23 @@
  * - a feedback (ARF) report suppresses the complaining recipient;
  * - an auto-reply is recorded on the message, never counted.
  */
-import { and, count, desc, eq, gte, inArray, min, type SQLWrapper, sql } from "drizzle-orm";
-import type { BatchItem } from "drizzle-orm/batch";
+import { and, desc, eq } from "drizzle-orm";
 import { type Db, inJson } from "../db/client";
-import { bounceEvents, contacts, messageEvents, messages, outboundRecipients } from "../db/schema";
+import { messageEvents, messages, outboundRecipients } from "../db/schema";
 import type { BounceSummary } from "../decision";
 import type { Env } from "../env";
+import { eventStatements, type StandingRows, type Statement, standingOf, standingQueries, suppressionFor } from "../events/apply";
 import { domainOf, localPartOf } from "../mail/address";
 import { verifyVerpToken } from "../mail/verp";
-import type { SuppressionReason } from "../model";
 import { type BounceReport, MAX_REPORT_BYTES, type ReportedRecipient, readBounceReport } from "./bounce-report";
 import type { InboundMail } from "./inbound-mail";
 import type { DomainInfo } from "./route";
 
-type Statement = BatchItem<"sqlite">;
-
-/** Odoo's BLACKLIST_MAX_BOUNCED_LIMIT, its 13-week window and its one-week spread. */
-export const SUPPRESS_AFTER_BOUNCES = 5;
-const BOUNCE_WINDOW_MS = 13 * 7 * 24 * 3600_000;
-const BOUNCE_SPREAD_MS = 7 * 24 * 3600_000;
-
-/** What the suppression rules read of an address: its contact and its bounces within 13 weeks. */
-export interface Standing {
-  suppressed: boolean;
-  bounceCount: number;
-  recentBounces: number;
-  firstRecentBounce: Date | null;
-}
-
-/** The contacts and recent bounces of some addresses (a list, or a subquery of them): two statements of the caller's batch. */
-export function standingQueries(db: Db, addresses: string[] | SQLWrapper, now: number) {
-  const among = (column: typeof contacts.email | typeof bounceEvents.email) => (Array.isArray(addresses) ? inJson(column, addresses) : inArray(column, addresses));
-  return [
-    db.select({ email: contacts.email, bounceCount: contacts.bounceCount, suppressed: contacts.suppressed }).from(contacts).where(among(contacts.email)),
-    db
-      .select({ email: bounceEvents.email, count: count(), first: min(bounceEvents.createdAt) })
-      .from(bounceEvents)
-      .where(and(among(bounceEvents.email), eq(bounceEvents.kind, "bounce"), gte(bounceEvents.createdAt, new Date(now - BOUNCE_WINDOW_MS))))
-      .groupBy(bounceEvents.email),
-  ] as const;
-}
-
-/** One address's standing from the rows `standingQueries` read: an address with no contact row and no bounces is in good standing. */
-export function standingOf(
-  email: string,
-  contactRows: { email: string; bounceCount: number; suppressed: boolean }[],
-  history: { email: string; count: number; first: Date | null }[],
-): Standing {
-  const contact = contactRows.find((c) => c.email === email);
-  const past = history.find((h) => h.email === email);
-  return { suppressed: contact?.suppressed ?? false, bounceCount: contact?.bounceCount ?? 0, recentBounces: past?.count ?? 0, firstRecentBounce: past?.first ?? null };
-}
-
-/**
- * Whether one more failure suppresses the address (Odoo's rules): at once
- * when the mailbox or domain does not exist, else at the 5th bounce within
- * 13 weeks whose first and last are more than a week apart, while the
- * counter is at 5 or more. Null when it stays (or already is) deliverable.
- */
-export function suppressionFor(hard: boolean, standing: Standing, now: number): SuppressionReason | null {
-  if (standing.suppressed) return null;
-  if (hard) return "hard_bounce";
-  const total = standing.recentBounces + 1;
-  const spread = now - (standing.firstRecentBounce?.getTime() ?? now);
-  return total >= SUPPRESS_AFTER_BOUNCES && spread > BOUNCE_SPREAD_MS && standing.bounceCount + 1 >= SUPPRESS_AFTER_BOUNCES ? "bounces" : null;
-}
-
-/** The rows that count a failure against an address: the contact's counter, and the bounce (once per report and address). */
-export function countFailure(db: Db, failure: { email: string; reportId: string; originalId: string; status: string | null; at: Date }): Statement[] {
-  const { email, at } = failure;
-  return [
-    db
-      .insert(contacts)
-      .values({ email, bounceCount: 1, lastBounceAt: at, createdAt: at, updatedAt: at })
-      .onConflictDoUpdate({ target: contacts.email, set: { bounceCount: sql`${contacts.bounceCount} + 1`, lastBounceAt: at, updatedAt: at } }),
-    db
-      .insert(bounceEvents)
-      .values({ email, reportId: failure.reportId, originalId: failure.originalId, kind: "bounce", status: failure.status, createdAt: at })
-      .onConflictDoNothing(),
-  ];
-}
-
-/**
- * An upsert: a first hard bounce or a complaint may come before the
- * address is a contact. The send API refuses suppressed recipients;
- * notifications skip them.
- */
-export function suppressStatement(db: Db, email: string, reason: SuppressionReason, at: Date): Statement {
-  return db
-    .insert(contacts)
-    .values({ email, suppressed: true, suppressedReason: reason, createdAt: at, updatedAt: at })
-    .onConflictDoUpdate({ target: contacts.email, set: { suppressed: true, suppressedReason: reason, updatedAt: at } });
-}
-
 /**
  * What a refusal given at once (SMTP 5.1.x at RCPT or DATA, a provider's
- * inactive recipient) changes: the same as that status in a DSN. The
- * contact is counted and suppressed by the same rules, and the message
- * says so in an event. (The recipient itself is already `failed`.)
+ * inactive recipient) changes: the same as that status in a DSN, through
+ * the same event effects (src/events/apply.ts), learned from `smtp`. (The
+ * recipient itself is already `failed`.)
  */
 export async function refusalEffects(
   db: Db,
@@ -126,7 +45,7 @@ export async function refusalEffects(
   now: number,
 ): Promise<Statement[]> {
   const at = new Date(now);
-  const [contactRows, history] = await db.batch(
+  const rows = await db.batch(
     standingQueries(
       db,
       refused.map((r) => r.address),
@@ -134,14 +53,38 @@ export async function refusalEffects(
     ),
   );
   return refused.flatMap((r) => {
-    const reason = suppressionFor(r.hard, standingOf(r.address, contactRows, history), now);
+    const effects = eventStatements(
+      db,
+      {
+        messageId: originalId,
+        recipient: r.address,
+        kind: "bounced",
+        status: r.status,
+        diagnostic: r.diagnostic,
+        hard: r.hard,
+        source: "smtp",
+        relayId: null,
+        dedupeKey: `smtp:${originalId}:${r.address}`,
+        occurredAt: now,
+        providerSuppressed: false,
+        stream: null,
+      },
+      standingOf(r.address, rows as unknown as StandingRows),
+      now,
+    );
     return [
-      ...countFailure(db, { email: r.address, reportId: `refusal:${originalId}`, originalId, status: r.status, at }),
-      ...(reason ? [suppressStatement(db, r.address, reason, at)] : []),
+      ...effects.statements,
       db.insert(messageEvents).values({
         messageId: originalId,
         type: "bounced",
-        detail: { recipient: r.address, status: r.status, diagnostic: r.diagnostic, hard: r.hard, learned_from: "smtp", ...(reason && { suppressed: reason }) },
+        detail: {
+          recipient: r.address,
+          status: r.status,
+          diagnostic: r.diagnostic,
+          hard: r.hard,
+          learned_from: "smtp",
+          ...(effects.suppressed && { suppressed: effects.suppressed }),
+        },
         createdAt: at,
       }),
     ];
@@ -224,7 +167,7 @@ export async function processBounce(env: Env, db: Db, mail: InboundMail, domains
 
   // Its recipients, with the contact and the recent bounces of each, in one round trip.
   const recipientsOfOriginal = db.select({ address: outboundRecipients.address }).from(outboundRecipients).where(eq(outboundRecipients.messageId, original.id));
-  const [recipientRows, contactRows, history] = await db.batch([recipientsOfOriginal, ...standingQueries(db, recipientsOfOriginal, now)]);
+  const [recipientRows, ...standing] = await db.batch([recipientsOfOriginal, ...standingQueries(db, recipientsOfOriginal, now)]);
   const ours = new Set(recipientRows.map((r) => r.address));
   // Odoo: when the report names nobody we sent to but the message had one recipient, it is about that one.
   const only = recipientRows.length === 1 ? recipientRows[0]!.address : null;
@@ -245,16 +188,34 @@ export async function processBounce(env: Env, db: Db, mail: InboundMail, domains
   const event = (type: string, detail: Record<string, unknown>) => (reportRowId: string) => [
     db.insert(messageEvents).values({ messageId: original.id, type, detail: { ...detail, report_id: reportRowId }, createdAt: at }),
   ];
-  const suppress = (email: string, reason: SuppressionReason) => {
-    effects.suppressed.push({ email, reason });
-    build.push(() => [suppressStatement(db, email, reason, at)]);
-  };
+  // The same effects as every other source's events, learned from a DSN (or an ARF report); keyed by the report, so reading it twice changes nothing twice.
+  const tied = (r: ReportedRecipient, kind: "bounced" | "complained") => (reportRowId: string) =>
+    eventStatements(
+      db,
+      {
+        messageId: original.id,
+        recipient: r.recipient,
+        kind,
+        status: r.status,
+        diagnostic: r.diagnostic,
+        hard: r.hard,
+        source: "dsn",
+        relayId: null,
+        dedupeKey: `dsn:${reportRowId}:${r.recipient}`,
+        occurredAt: now,
+        providerSuppressed: false,
+        stream: null,
+      },
+      standingOf(r.recipient, standing as unknown as StandingRows),
+      now,
+    );
 
   for (const r of matched.values()) {
     const detail = { recipient: r.recipient, status: r.status, diagnostic: r.diagnostic };
     if (report.kind === "feedback") {
       build.push(event("complaint", { ...detail, feedback_type: report.feedbackType }));
-      suppress(r.recipient, "complaint");
+      build.push((reportRowId) => tied(r, "complained")(reportRowId).statements);
+      if (!standingOf(r.recipient, standing as unknown as StandingRows).suppressed) effects.suppressed.push({ email: r.recipient, reason: "complaint" });
     } else if (report.kind === "auto_reply") {
       build.push(event("auto_reply", detail));
     } else if (r.action === "delayed" || (r.action === null && report.kind === "delayed")) {
@@ -265,18 +226,10 @@ export async function processBounce(env: Env, db: Db, mail: InboundMail, domains
     } else {
       effects.bounced.push(r.recipient);
       effects.counted.push(r.recipient);
-      build.push((reportRowId) => [
-        db
-          .update(outboundRecipients)
-          .set({ status: "bounced", lastCode: r.status, lastError: r.diagnostic, updatedAt: at })
-          .where(and(eq(outboundRecipients.messageId, original.id), eq(outboundRecipients.address, r.recipient))),
-        ...countFailure(db, { email: r.recipient, reportId: reportRowId, originalId: original.id, status: r.status, at }),
-        ...event("bounced", { ...detail, hard: r.hard, learned_from: "dsn" })(reportRowId),
-      ]);
-      const reason = suppressionFor(r.hard, standingOf(r.recipient, contactRows, history), now);
-      if (reason) suppress(r.recipient, reason);
+      build.push((reportRowId) => [...tied(r, "bounced")(reportRowId).statements, ...event("bounced", { ...detail, hard: r.hard, learned_from: "dsn" })(reportRowId)]);
+      const reason = suppressionFor(r.hard, standingOf(r.recipient, standing as unknown as StandingRows), now);
+      if (reason) effects.suppressed.push({ email: r.recipient, reason });
     }
   }
-  if (effects.bounced.length) build.push(() => [db.update(messages).set({ status: "bounced", updatedAt: at }).where(eq(messages.id, original.id))]);
   return { summary, tied: true, statements: (reportRowId) => build.flatMap((b) => b(reportRowId)) };
 }

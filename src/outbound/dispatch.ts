@@ -9,8 +9,9 @@
  */
 import { and, asc, eq, inArray, isNull, lt, or, sql } from "drizzle-orm";
 import { type Db, database } from "../db/client";
-import { attempts, messageEvents, messages, outboundRecipients, relays } from "../db/schema";
+import { attempts, messageEvents, messages, outboundRecipients, providerIds, relays } from "../db/schema";
 import type { Env } from "../env";
+import { providerIdRows } from "../events/tie";
 import { refusalEffects } from "../inbound/bounce";
 import { domainOf, normalizeAddress } from "../mail/address";
 import { type Parsed, parseMessage } from "../mail/parse";
@@ -188,7 +189,7 @@ async function sendOne(
     sentBefore: !sentNow && (await alreadySent(db, message.id)),
     now,
   });
-  await record(db, message, settlement, log, outcome !== null, now);
+  await record(db, message, settlement, log, outcome, now);
   return settlement;
 }
 
@@ -198,7 +199,8 @@ function summarize(outcome: Sent): string {
 }
 
 /** Writes the attempts and the settlement in one batch. */
-async function record(db: Db, message: Claimed, settlement: SendSettlement, log: (typeof attempts.$inferInsert)[], relayTookIt: boolean, now: number): Promise<void> {
+async function record(db: Db, message: Claimed, settlement: SendSettlement, log: (typeof attempts.$inferInsert)[], sent: Sent | null, now: number): Promise<void> {
+  const relayTookIt = sent !== null;
   const at = new Date(now);
   const recipientRow = (address: string) => and(eq(outboundRecipients.messageId, message.id), eq(outboundRecipients.address, address));
   const statements: unknown[] = [
@@ -208,9 +210,11 @@ async function record(db: Db, message: Claimed, settlement: SendSettlement, log:
         ? db.update(outboundRecipients).set({ lastCode: r.code, lastError: r.message, updatedAt: at }).where(recipientRow(r.address))
         : db
             .update(outboundRecipients)
-            .set({ status: r.status, lastCode: r.code, lastError: r.status === "failed" ? r.message : null, updatedAt: at })
+            .set({ status: r.status, source: "smtp", lastCode: r.code, lastError: r.status === "failed" ? r.message : null, updatedAt: at })
             .where(recipientRow(r.address)),
     ),
+    // The ids the provider answered, so its events find this message (src/events/tie.ts).
+    ...providerIdRows(message.id, relayOf(log), sent).map((row) => db.insert(providerIds).values(row).onConflictDoNothing()),
   ];
   if (settlement.refused.length) statements.push(...(await refusalEffects(db, message.id, settlement.refused, now)));
   statements.push(
@@ -228,6 +232,9 @@ async function record(db: Db, message: Claimed, settlement: SendSettlement, log:
   );
   await db.batch(statements as unknown as Parameters<Db["batch"]>[0]);
 }
+
+/** The relay that took the message: the last one tried. */
+const relayOf = (log: (typeof attempts.$inferInsert)[]) => log.at(-1)?.relayId ?? null;
 
 /** Whether an earlier attempt already delivered to some recipient of the message. */
 async function alreadySent(db: Db, messageId: string): Promise<boolean> {

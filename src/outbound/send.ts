@@ -5,15 +5,17 @@
  * request that is refused.
  */
 import { and, eq, gte, lt } from "drizzle-orm";
-import { chunks, type Db, inJson, isUniqueViolation } from "../db/client";
+import { chunks, type Db, isUniqueViolation } from "../db/client";
 import { ownAliasesQuery } from "../db/own-aliases";
-import { contacts, followers, idempotencyKeys, messages, messageThreads, threads } from "../db/schema";
+import { followers, idempotencyKeys, messages, messageThreads, threads } from "../db/schema";
 import type { Env } from "../env";
 import { newId } from "../ids";
 import { domainOf, normalizeAddress } from "../mail/address";
 import { formatMailbox } from "../mail/mime-header";
 import { isOwnAddress } from "../mail/own-address";
+import type { Mailbox } from "../model";
 import { enqueue } from "../queue/enqueue";
+import { suppressedAmong } from "../suppressions";
 import { type DraftContent, draftMessage, draftStatements, type PlanningRows, planningQueries, planThreadOf, recipientsOf, storeDraftRaw, threadQueries } from "./draft";
 import type { SendRefusal } from "./refusals";
 
@@ -35,6 +37,8 @@ export interface SendAnswer {
   relay: { id: string; name: string; type: string };
   from: string;
   envelope_from: string;
+  /** Recipients left out because they are suppressed for this stream (they bounced, complained or unsubscribed). */
+  suppressed: string[];
 }
 
 export type SendResult = { ok: true; answer: SendAnswer; replayed: boolean } | { ok: false; refusal: SendRefusal };
@@ -92,18 +96,11 @@ export async function acceptSend(
     : ([] as const);
   const [relayRows, domainRows, suppressed, ownAliases, threadRows = [], threadIds = [], ownMessages = []] = await db.batch([
     ...planningQueries(db),
-    db
-      .select({ email: contacts.email })
-      .from(contacts)
-      .where(
-        and(
-          eq(contacts.suppressed, true),
-          inJson(
-            contacts.email,
-            recipients.map((r) => r.address),
-          ),
-        ),
-      ),
+    suppressedAmong(
+      db,
+      recipients.map((r) => r.address),
+      request.stream,
+    ),
     ownAliasesQuery(
       db,
       followerCandidates.map((f) => f.email),
@@ -111,7 +108,11 @@ export async function acceptSend(
     ...threadStatements,
   ]);
 
-  if (suppressed.length) return { ok: false, refusal: { reason: "suppressed", recipients: suppressed.map((s) => s.email) } };
+  // Suppressed recipients are left out before any relay sees them; only a send to nobody else is refused.
+  const left = new Set(suppressed.map((s) => s.email));
+  if (left.size && recipients.every((r) => left.has(r.address))) return { ok: false, refusal: { reason: "suppressed", recipients: [...left] } };
+  const keep = (list: Mailbox[]) => list.filter((m) => !left.has(normalizeAddress(m.address) ?? m.address));
+  if (left.size) request = { ...request, to: keep(request.to), cc: keep(request.cc), bcc: keep(request.bcc) };
   // A key is told the same whether the thread does not exist or is someone else's.
   const thread = planThreadOf(threadRows, threadIds);
   const visible = !requester.apiKeyId || ownMessages.length > 0;
@@ -132,6 +133,7 @@ export async function acceptSend(
     relay: { id: plan.relay.id, name: plan.relay.name, type: plan.relay.type },
     from: formatMailbox(plan.sender.from),
     envelope_from: plan.sender.envelopeFrom,
+    suppressed: [...left],
   };
   const rawKey = await storeDraftRaw(env, draft);
 

@@ -7,6 +7,7 @@
 import { database } from "../db/client";
 import { runDeliveries } from "../deliveries/run";
 import type { Env } from "../env";
+import { consumeEmailEvents, EMAIL_EVENTS_QUEUE } from "../events/email-service";
 import { dispatchSends } from "../outbound/dispatch";
 import { failExhaustedDeliveries, failExhaustedSends } from "./dead-letters";
 import { DEAD_LETTER_QUEUE, type Job } from "./jobs";
@@ -16,6 +17,8 @@ const ofKind = <K extends Job["kind"]>(batch: MessageBatch<Job>, kind: K) => bat
 
 /** The Worker's `queue()` entry, for the jobs queue and its dead-letter queue alike (`batch.queue` tells which). */
 export async function consume(batch: MessageBatch<Job>, env: Env, now: number): Promise<void> {
+  // Cloudflare Email Service's delivery events come on a queue of their own, as Cloudflare writes them.
+  if (batch.queue === EMAIL_EVENTS_QUEUE) return consumeEmailEvents(env, batch.messages as readonly Message<unknown>[], now);
   const sends = ofKind(batch, "send");
   const deliveries = ofKind(batch, "deliver");
   for (const message of batch.messages) {

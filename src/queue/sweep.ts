@@ -50,7 +50,7 @@ const SWEEPS: Sweep[] = [
       db
         .select({ id: deliveries.id })
         .from(deliveries)
-        .where(and(eq(deliveries.status, "pending"), inArray(deliveries.type, ["webhook", "notify"]), lt(deliveries.nextAttemptAt, new Date(now - OVERDUE_AFTER_MS))))
+        .where(and(eq(deliveries.status, "pending"), inArray(deliveries.type, ["webhook", "notify", "event_hook"]), lt(deliveries.nextAttemptAt, new Date(now - OVERDUE_AFTER_MS))))
         .limit(PER_RUN),
     requeued: (db, ids, now) =>
       db

@@ -11,6 +11,13 @@ import * as aliasRules from "../../src/aliases/rules";
 import * as decision from "../../src/decision";
 import * as deliverySettlement from "../../src/deliveries/settle";
 import * as webhookUrl from "../../src/deliveries/webhook-url";
+import * as cloudflareEvents from "../../src/events/providers/cloudflare";
+import * as mailgunEvents from "../../src/events/providers/mailgun";
+import * as postmarkEvents from "../../src/events/providers/postmark";
+import * as resendEvents from "../../src/events/providers/resend";
+import * as sendgridEvents from "../../src/events/providers/sendgrid";
+import * as sesEvents from "../../src/events/providers/ses";
+import * as eventTypes from "../../src/events/types";
 import * as hash from "../../src/hash";
 import * as bounceReport from "../../src/inbound/bounce-report";
 import * as inboundMail from "../../src/inbound/inbound-mail";
@@ -38,6 +45,13 @@ const modules = {
   decision,
   "deliveries/settle": deliverySettlement,
   "deliveries/webhook-url": webhookUrl,
+  "events/providers/cloudflare": cloudflareEvents,
+  "events/providers/mailgun": mailgunEvents,
+  "events/providers/postmark": postmarkEvents,
+  "events/providers/resend": resendEvents,
+  "events/providers/sendgrid": sendgridEvents,
+  "events/providers/ses": sesEvents,
+  "events/types": eventTypes,
   hash,
   "inbound/bounce-report": bounceReport,
   "inbound/inbound-mail": inboundMail,

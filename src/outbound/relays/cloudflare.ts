@@ -4,6 +4,7 @@
  * envelope recipient per call, as that form takes one.
  */
 import { EmailMessage } from "cloudflare:email";
+import { cloudflareProviderMessageId } from "../../events/providers/cloudflare";
 import { type RecipientResult, type Relay, statelessSession } from "./types";
 
 /** Errors about the recipient, not the relay (https://developers.cloudflare.com/email-service/api/send-emails/workers-api/). */
@@ -33,7 +34,7 @@ export function cloudflareRelay(binding: SendEmail): Relay {
           try {
             const sent = await binding.send(new EmailMessage(message.envelopeFrom, recipient, raw));
             ids.push(sent.messageId);
-            results.push({ address: recipient, status: "sent", code: null, message: null });
+            results.push({ address: recipient, status: "sent", code: null, message: null, providerMessageId: cloudflareProviderMessageId(sent.messageId) });
           } catch (error) {
             const code = codeOf(error);
             const text = error instanceof Error ? error.message : String(error);

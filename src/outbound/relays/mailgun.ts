@@ -31,7 +31,8 @@ export function mailgunRelay(options: MailgunOptions): Relay {
               signal: AbortSignal.timeout(PROVIDER_TIMEOUT_MS),
             });
           },
-          (_, text) => jsonField(text, "id"),
+          // Mailgun answers `<id@domain>`; its events name the same id without the brackets, which is how we keep it.
+          (_, text) => jsonField(text, "id")?.replace(/^<|>$/g, "") ?? null,
         ),
       );
     },

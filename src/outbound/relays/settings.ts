@@ -15,11 +15,11 @@ export const RELAY_TYPES = ["cloudflare", "smtp", "postmark", "resend", "ses", "
 export const SECRET_FIELDS: Record<RelayType, readonly string[]> = {
   cloudflare: [],
   smtp: ["password"],
-  postmark: ["server_token"],
-  resend: ["api_key"],
-  ses: ["secret_access_key", "session_token"],
-  mailgun: ["api_key"],
-  sendgrid: ["api_key"],
+  postmark: ["server_token", "events"],
+  resend: ["api_key", "events"],
+  ses: ["secret_access_key", "session_token", "events"],
+  mailgun: ["api_key", "events"],
+  sendgrid: ["api_key", "events"],
 };
 
 /** The largest message (composed MIME, bytes) each service takes, from its documentation. */

@@ -35,6 +35,8 @@ export interface RecipientResult {
    * status in a DSN (src/inbound/bounce.ts).
    */
   bounce?: { status: string | null; hard: boolean };
+  /** The provider's id for this recipient's copy, where it answers one per recipient (Cloudflare): its events name that id. */
+  providerMessageId?: string;
 }
 
 export type SendOutcome =

@@ -1,0 +1,44 @@
+/**
+ * Applying tied events: the ones already recorded are left out (their
+ * dedupe key), the rest carried out in one batch with the standing of
+ * their addresses read first. Two copies of one event racing both pass
+ * the first check; the unique dedupe key fails the second batch whole, and
+ * it is read again, so each event changes things once.
+ */
+import { inArray } from "drizzle-orm";
+import { type Db, isUniqueViolation } from "../db/client";
+import { outboundEvents } from "../db/schema";
+import { eventStatements, type StandingRows, standingOf, standingQueries, type TiedEvent } from "./apply";
+
+export interface Applied {
+  applied: TiedEvent[];
+  /** Events recorded before (a provider's retry, a replay): nothing changed. */
+  replayed: number;
+}
+
+/** Applies tied events once each; answers which were applied (for event hooks) and how many were seen before. */
+export async function recordEvents(db: Db, events: TiedEvent[], now: number, attempt = 1): Promise<Applied> {
+  if (!events.length) return { applied: [], replayed: 0 };
+  const keys = [...new Set(events.map((e) => e.dedupeKey))];
+  const [seen, ...standing] = await db.batch([
+    db.select({ key: outboundEvents.dedupeKey }).from(outboundEvents).where(inArray(outboundEvents.dedupeKey, keys)),
+    ...standingQueries(
+      db,
+      events.map((e) => e.recipient),
+      now,
+    ),
+  ]);
+  const done = new Set(seen.map((s) => s.key));
+  // Once each, even when a request carries the same event twice.
+  const fresh = events.filter((e) => !done.has(e.dedupeKey) && done.add(e.dedupeKey));
+  if (!fresh.length) return { applied: [], replayed: events.length };
+  const statements = fresh.flatMap((event) => eventStatements(db, event, standingOf(event.recipient, standing as unknown as StandingRows), now).statements);
+  try {
+    await db.batch(statements as unknown as Parameters<Db["batch"]>[0]);
+  } catch (error) {
+    // A concurrent copy recorded some of them first: read again and apply what is still new.
+    if (attempt === 1 && isUniqueViolation(error, "outbound_events")) return recordEvents(db, events, now, 2);
+    throw error;
+  }
+  return { applied: fresh, replayed: events.length - fresh.length };
+}
