@@ -76,7 +76,7 @@ hooksApi.openapi(
       }
       case "events": {
         const { tied, untied } = await tieEvents(db, [relay.id], reading.events);
-        const { applied, replayed } = await recordEvents(db, tied, now);
+        const { applied, replayed } = await recordEvents(c.env, db, tied, now);
         return c.json({ applied: applied.length, replayed, unknown: untied.length }, 200);
       }
     }

@@ -15,6 +15,7 @@ import { type Db, inJson } from "../db/client";
 import { bounceEvents, contacts, messages, outboundEvents, outboundRecipients, suppressions } from "../db/schema";
 import type { RecipientStatus, Stream, SuppressionReason } from "../model";
 import { EVERY_STREAM, suppressStatement } from "../suppressions";
+import { eventHookStatement } from "./hooks";
 import type { EventSource, RecipientEventKind } from "./types";
 
 export type Statement = BatchItem<"sqlite">;
@@ -146,6 +147,7 @@ export function eventStatements(db: Db, event: TiedEvent, standing: Standing, no
       occurredAt: new Date(event.occurredAt),
       createdAt: at,
     }),
+    eventHookStatement(db, event.dedupeKey, now),
     db
       .update(outboundRecipients)
       .set({ status, source: event.source, lastCode: event.status, lastError: event.diagnostic, updatedAt: at })
@@ -181,4 +183,36 @@ export function eventStatements(db: Db, event: TiedEvent, standing: Standing, no
     );
   }
   return { statements, suppressed };
+}
+
+/**
+ * The relay took (or refused outright, without a bounce status) the
+ * message for one recipient: recorded as an event, so event hooks hear of
+ * `message.sent` and `message.failed` too. Keyed by message and recipient:
+ * a recipient is settled once.
+ */
+export function settledEventStatements(
+  db: Db,
+  settled: { messageId: string; recipient: string; sent: boolean; code: string | null; diagnostic: string | null; relayId: string | null },
+  now: number,
+): Statement[] {
+  const dedupeKey = `${settled.sent ? "sent" : "failed"}:${settled.messageId}:${settled.recipient}`;
+  return [
+    db
+      .insert(outboundEvents)
+      .values({
+        messageId: settled.messageId,
+        recipient: settled.recipient,
+        type: settled.sent ? "sent" : "failed",
+        status: settled.code,
+        diagnostic: settled.diagnostic,
+        source: "smtp",
+        relayId: settled.relayId,
+        dedupeKey,
+        occurredAt: new Date(now),
+        createdAt: new Date(now),
+      })
+      .onConflictDoNothing(),
+    eventHookStatement(db, dedupeKey, now),
+  ];
 }

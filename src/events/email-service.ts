@@ -31,6 +31,6 @@ export async function consumeEmailEvents(env: Env, batch: readonly Message<unkno
   const cloudflareRelays = (await db.select({ id: relays.id }).from(relays).where(eq(relays.type, "cloudflare"))).map((r) => r.id);
   const { tied, untied } = await tieEvents(db, cloudflareRelays, events);
   if (untied.length) console.warn("mailgate: Email Service events about mail we did not send; ignored", { count: untied.length });
-  await recordEvents(db, tied, now);
+  await recordEvents(env, db, tied, now);
   for (const message of batch) message.ack();
 }

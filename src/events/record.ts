@@ -8,7 +8,9 @@
 import { inArray } from "drizzle-orm";
 import { type Db, isUniqueViolation } from "../db/client";
 import { outboundEvents } from "../db/schema";
+import type { Env } from "../env";
 import { eventStatements, type StandingRows, standingOf, standingQueries, type TiedEvent } from "./apply";
+import { enqueueEventHooks } from "./hooks";
 
 export interface Applied {
   applied: TiedEvent[];
@@ -17,7 +19,7 @@ export interface Applied {
 }
 
 /** Applies tied events once each; answers which were applied (for event hooks) and how many were seen before. */
-export async function recordEvents(db: Db, events: TiedEvent[], now: number, attempt = 1): Promise<Applied> {
+export async function recordEvents(env: Pick<Env, "JOBS">, db: Db, events: TiedEvent[], now: number, attempt = 1): Promise<Applied> {
   if (!events.length) return { applied: [], replayed: 0 };
   const keys = [...new Set(events.map((e) => e.dedupeKey))];
   const [seen, ...standing] = await db.batch([
@@ -37,8 +39,13 @@ export async function recordEvents(db: Db, events: TiedEvent[], now: number, att
     await db.batch(statements as unknown as Parameters<Db["batch"]>[0]);
   } catch (error) {
     // A concurrent copy recorded some of them first: read again and apply what is still new.
-    if (attempt === 1 && isUniqueViolation(error, "outbound_events")) return recordEvents(db, events, now, 2);
+    if (attempt === 1 && isUniqueViolation(error, "outbound_events")) return recordEvents(env, db, events, now, 2);
     throw error;
   }
+  await enqueueEventHooks(
+    env,
+    db,
+    fresh.map((e) => e.dedupeKey),
+  );
   return { applied: fresh, replayed: events.length - fresh.length };
 }

@@ -91,12 +91,17 @@ export async function refusalEffects(
   });
 }
 
+/** A DSN's event for one recipient, keyed by the report's own row: reading the same report again changes nothing twice. */
+const dsnEventKey = (reportRowId: string, recipient: string) => `dsn:${reportRowId}:${recipient}`;
+
 export interface BounceProcessing {
   summary: BounceSummary;
   /** Whether the report is about a recipient of mail we sent (else its sender is counted by the loop guard). */
   tied: boolean;
   /** The rows that carry the effects out, written with the report's own record (one transaction). */
   statements: (reportRowId: string) => Statement[];
+  /** The keys of the recipient events those rows record, for queueing their event hooks once written. */
+  eventKeys: (reportRowId: string) => string[];
 }
 
 /** The token of our VERP address among the recipients (`bounce+<token>@domain`), if any. */
@@ -152,6 +157,7 @@ export async function processBounce(env: Env, db: Db, mail: InboundMail, domains
     summary: summarize(report, verp, original),
     tied: false,
     statements: () => [],
+    eventKeys: () => [],
   });
   if (verp === "invalid" || report.kind === null) return nothing();
 
@@ -180,7 +186,8 @@ export async function processBounce(env: Env, db: Db, mail: InboundMail, domains
     if (address && !matched.has(address)) matched.set(address, { ...r, recipient: address });
   }
   const summary = summarize(report, verp, original);
-  if (!matched.size) return { summary, tied: false, statements: () => [] };
+  if (!matched.size) return { summary, tied: false, statements: () => [], eventKeys: () => [] };
+  const keyed: string[] = [];
   const at = new Date(now);
 
   const effects = summary.effects;
@@ -201,7 +208,7 @@ export async function processBounce(env: Env, db: Db, mail: InboundMail, domains
         hard: r.hard,
         source: "dsn",
         relayId: null,
-        dedupeKey: `dsn:${reportRowId}:${r.recipient}`,
+        dedupeKey: dsnEventKey(reportRowId, r.recipient),
         occurredAt: now,
         providerSuppressed: false,
         stream: null,
@@ -215,6 +222,7 @@ export async function processBounce(env: Env, db: Db, mail: InboundMail, domains
     if (report.kind === "feedback") {
       build.push(event("complaint", { ...detail, feedback_type: report.feedbackType }));
       build.push((reportRowId) => tied(r, "complained")(reportRowId).statements);
+      keyed.push(r.recipient);
       if (!standingOf(r.recipient, standing as unknown as StandingRows).suppressed) effects.suppressed.push({ email: r.recipient, reason: "complaint" });
     } else if (report.kind === "auto_reply") {
       build.push(event("auto_reply", detail));
@@ -227,9 +235,15 @@ export async function processBounce(env: Env, db: Db, mail: InboundMail, domains
       effects.bounced.push(r.recipient);
       effects.counted.push(r.recipient);
       build.push((reportRowId) => [...tied(r, "bounced")(reportRowId).statements, ...event("bounced", { ...detail, hard: r.hard, learned_from: "dsn" })(reportRowId)]);
+      keyed.push(r.recipient);
       const reason = suppressionFor(r.hard, standingOf(r.recipient, standing as unknown as StandingRows), now);
       if (reason) effects.suppressed.push({ email: r.recipient, reason });
     }
   }
-  return { summary, tied: true, statements: (reportRowId) => build.flatMap((b) => b(reportRowId)) };
+  return {
+    summary,
+    tied: true,
+    statements: (reportRowId) => build.flatMap((b) => b(reportRowId)),
+    eventKeys: (reportRowId) => keyed.map((recipient) => dsnEventKey(reportRowId, recipient)),
+  };
 }

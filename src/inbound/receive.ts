@@ -18,6 +18,7 @@
 import { type Db, database, isUniqueViolation } from "../db/client";
 import type { Decision } from "../decision";
 import type { Env } from "../env";
+import { enqueueEventHooks } from "../events/hooks";
 import { bodyStart, parseHeaderBlock, readHeaderBlock, type SplitMessage } from "../mail/header-block";
 import { messageIdOf, syntheticMessageId } from "../mail/message-id";
 import { enqueue } from "../queue/enqueue";
@@ -110,6 +111,7 @@ async function handle(message: ForwardableEmailMessage, mail: InboundMail, db: D
     }
   }
   const recorded = await recordDecision(db, { mail, decision, data: found.data, rawKey, now, ...(bounce && { effects: bounce.statements }) });
+  if (bounce) await enqueueEventHooks(env, db, bounce.eventKeys(recorded.messageRowId));
   // Webhooks and notifications run in the queue; recorded as due, so the sweeper catches a failed enqueue.
   await enqueue(
     env,

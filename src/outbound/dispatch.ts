@@ -11,6 +11,8 @@ import { and, asc, eq, inArray, isNull, lt, or, sql } from "drizzle-orm";
 import { type Db, database } from "../db/client";
 import { attempts, messageEvents, messages, outboundRecipients, providerIds, relays } from "../db/schema";
 import type { Env } from "../env";
+import { settledEventStatements } from "../events/apply";
+import { enqueueEventHooks } from "../events/hooks";
 import { providerIdRows } from "../events/tie";
 import { refusalEffects } from "../inbound/bounce";
 import { domainOf, normalizeAddress } from "../mail/address";
@@ -189,7 +191,7 @@ async function sendOne(
     sentBefore: !sentNow && (await alreadySent(db, message.id)),
     now,
   });
-  await record(db, message, settlement, log, outcome, now);
+  await record(env, db, message, settlement, log, outcome, now);
   return settlement;
 }
 
@@ -199,7 +201,7 @@ function summarize(outcome: Sent): string {
 }
 
 /** Writes the attempts and the settlement in one batch. */
-async function record(db: Db, message: Claimed, settlement: SendSettlement, log: (typeof attempts.$inferInsert)[], sent: Sent | null, now: number): Promise<void> {
+async function record(env: Env, db: Db, message: Claimed, settlement: SendSettlement, log: (typeof attempts.$inferInsert)[], sent: Sent | null, now: number): Promise<void> {
   const relayTookIt = sent !== null;
   const at = new Date(now);
   const recipientRow = (address: string) => and(eq(outboundRecipients.messageId, message.id), eq(outboundRecipients.address, address));
@@ -212,6 +214,12 @@ async function record(db: Db, message: Claimed, settlement: SendSettlement, log:
             .update(outboundRecipients)
             .set({ status: r.status, source: "smtp", lastCode: r.code, lastError: r.status === "failed" ? r.message : null, updatedAt: at })
             .where(recipientRow(r.address)),
+    ),
+    // Each recipient the relay settled is an event (message.sent, message.failed) for event hooks; a refusal with a bounce status is recorded below as a bounce.
+    ...settlement.recipients.flatMap((r) =>
+      r.status === "deferred" || r.bounce
+        ? []
+        : settledEventStatements(db, { messageId: message.id, recipient: r.address, sent: r.status === "sent", code: r.code, diagnostic: r.message, relayId: relayOf(log) }, now),
     ),
     // The ids the provider answered, so its events find this message (src/events/tie.ts).
     ...providerIdRows(message.id, relayOf(log), sent).map((row) => db.insert(providerIds).values(row).onConflictDoNothing()),
@@ -231,6 +239,10 @@ async function record(db: Db, message: Claimed, settlement: SendSettlement, log:
     db.insert(messageEvents).values({ messageId: message.id, type: settlement.event.type, detail: settlement.event.detail, createdAt: at }),
   );
   await db.batch(statements as unknown as Parameters<Db["batch"]>[0]);
+  await enqueueEventHooks(env, db, [
+    ...settlement.recipients.map((r) => `${r.status === "sent" ? "sent" : "failed"}:${message.id}:${r.address}`),
+    ...settlement.refused.map((r) => `smtp:${message.id}:${r.address}`),
+  ]);
 }
 
 /** The relay that took the message: the last one tried. */
