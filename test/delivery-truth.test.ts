@@ -10,7 +10,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, inject, it } from "vitest";
 import type { HookRequest } from "../src/events/types";
 import worker from "../src/index";
-import { deliver, mime, ok, onlyRelays, postfixDelivered, send, sendAndDeliver, setupDomain, smtpRelay, unique } from "./helpers";
+import { api, deliver, mime, ok, onlyRelays, postfixDelivered, send, sendAndDeliver, setupDomain, smtpRelay, unique } from "./helpers";
 import { cloudflareBouncedHard, cloudflareComplained } from "./provider-events/cloudflare";
 import { MAILGUN_SIGNING_KEY, mailgunComplaint, mailgunHardBounce, mailgunMessage, signedMailgunRequest } from "./provider-events/mailgun";
 import { POSTMARK_PASSWORD, POSTMARK_USERNAME, postmarkBounce, postmarkRequest, postmarkSpamComplaint } from "./provider-events/postmark";
@@ -148,6 +148,23 @@ describe("delivery truth from each provider's own reports", () => {
 
     expect(await recipientOf(bouncer.id)).toMatchObject({ status: "bounced", source: "provider_event" });
     await expectTruth(domain, bouncer, complainer);
+  });
+
+  it("a provider that suppresses the address itself is named: lifting ours says it still holds it", async () => {
+    const domain = await setupDomain();
+    const [relay] = await onlyRelays([
+      { name: `postmark ${unique()}`, type: "postmark", from_filter: domain, config: { ...(await PROVIDERS.postmark!.config()), base_url: `${mail.control}/postmark` } },
+    ]);
+    const bouncer = await sentTo(domain, "held");
+    // Postmark marks a hard-bounced address Inactive: it will not send to it again.
+    expect(await hook(relay.id, await PROVIDERS.postmark!.bounce(bouncer.providerId, bouncer.rcpt))).toMatchObject({ status: 200, body: { applied: 1 } });
+    expect(await ok("GET", "/v1/suppressions?reason=hard_bounce&stream=all&limit=200")).toMatchObject({
+      items: expect.arrayContaining([expect.objectContaining({ email: bouncer.rcpt, reason: "hard_bounce", stream: null, provider_relay_id: relay.id })]),
+    });
+    const lifted = await ok("DELETE", `/v1/suppressions/${bouncer.rcpt}`);
+    expect(lifted).toMatchObject({ lifted: [{ email: bouncer.rcpt, reason: "hard_bounce" }], provider_still_holds: [relay.id] });
+    expect(await ok("GET", `/v1/contacts/${bouncer.rcpt}`)).toMatchObject({ suppressed: false, suppressed_reason: null });
+    expect((await api("DELETE", `/v1/suppressions/${bouncer.rcpt}`)).status).toBe(404);
   });
 
   it("a signed report older than 5 minutes is refused (400) and changes nothing", async () => {

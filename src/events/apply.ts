@@ -177,7 +177,8 @@ export function eventStatements(db: Db, event: TiedEvent, standing: Standing, no
   }
   if (suppressed) {
     statements.push(
-      suppressStatement(db, event.recipient, suppressed, at, { relayId: suppressed === "provider" ? event.relayId : null }),
+      // The relay is named when its provider holds the address too: lifting ours does not lift theirs.
+      suppressStatement(db, event.recipient, suppressed, at, { relayId: event.providerSuppressed ? event.relayId : null }),
       // The address becomes a contact if it was not one, so the operator finds it with its suppression.
       db.insert(contacts).values({ email: event.recipient, createdAt: at, updatedAt: at }).onConflictDoNothing(),
     );
