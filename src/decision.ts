@@ -96,6 +96,13 @@ export const DecisionSchema = z.discriminatedUnion("reason", [
     message_id_collision: z.array(z.string()).optional(),
   }),
   z.strictObject({ outcome: z.literal("accepted"), reason: z.literal("bounce"), signal: z.enum(BOUNCE_SIGNALS), bounce: BounceSummarySchema }),
+  /**
+   * Mail to `unsubscribe+<token>@` (the mailto form of List-Unsubscribe,
+   * src/unsubscribe.ts) whose token verified: `recipient` of our message
+   * `original_id` unsubscribed from that message's stream. A token that
+   * does not verify is refused as `no_route`, like any unknown address.
+   */
+  z.strictObject({ outcome: z.literal("accepted"), reason: z.literal("unsubscribe"), original_id: z.string(), recipient: z.string() }),
   refused(NoRoute),
   refused(CatchallDirect),
   refused(ContactPolicy),

@@ -10,7 +10,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, inject, it } from "vitest";
 import type { HookRequest } from "../src/events/types";
 import worker from "../src/index";
-import { api, deliver, mime, ok, onlyRelays, postfixDelivered, send, sendAndDeliver, setupDomain, smtpRelay, unique } from "./helpers";
+import { api, deliver, mime, ok, onlyRelays, postfixDelivered, runJobs, send, sendAndDeliver, setupDomain, smtpRelay, unique } from "./helpers";
 import { cloudflareBouncedHard, cloudflareComplained } from "./provider-events/cloudflare";
 import { MAILGUN_SIGNING_KEY, mailgunComplaint, mailgunHardBounce, mailgunMessage, signedMailgunRequest } from "./provider-events/mailgun";
 import { POSTMARK_PASSWORD, POSTMARK_USERNAME, postmarkBounce, postmarkRequest, postmarkSpamComplaint } from "./provider-events/postmark";
@@ -92,11 +92,41 @@ const PROVIDERS: Record<string, Provider> = {
 };
 
 /** Sends one message to a new recipient through the only relay, runs the queue; answers the message, the recipient and the id its provider answered. */
-async function sentTo(domain: string, who: string): Promise<{ id: string; rcpt: string; providerId: string }> {
+async function sentTo(domain: string, who: string, token?: string): Promise<{ id: string; rcpt: string; providerId: string }> {
   const rcpt = `${unique(who)}@example.org`;
-  const { answer, message } = await sendAndDeliver({ from: `sales@${domain}`, to: [rcpt], subject: `Hello ${unique()}`, text: "Hello." });
+  const { answer, message } = await sendAndDeliver({ from: `sales@${domain}`, to: [rcpt], subject: `Hello ${unique()}`, text: "Hello." }, token);
   expect(message.recipients).toMatchObject([{ address: rcpt, status: "sent", source: "smtp" }]);
   return { id: answer.id, rcpt, providerId: message.attempts.at(-1).provider_message_id };
+}
+
+/**
+ * An API key with an event hook for bounces and complaints, pointed at a
+ * loopback receiver that checks each POST's signature with the hook's secret.
+ */
+async function customerHook(): Promise<{ key: string; url: string }> {
+  const { key } = await ok("POST", "/v1/keys", { name: unique("customer") }, 201);
+  const url = `${mail.control}/hooks/${unique("truth")}`;
+  const created = await api("POST", "/v1/event-hooks", { url, events: ["message.bounced", "message.complained"] }, key);
+  expect(created.status).toBe(201);
+  await fetch(url, { method: "PUT", body: JSON.stringify({ secrets: [created.body.secret], fail: 0, failStatus: 500 }) });
+  return { key, url };
+}
+
+/** Runs the event-hook deliveries of these messages, and answers what the customer's receiver got, one call per delivery id. */
+async function hookCalls(url: string, messageIds: string[]): Promise<any[]> {
+  for (const id of messageIds) {
+    const pending = (await ok("GET", `/v1/messages/${id}`)).deliveries.filter((d: any) => d.type === "event_hook" && d.status === "pending").map((d: any) => d.id);
+    if (pending.length) await runJobs("deliver", pending);
+  }
+  const calls: any[] = await (await fetch(url)).json();
+  // Queues deliver at least once: a delivery may be posted again (here the local queue and this test may both run it), always
+  // with the same id, which receivers deduplicate on. Each event is one delivery: one id.
+  const byId = new Map<string, any>();
+  for (const call of calls) {
+    if (byId.has(call.body.id)) expect(call.body).toEqual(byId.get(call.body.id).body);
+    else byId.set(call.body.id, call);
+  }
+  return [...byId.values()];
 }
 
 async function recipientOf(id: string): Promise<any> {
@@ -127,8 +157,9 @@ describe("delivery truth from each provider's own reports", () => {
     const provider = PROVIDERS[type]!;
     const domain = await setupDomain();
     const [relay] = await onlyRelays([{ name: `${type} ${unique()}`, type, from_filter: domain, config: { ...(await provider.config()), base_url: `${mail.control}/${type}` } }]);
-    const bouncer = await sentTo(domain, "bouncer");
-    const complainer = await sentTo(domain, "complainer");
+    const customer = await customerHook();
+    const bouncer = await sentTo(domain, "bouncer", customer.key);
+    const complainer = await sentTo(domain, "complainer", customer.key);
 
     // Forged: 401, and nothing moved.
     const forged = await hook(relay.id, await provider.forged(bouncer.providerId, bouncer.rcpt));
@@ -147,6 +178,15 @@ describe("delivery truth from each provider's own reports", () => {
     expect(await hook(relay.id, await provider.bounce("not-ours-0000", `${unique("stranger")}@example.org`))).toMatchObject({ status: 200, body: { applied: 0, unknown: 1 } });
 
     expect(await recipientOf(bouncer.id)).toMatchObject({ status: "bounced", source: "provider_event" });
+    // The customer's hook heard of each once, signed with its secret; the replay and the forgery added nothing.
+    const calls = await hookCalls(customer.url, [bouncer.id, complainer.id]);
+    expect(calls.map((call) => [call.body.type, call.body.data.recipient, call.verified]).sort()).toEqual(
+      [
+        ["message.bounced", bouncer.rcpt, true],
+        ["message.complained", complainer.rcpt, true],
+      ].sort(),
+    );
+    expect(calls.find((call) => call.body.type === "message.bounced").body.data).toMatchObject({ message_id: bouncer.id, status: expect.stringMatching(/^5\./) });
     await expectTruth(domain, bouncer, complainer);
   });
 
@@ -199,8 +239,9 @@ describe("Cloudflare Email Service: its event queue", () => {
   it("a hard bounce and a complaint from the queue; a replayed batch changes nothing", async () => {
     const domain = await setupDomain();
     await onlyRelays([{ name: `cloudflare ${unique()}`, type: "cloudflare", from_filter: domain }]);
-    const bouncer = await sentTo(domain, "bouncer");
-    const complainer = await sentTo(domain, "complainer");
+    const customer = await customerHook();
+    const bouncer = await sentTo(domain, "bouncer", customer.key);
+    const complainer = await sentTo(domain, "complainer", customer.key);
 
     const events = [
       cloudflareBouncedHard({ messageId: bouncer.providerId, recipient: bouncer.rcpt, eventId: unique("cf-") }),
@@ -212,6 +253,11 @@ describe("Cloudflare Email Service: its event queue", () => {
     await consume(events);
     expect((await ok("GET", `/v1/contacts/${bouncer.rcpt}`)).bounce_count).toBe(counted);
     expect(await recipientOf(bouncer.id)).toMatchObject({ status: "bounced", source: "provider_event" });
+    const calls = await hookCalls(customer.url, [bouncer.id, complainer.id]);
+    expect(calls.map((call) => [call.body.type, call.verified]).sort()).toEqual([
+      ["message.bounced", true],
+      ["message.complained", true],
+    ]);
     await expectTruth(domain, bouncer, complainer);
   });
 
@@ -226,8 +272,9 @@ describe("SMTP relays: a real DSN and an ARF report", () => {
   it("Postfix bounces one recipient later (DSN to our VERP address), an ISP reports a complaint (ARF)", async () => {
     const domain = await setupDomain();
     await onlyRelays([smtpRelay("postfix:plain", { from_filter: domain })]);
+    const customer = await customerHook();
     const later = `bounce-later${unique()}@example.org`;
-    const { answer } = await sendAndDeliver({ from: `sales@${domain}`, to: [later], subject: "Later", text: "Hello." });
+    const { answer } = await sendAndDeliver({ from: `sales@${domain}`, to: [later], subject: "Later", text: "Hello." }, customer.key);
     const [dsn] = await postfixDelivered(answer.envelope_from, 15_000);
     expect(dsn).toBeTruthy();
     await deliver({ from: "", to: answer.envelope_from, raw: dsn.raw.replace(/\r?\n/g, "\r\n") });
@@ -235,7 +282,7 @@ describe("SMTP relays: a real DSN and an ARF report", () => {
 
     const angry = `${unique("angry")}@example.org`;
     await onlyRelays([smtpRelay("plain", { from_filter: domain })]);
-    const sent = await sendAndDeliver({ from: `sales@${domain}`, to: [angry], subject: "Invoice", text: "Attached." });
+    const sent = await sendAndDeliver({ from: `sales@${domain}`, to: [angry], subject: "Invoice", text: "Attached." }, customer.key);
     const boundary = unique("arf");
     const arf = mime(
       {
@@ -253,6 +300,13 @@ describe("SMTP relays: a real DSN and an ARF report", () => {
       ].join(""),
     );
     await deliver({ from: "fbl@isp.example", to: sent.answer.envelope_from, raw: arf });
+    const calls = await hookCalls(customer.url, [answer.id, sent.answer.id]);
+    expect(calls.map((call) => [call.body.type, call.body.data.recipient, call.verified]).sort()).toEqual(
+      [
+        ["message.bounced", later, true],
+        ["message.complained", angry, true],
+      ].sort(),
+    );
     await expectTruth(domain, { id: answer.id, rcpt: later }, { id: sent.answer.id, rcpt: angry });
   });
 });

@@ -15,6 +15,7 @@ import { contactsApi } from "./contacts";
 import { router } from "./context";
 import { domainsApi } from "./domains";
 import { ApiError, errorBody } from "./errors";
+import { eventHooksApi } from "./event-hooks";
 import { filesApi } from "./files";
 import { hooksApi } from "./hooks";
 import { keysApi } from "./keys";
@@ -26,6 +27,7 @@ import { sendApi } from "./send";
 import { settingsApi } from "./settings";
 import { suppressionsApi } from "./suppressions";
 import { threadsApi } from "./threads";
+import { unsubscribeApi } from "./unsubscribe";
 
 const MAX_JSON_BYTES = 1024 * 1024;
 const MAX_HOOK_BYTES = 5 * 1024 * 1024;
@@ -84,6 +86,8 @@ export function createApp(clock: Clock) {
     }),
   );
   app.route("/", hooksApi);
+  // List-Unsubscribe links (RFC 8058): the signed token is the authorization.
+  app.route("/", unsubscribeApi);
 
   const isPublic = (path: string) => path === "/v1/openapi.json";
   app.use("/v1/*", (c, next) => (isPublic(c.req.path) ? next() : authenticate(c, next)));
@@ -97,7 +101,21 @@ export function createApp(clock: Clock) {
     return bodyLimit({ maxSize: max, onError: tooLarge(max) })(c, next);
   });
 
-  const apis = [domainsApi, aliasesApi, settingsApi, allowedSendersApi, contactsApi, suppressionsApi, threadsApi, messagesApi, sendApi, routeTestApi, relaysApi, keysApi];
+  const apis = [
+    domainsApi,
+    aliasesApi,
+    settingsApi,
+    allowedSendersApi,
+    contactsApi,
+    suppressionsApi,
+    threadsApi,
+    messagesApi,
+    sendApi,
+    routeTestApi,
+    relaysApi,
+    keysApi,
+    eventHooksApi,
+  ];
   for (const api of apis) app.route("/v1", api);
 
   app.notFound((c) => c.json(errorBody("not_found", `no route for ${c.req.method} ${c.req.path}`), 404));

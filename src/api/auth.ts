@@ -49,9 +49,12 @@ export const authenticate: MiddlewareHandler<AppEnv> = async function authentica
   throw new ApiError("unauthorized", "invalid token");
 };
 
-/** What an API key may call: sending, and reading the messages it sent. */
+/** What an API key may call: sending, reading the messages it sent, and its own event hooks (src/api/event-hooks.ts scopes them). */
 function keyMayCall(method: string, path: string): boolean {
   if (path === "/v1/messages") return method === "POST" || method === "GET";
+  if (path === "/v1/event-hooks") return method === "POST" || method === "GET";
+  if (/^\/v1\/event-hooks\/[^/]+$/.test(path)) return method === "GET" || method === "PATCH" || method === "DELETE";
+  if (/^\/v1\/event-hooks\/[^/]+\/secret$/.test(path)) return method === "POST";
   return method === "GET" && /^\/v1\/messages\/[^/]+(\/raw)?$/.test(path);
 }
 
@@ -59,7 +62,7 @@ function keyMayCall(method: string, path: string): boolean {
 export const restrictKeys: MiddlewareHandler<AppEnv> = async function restrictKeys(c, next) {
   const principal = c.get("principal");
   if (principal.kind === "key" && !keyMayCall(c.req.method, c.req.path)) {
-    throw new ApiError("forbidden", "API keys may only send messages and read the messages they sent; this needs the admin token");
+    throw new ApiError("forbidden", "API keys may only send messages, read the messages they sent and manage their own event hooks; this needs the admin token");
   }
   await next();
 };

@@ -2,7 +2,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, asc, eq, type SQL, sql } from "drizzle-orm";
 import type { Db } from "../db/client";
-import { attempts, deliveries, deliveryAttempts, messageEvents, messages, outboundRecipients } from "../db/schema";
+import { attempts, deliveries, deliveryAttempts, eventHooks, messageEvents, messages, outboundRecipients } from "../db/schema";
 import { StoredDecisionSchema } from "../decision";
 import { redeliver } from "../deliveries/redeliver";
 import { type Principal, router } from "./context";
@@ -238,7 +238,8 @@ messagesApi.openapi(
   async (c) => {
     const { id } = c.req.valid("param");
     const db = c.get("db");
-    const [rows, deliveryRows, historyRows, recipientRows, attemptRows, eventRows] = await db.batch([
+    const principal = c.get("principal");
+    const [rows, allDeliveries, historyRows, recipientRows, attemptRows, eventRows, ownHooks] = await db.batch([
       db.select(messageColumns).from(messages).where(eq(messages.id, id)),
       db.select().from(deliveries).where(eq(deliveries.messageId, id)).orderBy(asc(deliveries.id)),
       db
@@ -257,9 +258,15 @@ messagesApi.openapi(
       db.select().from(outboundRecipients).where(eq(outboundRecipients.messageId, id)).orderBy(sql`rowid`),
       db.select().from(attempts).where(eq(attempts.messageId, id)).orderBy(asc(attempts.id)),
       db.select().from(messageEvents).where(eq(messageEvents.messageId, id)).orderBy(asc(messageEvents.id)),
+      db
+        .select({ id: eventHooks.id })
+        .from(eventHooks)
+        .where(eq(eventHooks.apiKeyId, principal.kind === "key" ? principal.id : "")),
     ]);
     const row = rows[0];
-    if (!row || !visibleTo(c.get("principal"), row)) throw notFound(`message ${id}`);
+    if (!row || !visibleTo(principal, row)) throw notFound(`message ${id}`);
+    // An API key sees the deliveries to its own event hooks, never the admin's (their URLs are the operator's).
+    const deliveryRows = principal.kind === "admin" ? allDeliveries : allDeliveries.filter((d) => d.type !== "event_hook" || ownHooks.some((h) => d.id.endsWith(`_${h.id}`)));
     return c.json(
       {
         ...messageOut(row),

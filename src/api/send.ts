@@ -1,6 +1,7 @@
 /** `POST /v1/messages`: the send API. */
 import { createRoute, z } from "@hono/zod-openapi";
 import { sha256Hex } from "../hash";
+import { recipientsOf } from "../outbound/draft";
 import { type SendRefusal, sendRefusalText } from "../outbound/refusals";
 import { acceptSend, type SendRequest } from "../outbound/send";
 import { type Principal, router } from "./context";
@@ -48,6 +49,17 @@ export function isReservedHeader(name: string): boolean {
   const lower = name.toLowerCase();
   return RESERVED_HEADERS.has(lower) || RESERVED_PREFIXES.some((prefix) => lower.startsWith(prefix));
 }
+
+/**
+ * List-Unsubscribe and List-Unsubscribe-Post are mailgate's when it offers
+ * unsubscribing (mass mail, or `list_unsubscribe`): a message must carry one
+ * of each (RFC 8058 3.1). Otherwise they stay the caller's to set, for mail
+ * whose unsubscribing the caller handles itself.
+ */
+const mailgateListHeader = (name: string) => ["list-unsubscribe", "list-unsubscribe-post"].includes(name.toLowerCase());
+
+/** Whether mailgate writes List-Unsubscribe on this message: always on mass mail, on request on transactional mail. */
+const offersUnsubscribe = (body: { stream: string; list_unsubscribe?: boolean | undefined }) => body.stream === "mass" || body.list_unsubscribe === true;
 
 const HEADER_NAME = /^[!-9;-~]+$/;
 /** Base64, checked without a backtracking regex (attachments may be tens of megabytes). */
@@ -102,8 +114,24 @@ const SendBody = z
       }),
     thread_id: z.string().max(64).optional().openapi({ description: "Continue this thread (References and In-Reply-To are set); a new thread is opened otherwise" }),
     stream: z.enum(["transactional", "mass"]).default("transactional"),
+    list_unsubscribe: z
+      .boolean()
+      .optional()
+      .openapi({
+        description:
+          "Offer one-click unsubscribe (List-Unsubscribe with List-Unsubscribe-Post, RFC 8058): always on mass mail, on transactional mail when true, " +
+          "where an unsubscribe then suppresses the address for transactional mail. Such a message goes to exactly one recipient, whom its link names",
+      }),
   })
   .superRefine((body, ctx) => {
+    if (body.stream === "mass" && body.list_unsubscribe === false) {
+      ctx.addIssue({ code: "custom", path: ["list_unsubscribe"], message: "mass mail always offers one-click unsubscribe (Gmail and Yahoo require it of bulk senders)" });
+    }
+    if (offersUnsubscribe(body)) {
+      for (const name of Object.keys(body.headers)) {
+        if (mailgateListHeader(name)) ctx.addIssue({ code: "custom", path: ["headers", name], message: `${name} is set by mailgate on mass mail and with list_unsubscribe` });
+      }
+    }
     const count = body.to.length + body.cc.length + body.bcc.length;
     if (count === 0) ctx.addIssue({ code: "custom", path: ["to"], message: "at least one recipient (to, cc or bcc) is needed" });
     if (count > MAX_RECIPIENTS) ctx.addIssue({ code: "custom", path: ["to"], message: `at most ${MAX_RECIPIENTS} recipients in to, cc and bcc together (got ${count})` });
@@ -170,6 +198,19 @@ sendApi.openapi(
   async (c) => {
     const body = c.req.valid("json");
     const principal = c.get("principal");
+    if (offersUnsubscribe(body)) {
+      // One copy of the MIME goes to every recipient, so its link can name only one of them: RFC 8058 3.1 wants the
+      // link to identify its recipient, and a link naming several would let any of them unsubscribe the others. A mail
+      // operator sends mass mail one message per recipient (as Odoo's mass mailing does), so several are refused.
+      const count = recipientsOf(body).length;
+      if (count !== 1) {
+        throw new ApiError(
+          "unprocessable",
+          `to: a message with a one-click unsubscribe link (stream "mass", or list_unsubscribe) goes to exactly one recipient in to, cc and bcc together, ` +
+            `whom its link unsubscribes (got ${count}): send one message per recipient`,
+        );
+      }
+    }
     const key = c.req.valid("header")["idempotency-key"];
     const request: SendRequest = {
       author: body.from,
@@ -184,6 +225,7 @@ sendApi.openapi(
       headers: body.headers,
       threadId: body.thread_id ?? null,
       stream: body.stream,
+      listUnsubscribe: offersUnsubscribe(body),
     };
     const result = await acceptSend(
       c.env,

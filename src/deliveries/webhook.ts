@@ -12,7 +12,7 @@ import type { Env } from "../env";
 import { concatBytes } from "../mail/bytes";
 import { parseMessage } from "../mail/parse";
 import { payloadOf } from "./payload";
-import { openSecrets, SIGNATURE_HEADER, signatureHeader } from "./signing";
+import { openSecrets, SIGNATURE_HEADER, signatureHeader, type WebhookSecret } from "./signing";
 import type { DeliveryRow, Handled } from "./types";
 import { allowsPrivateTargets, checkWebhookUrl } from "./webhook-url";
 
@@ -96,7 +96,17 @@ export async function postWebhook(env: Env, db: Db, delivery: DeliveryRow, now: 
     secretsKey: env.SECRETS_KEY,
     now,
   });
-  const body = JSON.stringify(payload);
+  return postSigned(checked.url, JSON.stringify(payload), secrets, payload.id, now);
+}
+
+/**
+ * The POST both kinds of hook make (alias webhooks here, event hooks in
+ * event-hook.ts), so they sign, time out and read answers the same way:
+ * `body` signed with every secret at `now`, posted without following
+ * redirects, and the answer classified: 2xx delivered, 410 gone, anything
+ * else (or no answer within the timeout) retried.
+ */
+export async function postSigned(url: URL, body: string, secrets: WebhookSecret[], deliveryId: string, now: number): Promise<Handled> {
   const signature = await signatureHeader(
     secrets.map((s) => s.secret),
     Math.floor(now / 1000),
@@ -105,12 +115,12 @@ export async function postWebhook(env: Env, db: Db, delivery: DeliveryRow, now: 
 
   let response: Response;
   try {
-    response = await fetch(checked.url, {
+    response = await fetch(url, {
       method: "POST",
       body,
       redirect: "manual",
       signal: AbortSignal.timeout(WEBHOOK_TIMEOUT_MS),
-      headers: { "Content-Type": "application/json", "User-Agent": "mailgate-webhook/1", [SIGNATURE_HEADER]: signature, "mailgate-delivery-id": payload.id },
+      headers: { "Content-Type": "application/json", "User-Agent": "mailgate-webhook/1", [SIGNATURE_HEADER]: signature, "mailgate-delivery-id": deliveryId },
     });
   } catch (error) {
     return { outcome: { result: "retry", statusCode: null, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) } };

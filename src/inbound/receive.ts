@@ -15,13 +15,16 @@
  * on a retry), then one D1 batch that records everything, and only then
  * the forwards, whose outcome is recorded last.
  */
+
 import { type Db, database, isUniqueViolation } from "../db/client";
 import type { Decision } from "../decision";
 import type { Env } from "../env";
 import { enqueueEventHooks } from "../events/hooks";
+import { applyUnsubscribe, findUnsubscribeTarget, type UnsubscribeTarget } from "../events/unsubscribe";
 import { bodyStart, parseHeaderBlock, readHeaderBlock, type SplitMessage } from "../mail/header-block";
 import { messageIdOf, syntheticMessageId } from "../mail/message-id";
 import { enqueue } from "../queue/enqueue";
+import { unsubscribeTokenOf } from "../unsubscribe";
 import { type BounceProcessing, processBounce } from "./bounce";
 import { attemptForwards, recordForwardResults } from "./deliver";
 import { type InboundMail, toInboundMail } from "./inbound-mail";
@@ -42,6 +45,8 @@ const MAX_ROUTING_ATTEMPTS = 3;
 const MAX_LOOP_CLAIMS = 3;
 /** The loop guard's target for reports that tie to nothing we sent. */
 export const UNTIED_BOUNCE_ROUTE = "bounce";
+/** The loop guard's target for mail to the unsubscribe address. */
+export const UNSUBSCRIBE_ROUTE = "unsubscribe";
 
 /**
  * The header block only; the body stays on the stream, to be stored or
@@ -85,6 +90,10 @@ export async function receive(message: ForwardableEmailMessage, env: Env, now: n
 async function handle(message: ForwardableEmailMessage, mail: InboundMail, db: Db, env: Env, raw: RawUpload, now: number): Promise<Decision> {
   const found = await lookup(db, mail, now);
   let decision = decide(mail, found.data);
+  // Mail to `unsubscribe+<token>@` is decided by its token, before aliases, replies and bounces are looked at.
+  const unsubscribe = await unsubscribeRequest(env, db, mail, found, decision);
+  if (unsubscribe) decision = unsubscribe.decision;
+  if (decision.outcome === "accepted" && decision.reason === "unsubscribe") decision = await countIntoLoopGuard(db, mail, found, [UNSUBSCRIBE_ROUTE], decision, now);
   if (decision.outcome === "accepted" && decision.reason === "routed") {
     decision = await countIntoLoopGuard(
       db,
@@ -110,6 +119,8 @@ async function handle(message: ForwardableEmailMessage, mail: InboundMail, db: D
       bounce = null;
     }
   }
+  // Applied before the message is recorded: if recording fails, the sender's retry finds the event applied (a replay) and records it.
+  if (decision.outcome === "accepted" && decision.reason === "unsubscribe" && unsubscribe?.target) await applyUnsubscribe(env, db, unsubscribe.target, "mail", now);
   const recorded = await recordDecision(db, { mail, decision, data: found.data, rawKey, now, ...(bounce && { effects: bounce.statements }) });
   if (bounce) await enqueueEventHooks(env, db, bounce.eventKeys(recorded.messageRowId));
   // Webhooks and notifications run in the queue; recorded as due, so the sweeper catches a failed enqueue.
@@ -134,6 +145,31 @@ async function handle(message: ForwardableEmailMessage, mail: InboundMail, db: D
 
   if (decision.outcome === "refused") message.setReject(refusalText(decision));
   return recorded.decision;
+}
+
+/**
+ * Mail to our unsubscribe address (`unsubscribe+<token>@` a domain we
+ * serve, the mailto form of List-Unsubscribe): accepted as `unsubscribe`
+ * when the token verifies, else refused as `no_route`, as unknown mail is,
+ * so a forged token learns nothing and changes nothing. The routing
+ * decision stands for a hop-limit loop, a loop-bounce reply and a
+ * duplicate (the sender retrying, or a copy of our own mail). Null when
+ * the envelope recipient is not the unsubscribe address.
+ */
+async function unsubscribeRequest(
+  env: Env,
+  db: Db,
+  mail: InboundMail,
+  found: Lookup,
+  decision: Decision,
+): Promise<{ decision: Decision; target: UnsubscribeTarget | null } | null> {
+  const token = unsubscribeTokenOf(mail.envelope.to, found.data.domains);
+  if (token === null) return null;
+  const stands = decision.reason === "hop_limit" || decision.reason === "loop_reply" || decision.reason === "duplicate";
+  if (stands) return { decision, target: null };
+  const target = await findUnsubscribeTarget(env.SECRETS_KEY, db, token);
+  if (!target) return { decision: { outcome: "refused", reason: "no_route", recipient: mail.envelope.to }, target: null };
+  return { decision: { outcome: "accepted", reason: "unsubscribe", original_id: target.messageId, recipient: target.recipient }, target };
 }
 
 /**

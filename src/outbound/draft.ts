@@ -9,9 +9,10 @@ import type { BatchItem } from "drizzle-orm/batch";
 import { chunks, type Db } from "../db/client";
 import { aliases, domains, messages, messageThreads, outboundRecipients, relays, threads } from "../db/schema";
 import type { Env } from "../env";
-import { normalizeAddress } from "../mail/address";
+import { domainOf, normalizeAddress } from "../mail/address";
 import { verpAddress } from "../mail/verp";
 import type { Mailbox, RecipientKind, Stream } from "../model";
+import { listUnsubscribeHeaders, unsubscribeToken } from "../unsubscribe";
 import { compose, type WrittenContent } from "./compose";
 import { domainFor, type PlanDomain, type PlanRelay, type PlanThread, planMessage, type SendPlan } from "./plan";
 import type { DraftRefusal } from "./refusals";
@@ -23,6 +24,12 @@ export interface DraftContent extends WrittenContent {
   /** Reply-To the caller asked for; null = the thread's alias or the catchall. */
   replyTo: Mailbox | null;
   stream: Stream;
+  /**
+   * Offer one-click unsubscribe (List-Unsubscribe, src/unsubscribe.ts) on
+   * transactional mail too; mass mail always offers it. The message must
+   * have one recipient, whom the link names (the send API refuses others).
+   */
+  listUnsubscribe?: boolean;
 }
 
 export interface DraftRecipient {
@@ -160,6 +167,8 @@ export async function draftMessage(
   });
   if (!plan) return { ok: false, refusal: { reason: "no_relay" } };
 
+  const recipients = recipientsOf(content);
+  const unsubscribe = content.stream === "mass" || content.listUnsubscribe === true ? await unsubscribeHeaders(env, domainRows, plan, rowId, recipients) : {};
   const raw = new TextEncoder().encode(
     compose({
       from: plan.sender.from,
@@ -170,7 +179,7 @@ export async function draftMessage(
       text: content.text,
       html: content.html,
       attachments: content.attachments,
-      headers: content.headers,
+      headers: { ...content.headers, ...unsubscribe },
       messageId: plan.messageId,
       inReplyTo: plan.inReplyTo,
       references: plan.references,
@@ -179,7 +188,23 @@ export async function draftMessage(
   );
   const limit = maxSizeOf(plan.relay);
   if (raw.byteLength > limit) return { ok: false, refusal: { reason: "too_large", size: raw.byteLength, limit, relay: plan.relay.name } };
-  return { ok: true, draft: { rowId, plan, raw, bounceAddress, recipients: recipientsOf(content) } };
+  return { ok: true, draft: { rowId, plan, raw, bounceAddress, recipients } };
+}
+
+/**
+ * List-Unsubscribe and List-Unsubscribe-Post for a message to one
+ * recipient: the link under PUBLIC_URL, and the mailto address on the
+ * From's domain when we serve it (else the message's own domain), so that
+ * mail comes back to `email()`. A message to several recipients gets none:
+ * one copy of the MIME goes to all of them, and a link in it could only
+ * name them all (the send API refuses such a message before it gets here).
+ */
+async function unsubscribeHeaders(env: Env, domainRows: PlanDomain[], plan: SendPlan, rowId: string, recipients: DraftRecipient[]): Promise<Record<string, string>> {
+  const [recipient, ...others] = recipients;
+  if (!recipient || others.length) return {};
+  const fromDomain = domainOf(plan.sender.from.address).toLowerCase();
+  const domain = domainRows.find((d) => d.name === fromDomain) ?? plan.domain;
+  return listUnsubscribeHeaders({ publicUrl: env.PUBLIC_URL, domain, token: await unsubscribeToken(env.SECRETS_KEY, rowId, recipient.address) });
 }
 
 /**
