@@ -7,7 +7,7 @@
  */
 import { inArray } from "drizzle-orm";
 import { type Db, isUniqueViolation } from "../db/client";
-import { outboundEvents } from "../db/schema";
+import { eventHooks, outboundEvents } from "../db/schema";
 import type { Env } from "../env";
 import { eventStatements, type StandingRows, standingOf, standingQueries, type TiedEvent } from "./apply";
 import { enqueueEventHooks } from "./hooks";
@@ -22,8 +22,9 @@ export interface Applied {
 export async function recordEvents(env: Pick<Env, "JOBS">, db: Db, events: TiedEvent[], now: number, attempt = 1): Promise<Applied> {
   if (!events.length) return { applied: [], replayed: 0 };
   const keys = [...new Set(events.map((e) => e.dedupeKey))];
-  const [seen, ...standing] = await db.batch([
+  const [seen, hooks, ...standing] = await db.batch([
     db.select({ key: outboundEvents.dedupeKey }).from(outboundEvents).where(inArray(outboundEvents.dedupeKey, keys)),
+    db.select({ id: eventHooks.id }).from(eventHooks).limit(1),
     ...standingQueries(
       db,
       events.map((e) => e.recipient),
@@ -42,10 +43,13 @@ export async function recordEvents(env: Pick<Env, "JOBS">, db: Db, events: TiedE
     if (attempt === 1 && isUniqueViolation(error, "outbound_events")) return recordEvents(env, db, events, now, 2);
     throw error;
   }
-  await enqueueEventHooks(
-    env,
-    db,
-    fresh.map((e) => e.dedupeKey),
-  );
+  // Without any event hook there is nothing to queue (and no round trip to find out).
+  if (hooks.length) {
+    await enqueueEventHooks(
+      env,
+      db,
+      fresh.map((e) => e.dedupeKey),
+    );
+  }
   return { applied: fresh, replayed: events.length - fresh.length };
 }

@@ -5,11 +5,10 @@
  * message's recipients. An event naming anything else ties to nothing and
  * changes nothing.
  */
-import { and, inArray } from "drizzle-orm";
+import { and, eq, inArray } from "drizzle-orm";
 import type { Db } from "../db/client";
 import { messages, outboundRecipients, providerIds } from "../db/schema";
 import { normalizeAddress } from "../mail/address";
-import type { Stream } from "../model";
 import type { Sent } from "../outbound/settle";
 import type { TiedEvent } from "./apply";
 import type { RecipientEvent } from "./types";
@@ -30,20 +29,27 @@ export function providerIdRows(messageId: string, relayId: string | null, sent: 
 export async function tieEvents(db: Db, relayIds: string[], events: RecipientEvent[]): Promise<{ tied: TiedEvent[]; untied: RecipientEvent[] }> {
   if (!events.length || !relayIds.length) return { tied: [], untied: events };
   const ids = [...new Set(events.map((e) => e.providerMessageId))];
-  const named = and(inArray(providerIds.relayId, relayIds), inArray(providerIds.providerMessageId, ids));
-  const messageIds = db.select({ id: providerIds.messageId }).from(providerIds).where(named);
-  const [idRows, recipientRows, streamRows] = await db.batch([
-    db.select().from(providerIds).where(named),
-    db.select({ messageId: outboundRecipients.messageId, address: outboundRecipients.address }).from(outboundRecipients).where(inArray(outboundRecipients.messageId, messageIds)),
-    db.select({ id: messages.id, stream: messages.stream }).from(messages).where(inArray(messages.id, messageIds)),
-  ]);
+  // One statement: each id the relay answered, with the recipients and stream of the message it names.
+  const rows = await db
+    .select({
+      relayId: providerIds.relayId,
+      providerMessageId: providerIds.providerMessageId,
+      idRecipient: providerIds.recipient,
+      messageId: providerIds.messageId,
+      address: outboundRecipients.address,
+      stream: messages.stream,
+    })
+    .from(providerIds)
+    .innerJoin(messages, eq(messages.id, providerIds.messageId))
+    .innerJoin(outboundRecipients, eq(outboundRecipients.messageId, providerIds.messageId))
+    .where(and(inArray(providerIds.relayId, relayIds), inArray(providerIds.providerMessageId, ids)));
   const tied: TiedEvent[] = [];
   const untied: RecipientEvent[] = [];
   for (const event of events) {
     const recipient = normalizeAddress(event.recipient) ?? event.recipient.toLowerCase();
-    const row = idRows.find((r) => r.providerMessageId === event.providerMessageId && (r.recipient === recipient || r.recipient === ""));
-    const isRecipient = row && recipientRows.some((r) => r.messageId === row.messageId && r.address === recipient);
-    if (!row || !isRecipient) {
+    // The id names this recipient's copy, or the whole message; either way the address must be one of its recipients.
+    const row = rows.find((r) => r.providerMessageId === event.providerMessageId && (r.idRecipient === recipient || r.idRecipient === "") && r.address === recipient);
+    if (!row) {
       untied.push(event);
       continue;
     }
@@ -59,7 +65,7 @@ export async function tieEvents(db: Db, relayIds: string[], events: RecipientEve
       dedupeKey: `${row.relayId}:${event.eventId}`,
       occurredAt: event.occurredAt,
       providerSuppressed: event.providerSuppressed,
-      stream: (streamRows.find((m) => m.id === row.messageId)?.stream ?? null) as Stream | null,
+      stream: row.stream,
     });
   }
   return { tied, untied };
