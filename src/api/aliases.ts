@@ -14,7 +14,21 @@ import { MissingSecretsKey } from "../secrets";
 import { type AppEnv, router } from "./context";
 import { ApiError, notFound } from "./errors";
 import { keyset, ListQuery, listOf } from "./pagination";
-import { conflictResponse, DomainName, EmailAddress, errorResponses, iso, json, jsonBody, MailboxSchema, security, Timestamp, unprocessableResponse } from "./schemas";
+import {
+  conflictResponse,
+  DomainName,
+  EmailAddress,
+  errorResponses,
+  iso,
+  json,
+  jsonBody,
+  MailboxSchema,
+  rotatedSecretSchema,
+  rotateSecretBody,
+  security,
+  Timestamp,
+  unprocessableResponse,
+} from "./schemas";
 import { FollowerInput, refuseOwnAddresses } from "./threads";
 
 type AliasRow = typeof aliases.$inferSelect;
@@ -370,23 +384,8 @@ aliasesApi.openapi(
   },
 );
 
-const RotateSecretBody = z.strictObject({
-  secret: WebhookSecretInput.optional().openapi({ description: "The new secret; a random one is made when left out" }),
-  previous_valid_seconds: z
-    .number()
-    .int()
-    .min(0)
-    .max(7 * 24 * 3600)
-    .default(24 * 3600)
-    .openapi({ description: "How long payloads stay signed with the previous secret too (default one day; 0 drops it at once)" }),
-});
-
-const RotatedSecretSchema = z
-  .object({
-    secret: z.string().openapi({ description: "The new secret: shown this once" }),
-    previous_expires_at: Timestamp.nullable(),
-  })
-  .openapi("RotatedWebhookSecret");
+const RotateSecretBody = rotateSecretBody(WebhookSecretInput);
+const RotatedSecretSchema = rotatedSecretSchema("RotatedWebhookSecret");
 
 aliasesApi.openapi(
   createRoute({

@@ -21,7 +21,7 @@ import { MissingSecretsKey } from "../secrets";
 import { type AppEnv, type Principal, router } from "./context";
 import { ApiError, notFound } from "./errors";
 import { keyset, ListQuery, listOf } from "./pagination";
-import { conflictResponse, errorResponses, iso, json, jsonBody, security, Timestamp } from "./schemas";
+import { conflictResponse, errorResponses, iso, json, jsonBody, rotatedSecretSchema, rotateSecretBody, security, Timestamp } from "./schemas";
 
 type EventHookRow = typeof eventHooks.$inferSelect;
 
@@ -249,23 +249,8 @@ eventHooksApi.openapi(
   },
 );
 
-const RotateSecretBody = z.strictObject({
-  secret: SecretInput.optional().openapi({ description: "The new secret; a random one is made when left out" }),
-  previous_valid_seconds: z
-    .number()
-    .int()
-    .min(0)
-    .max(7 * 24 * 3600)
-    .default(24 * 3600)
-    .openapi({ description: "How long payloads stay signed with the previous secret too (default one day; 0 drops it at once)" }),
-});
-
-const RotatedSecretSchema = z
-  .object({
-    secret: z.string().openapi({ description: "The new secret: shown this once" }),
-    previous_expires_at: Timestamp.nullable(),
-  })
-  .openapi("RotatedEventHookSecret");
+const RotateSecretBody = rotateSecretBody(SecretInput);
+const RotatedSecretSchema = rotatedSecretSchema("RotatedEventHookSecret");
 
 eventHooksApi.openapi(
   createRoute({

@@ -85,3 +85,27 @@ export const Timestamp = z.string().openapi({ example: "2026-11-21T10:00:00.000Z
 
 /** Dates as the API writes them: ISO 8601 in UTC with milliseconds, the form `Timestamp` documents. */
 export const iso = (date: Date) => date.toISOString();
+
+/** The body of a signing secret's rotation (aliases' webhooks, event hooks): both secrets sign until the previous one expires. */
+export function rotateSecretBody(secret: z.ZodString) {
+  return z.strictObject({
+    secret: secret.optional().openapi({ description: "The new secret; a random one is made when left out" }),
+    previous_valid_seconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(7 * 24 * 3600)
+      .default(24 * 3600)
+      .openapi({ description: "How long payloads stay signed with the previous secret too (default one day; 0 drops it at once)" }),
+  });
+}
+
+/** The answer to a rotation: the new secret, shown this once. */
+export function rotatedSecretSchema(name: string) {
+  return z
+    .object({
+      secret: z.string().openapi({ description: "The new secret: shown this once" }),
+      previous_expires_at: Timestamp.nullable(),
+    })
+    .openapi(name);
+}

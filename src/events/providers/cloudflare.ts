@@ -56,6 +56,7 @@
 import { sha256Hex } from "../../hash";
 import { clip } from "../../inbound/bounce-report/fields";
 import type { HookReading, RecipientEvent, RecipientEventKind } from "../types";
+import { ignored, invalid, isObject, isToken, type Json, objectAt, parseJson, stringAt } from "./json";
 
 /** What one queue message body reads as (a queue has no subscription handshake, so never `confirm_subscription`). */
 export type CloudflareEventReading = Exclude<HookReading, { kind: "confirm_subscription" }>;
@@ -84,8 +85,6 @@ const KINDS: Record<string, RecipientEventKind> = {
 /** A message id or an address longer than this is no id or address (RFC 5322's line limit; RFC 5321's path limit with room). */
 const MAX_ID_CHARS = 998;
 const MAX_ADDRESS_CHARS = 320;
-
-type Json = Record<string, unknown>;
 
 /**
  * Reads one queue message body of an Email Sending event subscription into
@@ -228,40 +227,4 @@ function diagnosticOf(name: string, payload: Json, delivery: Json, bounce: Json,
   if (name === "message.failed") return clip(answer ?? stringAt(objectAt(payload, "failure"), "reason"));
   if (name === "message.complained") return clip(answer ?? stringAt(objectAt(payload, "complaint"), "type"));
   return clip(answer);
-}
-
-function invalid(reason: string): CloudflareEventReading {
-  return { kind: "invalid", reason };
-}
-
-function ignored(why: string): CloudflareEventReading {
-  return { kind: "ignored", why };
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
-
-function isObject(value: unknown): value is Json {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-/** A descriptive sub-object; one of another type reads as absent (only the fields that identify the event are required). */
-function objectAt(parent: Json, key: string): Json {
-  const value = parent[key];
-  return isObject(value) ? value : {};
-}
-
-function stringAt(parent: Json, key: string): string | null {
-  const value = parent[key];
-  return typeof value === "string" && value.trim() ? value.trim() : null;
-}
-
-/** One printable token: no whitespace or control characters (an id or address that would forge a log line or a lookup). */
-function isToken(value: string, max: number): boolean {
-  return value.length > 0 && value.length <= max && !/[\s\p{Cc}]/u.test(value);
 }

@@ -51,6 +51,7 @@ import { clip } from "../../inbound/bounce-report/fields";
 import { enhancedStatusIn, failureStatusIn } from "../../inbound/bounce-report/status";
 import { fromBase64 } from "../../mail/bytes";
 import type { EventsConfig, HookReading, HookRequest, ProviderHook, RecipientEvent, RecipientEventKind, Verification } from "../types";
+import { ignored, invalid, isObject, isToken, type Json, parseJson, refused, stringAt } from "./json";
 
 /** What a bounce record of one `Type` becomes (in BOUNCE_TYPES, a string instead says why such a record is ignored). */
 export interface BounceMapping {
@@ -125,8 +126,6 @@ const NOT_DELIVERY = new Set(["Open", "Click", "Inbound"]);
 
 const MAX_ID_CHARS = 998;
 const MAX_ADDRESS_CHARS = 320;
-
-type Json = Record<string, unknown>;
 
 /** Postmark's webhook: Basic credentials checked in constant time, then one record read into at most one event. */
 export const postmarkHook: ProviderHook = {
@@ -293,38 +292,4 @@ function basicCredentials(header: string): { username: string; password: string 
 
 function one(event: RecipientEvent): HookReading {
   return { kind: "events", events: [event] };
-}
-
-function refused(reason: string): Verification {
-  return { ok: false, reason };
-}
-
-function invalid(reason: string): HookReading {
-  return { kind: "invalid", reason };
-}
-
-function ignored(why: string): HookReading {
-  return { kind: "ignored", why };
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
-
-function isObject(value: unknown): value is Json {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function stringAt(parent: Json, key: string): string | null {
-  const value = parent[key];
-  return typeof value === "string" && value.trim() ? value.trim() : null;
-}
-
-/** One line of printable text, not too long: ids and addresses. */
-function isToken(value: string, max: number): boolean {
-  return value.length > 0 && value.length <= max && !/[\s\p{Cc}]/u.test(value);
 }

@@ -60,6 +60,7 @@ import {
   type RecipientEventKind,
   type Verification,
 } from "../types";
+import { ignored, invalid, isObject, isToken, type Json, objectAt, parseJson, refused, stringAt } from "./json";
 
 type Kind = Extract<RecipientEventKind, "delivered" | "deferred" | "bounced" | "complained" | "failed">;
 
@@ -101,8 +102,6 @@ const SUPPRESSION_SUBTYPES = new Set(["Suppressed", "OnAccountSuppressionList"])
 const WHSEC_PREFIX = "whsec_";
 const MAX_ID_CHARS = 998;
 const MAX_ADDRESS_CHARS = 320;
-
-type Json = Record<string, unknown>;
 
 /** Resend's webhook: a Svix signature and timestamp checked, then one event read into one recipient event per `data.to` address. */
 export const resendHook: ProviderHook = {
@@ -230,44 +229,4 @@ function addressOf(entry: unknown): string | null {
   const angle = /<([^<>]*)>\s*$/.exec(entry);
   const address = (angle ? angle[1]! : entry).trim();
   return isToken(address, MAX_ADDRESS_CHARS) && /^[^@]+@[^@]+$/.test(address) ? address : null;
-}
-
-function refused(reason: string): Verification {
-  return { ok: false, reason };
-}
-
-function invalid(reason: string): HookReading {
-  return { kind: "invalid", reason };
-}
-
-function ignored(why: string): HookReading {
-  return { kind: "ignored", why };
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
-
-function isObject(value: unknown): value is Json {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-/** A descriptive sub-object; one of another type reads as absent. */
-function objectAt(parent: Json, key: string): Json {
-  const value = parent[key];
-  return isObject(value) ? value : {};
-}
-
-function stringAt(parent: Json, key: string): string | null {
-  const value = parent[key];
-  return typeof value === "string" && value.trim() ? value.trim() : null;
-}
-
-/** One line of printable text, not too long: ids and addresses. */
-function isToken(value: string, max: number): boolean {
-  return value.length > 0 && value.length <= max && !/[\s\p{Cc}]/u.test(value);
 }
