@@ -36,7 +36,7 @@ import { RESEND_HARD_BOUNCE, RESEND_SECRET, resendBounced, signedResendRequest }
 import { sendgridHardBounce, sendgridKeys, signedSendgridRequest } from "../test/provider-events/sendgrid";
 import { sesBounce, snsNotification, snsRequest, snsSigner } from "../test/provider-events/ses";
 import { type Counts, standInEnv } from "./bindings";
-import { attributedCpu, fmt } from "./measure";
+import { attributedCpu, cpuProfile, fmt } from "./measure";
 
 /** Rounds per figure: each printed as the median and the range of the rounds. */
 const ROUNDS = 5;
@@ -105,18 +105,7 @@ async function processCpu(fn: (i: number) => Promise<unknown>, calls: number): P
  * by package (node_modules) or directory (src/).
  */
 async function cpuByArea(fn: (i: number) => Promise<unknown>, warmUp: number, runs: number): Promise<Map<string, number>> {
-  const { Session } = await import("node:inspector/promises");
-  for (let i = 0; i < warmUp; i++) await fn(i);
-  const session = new Session();
-  session.connect();
-  await session.post("Profiler.enable");
-  await session.post("Profiler.setSamplingInterval", { interval: 50 });
-  await session.post("Profiler.start");
-  for (let i = 0; i < runs; i++) await fn(warmUp + i);
-  const { profile } = (await session.post("Profiler.stop")) as unknown as {
-    profile: { nodes: { id: number; callFrame: { url: string; functionName: string }; children?: number[] }[]; samples: number[]; timeDeltas: number[] };
-  };
-  session.disconnect();
+  const profile = await cpuProfile(fn, warmUp, runs);
   const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
   for (const n of profile.nodes) for (const child of n.children ?? []) parent.set(child, n.id);

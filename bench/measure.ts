@@ -17,13 +17,8 @@ export interface Attributed {
   runtime: number;
 }
 
-/**
- * CPU per call split by whose code runs, from V8's sampling profiler (50 µs
- * samples): each sample goes to the nearest frame on its stack that has a
- * source file. Frames under bench/ are the stand-ins and the harness;
- * node:internal frames are Node's runtime; everything else is ours.
- */
-export async function attributedCpu(fn: (i: number) => Promise<unknown>, warmUp: number, runs: number): Promise<Attributed> {
+/** A V8 CPU profile (50 µs samples) of `runs` calls after `warmUp` unprofiled ones. */
+export async function cpuProfile(fn: (i: number) => Promise<unknown>, warmUp: number, runs: number): Promise<CpuProfile> {
   const { Session } = await import("node:inspector/promises");
   for (let i = 0; i < warmUp; i++) await fn(i);
   const session = new Session();
@@ -36,6 +31,23 @@ export async function attributedCpu(fn: (i: number) => Promise<unknown>, warmUp:
     profile: { nodes: { id: number; callFrame: { url: string; functionName: string }; children?: number[] }[]; samples: number[]; timeDeltas: number[] };
   };
   session.disconnect();
+  return profile;
+}
+
+export interface CpuProfile {
+  nodes: { id: number; callFrame: { url: string; functionName: string }; children?: number[] }[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+/**
+ * CPU per call split by whose code runs, from V8's sampling profiler (50 µs
+ * samples): each sample goes to the nearest frame on its stack that has a
+ * source file. Frames under bench/ are the stand-ins and the harness;
+ * node:internal frames are Node's runtime; everything else is ours.
+ */
+export async function attributedCpu(fn: (i: number) => Promise<unknown>, warmUp: number, runs: number): Promise<Attributed> {
+  const profile = await cpuProfile(fn, warmUp, runs);
 
   const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
