@@ -130,7 +130,7 @@ export interface EventEffects {
 }
 
 /** The rows that carry one event out, given the address's standing (read in the caller's lookup). */
-export function eventStatements(db: Db, event: TiedEvent, standing: Standing, now: number): EventEffects {
+export function eventStatements(db: Db, event: TiedEvent, standing: Standing, now: number, options: { anyHooks?: boolean } = {}): EventEffects {
   const at = new Date(now);
   const status = STATUS_OF[event.kind];
   const statements: Statement[] = [
@@ -147,7 +147,8 @@ export function eventStatements(db: Db, event: TiedEvent, standing: Standing, no
       occurredAt: new Date(event.occurredAt),
       createdAt: at,
     }),
-    eventHookStatement(db, event.dedupeKey, now),
+    // Skipped when the caller knows there is no event hook at all (nothing to write, a statement fewer).
+    ...(options.anyHooks === false ? [] : [eventHookStatement(db, event.dedupeKey, now)]),
     db
       .update(outboundRecipients)
       .set({ status, source: event.source, lastCode: event.status, lastError: event.diagnostic, updatedAt: at })
@@ -179,9 +180,9 @@ export function eventStatements(db: Db, event: TiedEvent, standing: Standing, no
     statements.push(
       // The relay is named when its provider holds the address too: lifting ours does not lift theirs.
       suppressStatement(db, event.recipient, suppressed, at, { relayId: event.providerSuppressed ? event.relayId : null }),
-      // The address becomes a contact if it was not one, so the operator finds it with its suppression.
-      db.insert(contacts).values({ email: event.recipient, createdAt: at, updatedAt: at }).onConflictDoNothing(),
     );
+    // The address becomes a contact if it was not one, so the operator finds it with its suppression (a bounce's counter made it one already).
+    if (event.kind !== "bounced") statements.push(db.insert(contacts).values({ email: event.recipient, createdAt: at, updatedAt: at }).onConflictDoNothing());
   }
   return { statements, suppressed };
 }

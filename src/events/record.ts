@@ -35,7 +35,8 @@ export async function recordEvents(env: Pick<Env, "JOBS">, db: Db, events: TiedE
   // Once each, even when a request carries the same event twice.
   const fresh = events.filter((e) => !done.has(e.dedupeKey) && done.add(e.dedupeKey));
   if (!fresh.length) return { applied: [], replayed: events.length };
-  const statements = fresh.flatMap((event) => eventStatements(db, event, standingOf(event.recipient, standing as unknown as StandingRows), now).statements);
+  const anyHooks = hooks.length > 0;
+  const statements = fresh.flatMap((event) => eventStatements(db, event, standingOf(event.recipient, standing as unknown as StandingRows), now, { anyHooks }).statements);
   try {
     await db.batch(statements as unknown as Parameters<Db["batch"]>[0]);
   } catch (error) {
