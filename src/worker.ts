@@ -14,6 +14,7 @@ import { consume } from "./queue/consume";
 import type { Job } from "./queue/jobs";
 import { runAll } from "./queue/run-all";
 import { sweepQueues } from "./queue/sweep";
+import { sweepRetention } from "./retention";
 
 export interface WorkerOptions {
   now?: Clock;
@@ -36,7 +37,7 @@ export function createWorker({ now = systemClock }: WorkerOptions = {}) {
     },
     async scheduled(controller, env) {
       const db = database(env.DB);
-      await runAll([sweepQueues(env, db, controller.scheduledTime), sweepLoopEntries(db, controller.scheduledTime)]);
+      await runAll([sweepQueues(env, db, controller.scheduledTime), sweepLoopEntries(db, controller.scheduledTime), sweepRetention(env, db, controller.scheduledTime)]);
     },
   } satisfies ExportedHandler<Env, Job>;
 }

@@ -95,6 +95,7 @@ const AliasSchema = z
     add_sender_as_follower: z.boolean(),
     followers: z.array(MailboxSchema).openapi({ description: "Follow every thread the alias opens, and are notified of its mail" }),
     status: z.enum(["not_tested", "valid", "invalid"]),
+    raw_retention_days: z.number().int().nullable().openapi({ description: "Days this alias's raw mail stays in R2 (0: forever); null: the setting" }),
     webhook_secret_set: z.boolean().openapi({ description: "Whether the alias has a webhook signing secret (its value is never shown again)" }),
     webhook_secret: z.string().optional().openapi({ description: "The new webhook signing secret: only in the answer that made it" }),
     created_at: Timestamp,
@@ -122,6 +123,7 @@ export function aliasOut(row: AliasRow, newSecret?: string): z.infer<typeof Alia
     add_sender_as_follower: row.addSenderAsFollower,
     followers: row.followers,
     status: row.status,
+    raw_retention_days: row.rawRetentionDays,
     webhook_secret_set: row.webhookSecrets !== null,
     ...(newSecret && { webhook_secret: newSecret }),
     created_at: iso(row.createdAt),
@@ -140,6 +142,13 @@ const aliasFields = {
   enabled: z.boolean(),
   add_sender_as_follower: z.boolean().openapi({ description: "The sender of new mail follows the thread it opens" }),
   followers: z.array(FollowerInput).max(MAX_ALIAS_FOLLOWERS).openapi({ description: "Follow every thread the alias opens (and so are notified of its mail)" }),
+  raw_retention_days: z
+    .number()
+    .int()
+    .min(0)
+    .max(36_500)
+    .nullable()
+    .openapi({ description: "Keep this alias's raw mail this many days instead of the setting (0: forever; e.g. 1 for a webhook-only alias); null: the setting" }),
 };
 
 const CreateAliasBody = z.strictObject({
@@ -151,6 +160,7 @@ const CreateAliasBody = z.strictObject({
   enabled: aliasFields.enabled.default(true),
   add_sender_as_follower: aliasFields.add_sender_as_follower.default(false),
   followers: aliasFields.followers.default([]),
+  raw_retention_days: aliasFields.raw_retention_days.optional(),
 });
 
 const PatchAliasBody = z.strictObject({
@@ -164,6 +174,7 @@ const PatchAliasBody = z.strictObject({
   enabled: aliasFields.enabled.optional(),
   add_sender_as_follower: aliasFields.add_sender_as_follower.optional(),
   followers: aliasFields.followers.optional(),
+  raw_retention_days: aliasFields.raw_retention_days.optional(),
 });
 
 const IdParam = z.object({ id: z.string().openapi({ param: { name: "id", in: "path" } }) });
@@ -248,6 +259,7 @@ aliasesApi.openapi(
           enabled: body.enabled,
           addSenderAsFollower: body.add_sender_as_follower,
           followers: followerList(body.followers),
+          rawRetentionDays: body.raw_retention_days ?? null,
           webhookSecrets: webhook.sealed,
           createdAt: now,
           updatedAt: now,
@@ -352,6 +364,7 @@ aliasesApi.openapi(
           enabled: body.enabled ?? current.enabled,
           addSenderAsFollower: body.add_sender_as_follower ?? current.addSenderAsFollower,
           followers: body.followers ? followerList(body.followers) : current.followers,
+          rawRetentionDays: body.raw_retention_days === undefined ? current.rawRetentionDays : body.raw_retention_days,
           status: retest ? "not_tested" : current.status,
           webhookSecrets: webhook.sealed,
           updatedAt: new Date(c.get("clock")()),

@@ -61,6 +61,8 @@ export const aliases = sqliteTable(
     /** Who follows every thread the alias opens (Odoo: the model's default subscribers), and so is notified of its mail. */
     followers: text("followers", { mode: "json" }).$type<Mailbox[]>().notNull().default(sql`'[]'`),
     status: text("status").$type<AliasStatus>().notNull().default("not_tested"),
+    /** Days the raw copies of this alias's mail stay in R2, instead of the setting (0: forever); null: the setting. */
+    rawRetentionDays: integer("raw_retention_days"),
     /** Webhook signing secrets, AES-GCM sealed JSON (src/webhooks/secrets.ts): the current one and, during a rotation, the previous one. */
     webhookSecrets: text("webhook_secrets"),
     createdAt: createdAt(),
@@ -114,6 +116,10 @@ export const settings = sqliteTable("settings", {
   loopMinutes: integer("loop_minutes").notNull().default(120),
   loopThreshold: integer("loop_threshold").notNull().default(20),
   allowedDomains: text("allowed_domains", { mode: "json" }).$type<string[]>().notNull().default(sql`'[]'`),
+  /** Days raw mail stays in R2 (0: forever); an alias may say otherwise. */
+  rawRetentionDays: integer("raw_retention_days").notNull().default(90),
+  /** Days message records stay in D1 (0: forever). */
+  recordRetentionDays: integer("record_retention_days").notNull().default(400),
   updatedAt: updatedAt(),
 });
 
@@ -152,7 +158,13 @@ export const messages = sqliteTable(
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
-  (t) => [index("messages_message_id").on(t.messageId), index("messages_status").on(t.status, t.id), index("messages_due").on(t.direction, t.status, t.nextAttemptAt)],
+  (t) => [
+    index("messages_message_id").on(t.messageId),
+    index("messages_status").on(t.status, t.id),
+    index("messages_due").on(t.direction, t.status, t.nextAttemptAt),
+    // The retention sweep walks only the rows that still have a raw copy, oldest first.
+    index("messages_raw").on(t.id).where(sql`raw_key is not null`),
+  ],
 );
 
 /**
@@ -457,4 +469,13 @@ export const eventHooks = sqliteTable("event_hooks", {
   apiKeyId: text("api_key_id"),
   createdAt: createdAt(),
   updatedAt: updatedAt(),
+});
+
+/** What each retention sweep deleted (src/retention.ts), so it is visible and counted. */
+export const retentionRuns = sqliteTable("retention_runs", {
+  id: integer("id").primaryKey({ autoIncrement: true }),
+  ranAt: integer("ran_at", { mode: "timestamp_ms" }).notNull(),
+  rawDeleted: integer("raw_deleted").notNull(),
+  recordsDeleted: integer("records_deleted").notNull(),
+  threadsDeleted: integer("threads_deleted").notNull(),
 });

@@ -1,0 +1,151 @@
+/**
+ * Retention: raw mail leaves R2 after `raw_retention_days` (an alias may
+ * say otherwise), message records leave D1 after `record_retention_days`
+ * (their events, deliveries, attempts, recipients and thread links go with
+ * them), and a thread whose last message went is removed too; `0` keeps
+ * forever. Never touched: anything still queued or retrying, contacts,
+ * suppressions. The scheduled handler runs it in bounded batches (D1
+ * binds at most 100 values, so ids go as one JSON list; R2 deletes take
+ * up to 1,000 keys), oldest first by id (ids sort by creation time), and
+ * idempotently: the raw copy is deleted before its key is forgotten, so an
+ * interrupted run leaves nothing behind that the next one cannot finish.
+ */
+import { and, asc, eq, isNotNull, lt, notExists, sql } from "drizzle-orm";
+import { type Db, inJson } from "./db/client";
+import { aliases, deliveries, messages, messageThreads, retentionRuns, settings, threads } from "./db/schema";
+import type { Env } from "./env";
+import { newId } from "./ids";
+
+const DAY_MS = 24 * 3600_000;
+/** Per run: raw copies (two R2 calls of 1,000 keys) and records (ten statements of 100). */
+const RAW_PER_BATCH = 1000;
+const RAW_BATCHES = 2;
+const RECORDS_PER_BATCH = 100;
+const RECORD_BATCHES = 10;
+
+export interface RetentionSettings {
+  rawRetentionDays: number;
+  recordRetentionDays: number;
+}
+
+export const DEFAULT_RETENTION: RetentionSettings = { rawRetentionDays: 90, recordRetentionDays: 400 };
+
+export interface RetentionRun {
+  raw: number;
+  records: number;
+  threads: number;
+}
+
+/** The smallest id a message made at `time` could have: every id below it is older (src/ids.ts). */
+const idBefore = (prefix: "msg" | "thr", time: number) => newId(prefix, time).slice(0, 4 + 10);
+
+/** Work that must keep its message: an outbound message still queued, or a delivery still pending. */
+const inUse = sql`(${messages.direction} = 'out' and ${messages.status} = 'queued') or exists (select 1 from ${deliveries} where ${deliveries.messageId} = ${messages.id} and ${deliveries.status} = 'pending')`;
+
+/** Runs one bounded sweep at `now` (the cron's scheduled time); answers what it deleted, also recorded in `retention_runs`. */
+export async function sweepRetention(env: Pick<Env, "RAW">, db: Db, now: number): Promise<RetentionRun> {
+  const row = await db.select({ raw: settings.rawRetentionDays, records: settings.recordRetentionDays }).from(settings).where(eq(settings.id, 1)).get();
+  const policy: RetentionSettings = row ? { rawRetentionDays: row.raw, recordRetentionDays: row.records } : DEFAULT_RETENTION;
+  const run: RetentionRun = { raw: 0, records: 0, threads: 0 };
+  run.raw = await sweepRaw(env, db, policy, now);
+  if (policy.recordRetentionDays > 0) {
+    const cutoff = now - policy.recordRetentionDays * DAY_MS;
+    run.records = await sweepRecords(env, db, cutoff);
+    run.threads = await sweepThreads(db, cutoff);
+  }
+  if (run.raw || run.records || run.threads) {
+    await db.insert(retentionRuns).values({ ranAt: new Date(now), rawDeleted: run.raw, recordsDeleted: run.records, threadsDeleted: run.threads });
+  }
+  return run;
+}
+
+/**
+ * Raw copies past their retention: the message's alias's setting when it
+ * has one (the shortest among its aliases that have one), else the global
+ * one; 0 keeps forever.
+ */
+async function sweepRaw(env: Pick<Env, "RAW">, db: Db, policy: RetentionSettings, now: number): Promise<number> {
+  const overrides = await db.selectDistinct({ days: aliases.rawRetentionDays }).from(aliases).where(isNotNull(aliases.rawRetentionDays));
+  const windows = [policy.rawRetentionDays, ...overrides.map((o) => o.days!)].filter((days) => days > 0);
+  if (!windows.length) return 0;
+  // Nothing younger than the shortest window can expire: the walk stops there.
+  const newest = idBefore("msg", now - Math.min(...windows) * DAY_MS);
+  const aliasDays = sql`(select min(a.raw_retention_days) from ${messageThreads} mt join ${aliases} a on a.id = mt.alias_id where mt.message_id = ${messages.id} and a.raw_retention_days is not null)`;
+  const days = sql`coalesce(${aliasDays}, ${policy.rawRetentionDays})`;
+  let deleted = 0;
+  for (let batch = 0; batch < RAW_BATCHES; batch++) {
+    const expired = await db
+      .select({ id: messages.id, rawKey: messages.rawKey })
+      .from(messages)
+      .where(and(isNotNull(messages.rawKey), lt(messages.id, newest), sql`${days} > 0`, sql`${messages.createdAt} < ${now} - ${days} * ${DAY_MS}`, sql`not (${inUse})`))
+      .orderBy(asc(messages.id))
+      .limit(RAW_PER_BATCH);
+    if (!expired.length) break;
+    await env.RAW.delete(expired.map((m) => m.rawKey!));
+    await db
+      .update(messages)
+      .set({ rawKey: null })
+      .where(
+        inJson(
+          messages.id,
+          expired.map((m) => m.id),
+        ),
+      );
+    deleted += expired.length;
+    if (expired.length < RAW_PER_BATCH) break;
+  }
+  return deleted;
+}
+
+/** Message records older than the cutoff, with everything that hangs off them (foreign keys cascade), and their raw copies first. */
+async function sweepRecords(env: Pick<Env, "RAW">, db: Db, cutoff: number): Promise<number> {
+  let deleted = 0;
+  for (let batch = 0; batch < RECORD_BATCHES; batch++) {
+    const expired = await db
+      .select({ id: messages.id, rawKey: messages.rawKey })
+      .from(messages)
+      .where(and(lt(messages.id, idBefore("msg", cutoff)), lt(messages.createdAt, new Date(cutoff)), sql`not (${inUse})`))
+      .orderBy(asc(messages.id))
+      .limit(RECORDS_PER_BATCH);
+    if (!expired.length) break;
+    const keys = expired.flatMap((m) => (m.rawKey ? [m.rawKey] : []));
+    if (keys.length) await env.RAW.delete(keys);
+    await db.delete(messages).where(
+      inJson(
+        messages.id,
+        expired.map((m) => m.id),
+      ),
+    );
+    deleted += expired.length;
+    if (expired.length < RECORDS_PER_BATCH) break;
+  }
+  return deleted;
+}
+
+/** Threads left without messages and untouched since the cutoff, unless an alias is pinned to them. */
+async function sweepThreads(db: Db, cutoff: number): Promise<number> {
+  let deleted = 0;
+  for (let batch = 0; batch < RECORD_BATCHES; batch++) {
+    const removed = await sweepThreadBatch(db, cutoff);
+    deleted += removed;
+    if (removed < RECORDS_PER_BATCH) break;
+  }
+  return deleted;
+}
+
+async function sweepThreadBatch(db: Db, cutoff: number): Promise<number> {
+  const empty = db
+    .select({ id: threads.id })
+    .from(threads)
+    .where(
+      and(
+        lt(threads.id, idBefore("thr", cutoff)),
+        lt(threads.updatedAt, new Date(cutoff)),
+        notExists(db.select({ one: sql`1` }).from(messageThreads).where(eq(messageThreads.threadId, threads.id))),
+        notExists(db.select({ one: sql`1` }).from(aliases).where(eq(aliases.threadId, threads.id))),
+      ),
+    )
+    .limit(RECORDS_PER_BATCH);
+  const removed = await db.delete(threads).where(sql`${threads.id} in ${empty}`).returning({ id: threads.id });
+  return removed.length;
+}
