@@ -140,6 +140,9 @@ export const OutboundDecisionSchema = z.discriminatedUnion("reason", [
 ]);
 export type OutboundDecision = z.infer<typeof OutboundDecisionSchema>;
 
+/** What an erased message keeps of its decision: the outcome alone (src/erasure.ts). */
+export const ErasedDecisionSchema = z.strictObject({ outcome: z.enum(["accepted", "refused", "dropped"]), reason: z.literal("erased") });
+
 /** Every decision a message row holds, told apart by `reason`. */
-export const StoredDecisionSchema = z.discriminatedUnion("reason", [...DecisionSchema.options, ...OutboundDecisionSchema.options]);
+export const StoredDecisionSchema = z.discriminatedUnion("reason", [...DecisionSchema.options, ...OutboundDecisionSchema.options, ErasedDecisionSchema]);
 export type StoredDecision = z.infer<typeof StoredDecisionSchema>;

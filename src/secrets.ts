@@ -7,7 +7,7 @@
 import { fromBase64, toBase64, toHex } from "./mail/bytes";
 
 /** One derived key per use: relay credentials and webhook secrets at rest, VERP tokens, signed download URLs, unsubscribe tokens. */
-export type KeyPurpose = "relay-credentials" | "webhook-secrets" | "verp" | "signed-urls" | "unsubscribe";
+export type KeyPurpose = "relay-credentials" | "webhook-secrets" | "verp" | "signed-urls" | "unsubscribe" | "erasure";
 type SealPurpose = Extract<KeyPurpose, "relay-credentials" | "webhook-secrets">;
 
 const encoder = new TextEncoder();

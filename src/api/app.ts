@@ -8,6 +8,7 @@ import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import type { Clock } from "../clock";
 import { database } from "../db/client";
+import { D1_LIMIT_BYTES, sizeAfter, usageWarnings } from "../usage";
 import { aliasesApi } from "./aliases";
 import { allowedSendersApi } from "./allowed-senders";
 import { authenticate, restrictKeys } from "./auth";
@@ -28,6 +29,7 @@ import { settingsApi } from "./settings";
 import { suppressionsApi } from "./suppressions";
 import { threadsApi } from "./threads";
 import { unsubscribeApi } from "./unsubscribe";
+import { usageApi } from "./usage";
 
 const MAX_JSON_BYTES = 1024 * 1024;
 const MAX_HOOK_BYTES = 5 * 1024 * 1024;
@@ -49,18 +51,33 @@ export function createApp(clock: Clock) {
     await next();
   });
 
+  // One `select 1`, nothing else: D1 answers, and its result's `meta.size_after` is the
+  // database's size, checked against 80 % of D1's limit (src/usage.ts). The projection of
+  // when D1 fills needs message counts, so it is in GET /v1/usage only.
   app.openapi(
     createRoute({
       method: "get",
       path: "/health",
       tags: ["health"],
-      summary: "Liveness, and whether D1 answers",
-      responses: { 200: json(z.object({ status: z.literal("ok") }), "Healthy"), 503: json(z.object({ status: z.literal("error") }), "D1 does not answer") },
+      summary: "Liveness, whether D1 answers, and whether D1 is nearly full",
+      responses: {
+        200: json(
+          z.object({
+            status: z.literal("ok"),
+            warnings: z.array(z.string()).openapi({ description: "Empty when all is well; D1 past 80 % of its size limit says so here (still `ok`)" }),
+          }),
+          "Healthy",
+        ),
+        503: json(z.object({ status: z.literal("error") }), "D1 does not answer"),
+      },
     }),
     async (c) => {
       try {
-        await c.get("db").run(sql`select 1`);
-        return c.json({ status: "ok" as const }, 200);
+        const result = await c.get("db").run(sql`select 1`);
+        const bytes = sizeAfter(result);
+        const warnings = bytes === null ? [] : usageWarnings(bytes, D1_LIMIT_BYTES, null, c.get("clock")());
+        for (const warning of warnings) console.warn(`mailgate: ${warning}`);
+        return c.json({ status: "ok" as const, warnings }, 200);
       } catch (error) {
         console.error("mailgate: health check failed", String(error));
         return c.json({ status: "error" as const }, 503);
@@ -115,6 +132,7 @@ export function createApp(clock: Clock) {
     relaysApi,
     keysApi,
     eventHooksApi,
+    usageApi,
   ];
   for (const api of apis) app.route("/v1", api);
 

@@ -1,10 +1,11 @@
 /** `/v1/messages`: every message in or out, with the decision taken and its trace. */
 import { createRoute, z } from "@hono/zod-openapi";
-import { and, asc, eq, type SQL, sql } from "drizzle-orm";
+import { and, asc, eq, isNull, type SQL, sql } from "drizzle-orm";
 import type { Db } from "../db/client";
 import { attempts, deliveries, deliveryAttempts, eventHooks, messageEvents, messages, outboundRecipients } from "../db/schema";
 import { StoredDecisionSchema } from "../decision";
 import { redeliver } from "../deliveries/redeliver";
+import { eraseMessage } from "../erasure";
 import { type Principal, router } from "./context";
 import { ApiError, notFound } from "./errors";
 import { downloadHeaders } from "./files";
@@ -32,6 +33,7 @@ const messageColumns = {
   relayId: messages.relayId,
   apiKeyId: messages.apiKeyId,
   createdAt: messages.createdAt,
+  erasedAt: messages.erasedAt,
   threadIds: threadIdsColumn,
 };
 
@@ -173,7 +175,8 @@ export async function listMessages(db: Db, where: (SQL | undefined)[], query: z.
   const rows = await db
     .select(messageColumns)
     .from(messages)
-    .where(and(list.after, ...where))
+    // Erased messages are tombstones for the duplicate check, not records anyone reads.
+    .where(and(list.after, isNull(messages.erasedAt), ...where))
     .orderBy(list.orderBy)
     .limit(list.limit);
   return list.page(rows, (r) => r.id, messageOut);
@@ -264,7 +267,7 @@ messagesApi.openapi(
         .where(eq(eventHooks.apiKeyId, principal.kind === "key" ? principal.id : "")),
     ]);
     const row = rows[0];
-    if (!row || !visibleTo(principal, row)) throw notFound(`message ${id}`);
+    if (!row || row.erasedAt || !visibleTo(principal, row)) throw notFound(`message ${id}`);
     // An API key sees the deliveries to its own event hooks, never the admin's (their URLs are the operator's).
     const deliveryRows = principal.kind === "admin" ? allDeliveries : allDeliveries.filter((d) => d.type !== "event_hook" || ownHooks.some((h) => d.id.endsWith(`_${h.id}`)));
     return c.json(
@@ -375,5 +378,30 @@ messagesApi.openapi(
       }
     }
     return c.json({ deliveries: result.deliveries, skipped: result.skipped }, 202);
+  },
+);
+
+messagesApi.openapi(
+  createRoute({
+    method: "delete",
+    path: "/messages/{id}",
+    tags: ["messages"],
+    summary: "Erase a message: its content, addresses and raw copy go; a tombstone keeps the duplicate check and thread links working",
+    security,
+    request: { params: IdParam },
+    responses: { 204: { description: "Erased" }, ...unprocessableResponse, ...errorResponses },
+  }),
+  async (c) => {
+    const { id } = c.req.valid("param");
+    const result = await eraseMessage(c.env, c.get("db"), id, c.get("clock")());
+    if (!result.ok) {
+      switch (result.reason) {
+        case "unknown_message":
+          throw notFound(`message ${id}`);
+        case "in_use":
+          throw new ApiError("unprocessable", "the message is still queued for sending: erase it once it is sent or failed");
+      }
+    }
+    return c.body(null, 204);
   },
 );

@@ -155,6 +155,8 @@ export const messages = sqliteTable(
     /** When the queue should deliver it next; the sweeper re-enqueues what is overdue. */
     nextAttemptAt: integer("next_attempt_at", { mode: "timestamp_ms" }),
     attemptCount: integer("attempt_count").notNull().default(0),
+    /** Erased (`DELETE /v1/messages/{id}`): a tombstone without content or addresses (src/erasure.ts). */
+    erasedAt: integer("erased_at", { mode: "timestamp_ms" }),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },

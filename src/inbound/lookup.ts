@@ -3,7 +3,7 @@
  * trip): settings, domains, aliases, earlier deliveries of the Message-ID,
  * the replied-to thread, followers, the sender's standing and its loop counts.
  */
-import { and, desc, eq, or, sql } from "drizzle-orm";
+import { and, desc, eq, inArray, or, sql } from "drizzle-orm";
 import { type Db, inJson } from "../db/client";
 import { aliases, allowedSenders, contacts, deliveries, domains, followers, messages, messageThreads, settings, threads } from "../db/schema";
 import { localPartOf, normalizeAddress } from "../mail/address";
@@ -47,7 +47,12 @@ const aliasColumns = {
  * loop counts read the stored window and threshold inside their own
  * statement, as the settings row is not known yet.
  */
-export async function lookup(db: Db, mail: InboundMail, now: number): Promise<Lookup> {
+/**
+ * `erased`: the keyed digests (src/erasure.ts) of this mail's sender and
+ * envelope recipient, which an erased earlier copy keeps in their place, so
+ * the duplicate check still recognises it.
+ */
+export async function lookup(db: Db, mail: InboundMail, now: number, erased: { sender: string | null; rcptTo: string | null } = { sender: null, rcptTo: null }): Promise<Lookup> {
   const sender = mail.sender;
   const senderAddress = mail.from?.address ?? "";
   // The sender too: an alias writing to us is not a follower (src/mail/own-address.ts).
@@ -75,13 +80,21 @@ export async function lookup(db: Db, mail: InboundMail, now: number): Promise<Lo
       .orderBy(domains.sequence, domains.name),
     db.select(aliasColumns).from(aliases).where(aliasMatch),
     db
-      .select({ id: messages.id, direction: messages.direction, status: messages.status, rcptTo: messages.rcptTo, fromAddress: messages.fromAddress, mailFrom: messages.mailFrom })
+      .select({
+        id: messages.id,
+        direction: messages.direction,
+        status: messages.status,
+        rcptTo: messages.rcptTo,
+        fromAddress: messages.fromAddress,
+        mailFrom: messages.mailFrom,
+        erasedAt: messages.erasedAt,
+      })
       .from(messages)
       .where(inJson(messages.messageId, messageKeys)),
     db
       .select({ routeKey: messageThreads.routeKey })
       .from(messageThreads)
-      .where(and(eq(messageThreads.messageKey, mail.messageId), eq(messageThreads.sender, sender ?? ""))),
+      .where(and(eq(messageThreads.messageKey, mail.messageId), inArray(messageThreads.sender, [sender ?? "", erased.sender ?? sender ?? ""]))),
     db
       .select({ threadId: messageThreads.threadId, aliasId: threads.aliasId, destinations: aliases.destinations })
       .from(messageThreads)
@@ -136,7 +149,18 @@ export async function lookup(db: Db, mail: InboundMail, now: number): Promise<Lo
     settings: routingSettings,
     domains: domainRows,
     aliases: aliasRows satisfies AliasInfo[],
-    priorMessages: priorRows.map((m) => ({ id: m.id, direction: m.direction, status: m.status, rcptTo: m.rcptTo, sender: m.direction === "in" ? senderOf(m) : null })),
+    priorMessages: priorRows.map((m) =>
+      // An erased copy kept only digests: one that matches this mail's is the same sender, or the same recipient.
+      m.erasedAt
+        ? {
+            id: m.id,
+            direction: m.direction,
+            status: m.status,
+            rcptTo: m.rcptTo === erased.rcptTo ? mail.envelope.to : m.rcptTo,
+            sender: m.direction === "in" && m.fromAddress === erased.sender ? sender : null,
+          }
+        : { id: m.id, direction: m.direction, status: m.status, rcptTo: m.rcptTo, sender: m.direction === "in" ? senderOf(m) : null },
+    ),
     claimedRoutes: claimedRows.map((r) => r.routeKey),
     replyTarget: reply ? { threadId: reply.threadId, aliasId: reply.aliasId, destinations: reply.destinations ?? [] } : null,
     followers: followerRows.map((f) => ({ threadId: f.threadId, count: Number(f.count), senderFollows: Number(f.senderFollows) === 1 })),

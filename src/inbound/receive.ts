@@ -19,6 +19,7 @@
 import { type Db, database, isUniqueViolation } from "../db/client";
 import type { Decision } from "../decision";
 import type { Env } from "../env";
+import { erasedAs } from "../erasure";
 import { enqueueEventHooks } from "../events/hooks";
 import { applyUnsubscribe, findUnsubscribeTarget, type UnsubscribeTarget } from "../events/unsubscribe";
 import { bodyStart, parseHeaderBlock, readHeaderBlock, type SplitMessage } from "../mail/header-block";
@@ -88,7 +89,8 @@ export async function receive(message: ForwardableEmailMessage, env: Env, now: n
 }
 
 async function handle(message: ForwardableEmailMessage, mail: InboundMail, db: Db, env: Env, raw: RawUpload, now: number): Promise<Decision> {
-  const found = await lookup(db, mail, now);
+  const [erasedSender, erasedRcpt] = await Promise.all([erasedAs(env.SECRETS_KEY, mail.sender), erasedAs(env.SECRETS_KEY, mail.envelope.to)]);
+  const found = await lookup(db, mail, now, { sender: erasedSender, rcptTo: erasedRcpt });
   let decision = decide(mail, found.data);
   // Mail to `unsubscribe+<token>@` is decided by its token, before aliases, replies and bounces are looked at.
   const unsubscribe = await unsubscribeRequest(env, db, mail, found, decision);
