@@ -16,12 +16,14 @@
  * the forwards, whose outcome is recorded last.
  */
 
-import { type Db, database, isUniqueViolation } from "../db/client";
+import { type Db, isUniqueViolation } from "../db/client";
+import { storeFor } from "../db/store";
 import type { Decision } from "../decision";
 import type { Env } from "../env";
 import { erasedAs } from "../erasure";
 import { enqueueEventHooks } from "../events/hooks";
 import { applyUnsubscribe, findUnsubscribeTarget, type UnsubscribeTarget } from "../events/unsubscribe";
+import { domainOf } from "../mail/address";
 import { bodyStart, parseHeaderBlock, readHeaderBlock, type SplitMessage } from "../mail/header-block";
 import { messageIdOf, syntheticMessageId } from "../mail/message-id";
 import { enqueue } from "../queue/enqueue";
@@ -68,7 +70,8 @@ export async function readInboundMail(message: Pick<ForwardableEmailMessage, "ra
  */
 export async function receive(message: ForwardableEmailMessage, env: Env, now: number): Promise<Decision> {
   const { mail, split } = await readInboundMail(message);
-  const db = database(env.DB);
+  // Routing and recording read and write the store of the recipient's domain (one database today: src/db/store.ts).
+  const db = storeFor(env, domainOf(message.to));
   const raw = new RawUpload(env.RAW, split, message.rawSize);
   try {
     for (let attempt = 1; ; attempt++) {
