@@ -10,9 +10,9 @@
  * idempotently: the raw copy is deleted before its key is forgotten, so an
  * interrupted run leaves nothing behind that the next one cannot finish.
  */
-import { and, asc, eq, isNotNull, lt, notExists, sql } from "drizzle-orm";
+import { and, asc, eq, isNotNull, isNull, lt, notExists, sql } from "drizzle-orm";
 import { type Db, inJson } from "./db/client";
-import { aliases, deliveries, messages, messageThreads, retentionRuns, settings, threads } from "./db/schema";
+import { aliases, deliveries, messages, messageThreads, purges, retentionRuns, settings, threads } from "./db/schema";
 import type { Env } from "./env";
 import { newId } from "./ids";
 
@@ -34,6 +34,8 @@ export interface RetentionRun {
   raw: number;
   records: number;
   threads: number;
+  /** Messages deleted by purges of deleted aliases and domains. */
+  purged: number;
 }
 
 /** The smallest id a message made at `time` could have: every id below it is older (src/ids.ts). */
@@ -46,7 +48,8 @@ const inUse = sql`(${messages.direction} = 'out' and ${messages.status} = 'queue
 export async function sweepRetention(env: Pick<Env, "RAW">, db: Db, now: number): Promise<RetentionRun> {
   const row = await db.select({ raw: settings.rawRetentionDays, records: settings.recordRetentionDays }).from(settings).where(eq(settings.id, 1)).get();
   const policy: RetentionSettings = row ? { rawRetentionDays: row.raw, recordRetentionDays: row.records } : DEFAULT_RETENTION;
-  const run: RetentionRun = { raw: 0, records: 0, threads: 0 };
+  const run: RetentionRun = { raw: 0, records: 0, threads: 0, purged: 0 };
+  run.purged = await sweepPurges(env, db, now);
   run.raw = await sweepRaw(env, db, policy, now);
   if (policy.recordRetentionDays > 0) {
     const cutoff = now - policy.recordRetentionDays * DAY_MS;
@@ -97,6 +100,48 @@ async function sweepRaw(env: Pick<Env, "RAW">, db: Db, policy: RetentionSettings
   return deleted;
 }
 
+/** Deletes messages and their raw copies (first): one batch's worth of rows, as the sweeps find them. */
+async function deleteMessages(env: Pick<Env, "RAW">, db: Db, rows: { id: string; rawKey: string | null }[]): Promise<void> {
+  const keys = rows.flatMap((m) => (m.rawKey ? [m.rawKey] : []));
+  if (keys.length) await env.RAW.delete(keys);
+  await db.delete(messages).where(
+    inJson(
+      messages.id,
+      rows.map((m) => m.id),
+    ),
+  );
+}
+
+/**
+ * Purges asked for when an alias or a domain was deleted: its stored mail
+ * (routed through the alias; to or from the domain), one batch per purge
+ * and run, oldest purge first, until none is left; then the purge is done.
+ */
+async function sweepPurges(env: Pick<Env, "RAW">, db: Db, now: number): Promise<number> {
+  const open = await db.select().from(purges).where(isNull(purges.doneAt)).orderBy(asc(purges.id)).limit(5);
+  let deleted = 0;
+  for (const purge of open) {
+    const of =
+      purge.kind === "alias"
+        ? // Mail another alias took too stays: it is that alias's mail as well.
+          sql`${messages.id} in (select ${messageThreads.messageId} from ${messageThreads} where ${messageThreads.aliasId} = ${purge.target})
+            and not exists (select 1 from ${messageThreads} other where other.message_id = ${messages.id} and other.alias_id is not null and other.alias_id <> ${purge.target})`
+        : sql`(${messages.rcptTo} like ${`%@${purge.target}`} or ${messages.fromAddress} like ${`%@${purge.target}`})`;
+    const rows = await db
+      .select({ id: messages.id, rawKey: messages.rawKey })
+      .from(messages)
+      .where(and(of, sql`not (${inUse})`))
+      .limit(RECORDS_PER_BATCH);
+    if (rows.length) await deleteMessages(env, db, rows);
+    deleted += rows.length;
+    await db
+      .update(purges)
+      .set({ deleted: sql`${purges.deleted} + ${rows.length}`, ...(rows.length < RECORDS_PER_BATCH && { doneAt: new Date(now) }) })
+      .where(eq(purges.id, purge.id));
+  }
+  return deleted;
+}
+
 /** Message records older than the cutoff, with everything that hangs off them (foreign keys cascade), and their raw copies first. */
 async function sweepRecords(env: Pick<Env, "RAW">, db: Db, cutoff: number): Promise<number> {
   let deleted = 0;
@@ -108,14 +153,7 @@ async function sweepRecords(env: Pick<Env, "RAW">, db: Db, cutoff: number): Prom
       .orderBy(asc(messages.id))
       .limit(RECORDS_PER_BATCH);
     if (!expired.length) break;
-    const keys = expired.flatMap((m) => (m.rawKey ? [m.rawKey] : []));
-    if (keys.length) await env.RAW.delete(keys);
-    await db.delete(messages).where(
-      inJson(
-        messages.id,
-        expired.map((m) => m.id),
-      ),
-    );
+    await deleteMessages(env, db, expired);
     deleted += expired.length;
     if (expired.length < RECORDS_PER_BATCH) break;
   }

@@ -77,6 +77,34 @@ describe("retention", () => {
     });
   });
 
+  it("deleting an alias with purge=true deletes its stored mail in the next sweeps; mail another alias took too stays", async () => {
+    const at = clockedWorker();
+    const domain = await setupDomain();
+    const gone = await createAlias({ name: unique("gone"), domain });
+    const other = await createAlias({ name: unique("other"), domain });
+    const arrive = async (to: string[]) => {
+      const raw = mime({ From: `${unique("s")}@sender.example`, To: to.join(", "), Subject: "Hello", "Message-ID": `<${unique("p")}@sender.example>` });
+      for (const rcpt of to) await deliver({ to: rcpt, raw }, at);
+      return (await findMessage(/Message-ID: (<[^>]+>)/.exec(raw)![1]!)).id as string;
+    };
+    const only = await Promise.all(Array.from({ length: 3 }, () => arrive([gone.address])));
+    const shared = await arrive([gone.address, other.address]);
+    const keyOfOnly = await rawKeyOf(only[0]!);
+
+    const purge = await api("DELETE", `/v1/aliases/${gone.id}?purge=true`);
+    expect(purge).toMatchObject({ status: 202, body: { kind: "alias", target: gone.id, done_at: null, deleted: 0 } });
+    expect((await api("GET", `/v1/aliases/${gone.id}`)).status).toBe(404);
+    await runScheduled(at);
+    for (const id of only) expect((await api("GET", `/v1/messages/${id}`)).status).toBe(404);
+    expect(await env.RAW.head(keyOfOnly)).toBeNull();
+    expect((await api("GET", `/v1/messages/${shared}`)).status).toBe(200);
+    const { purges } = await ok("GET", "/v1/retention");
+    expect(purges.find((p: any) => p.id === purge.body.id)).toMatchObject({ deleted: 3, done_at: expect.any(String) });
+    // Without purge, an alias's mail stays.
+    expect((await api("DELETE", `/v1/aliases/${other.id}`)).status).toBe(204);
+    expect((await api("GET", `/v1/messages/${shared}`)).status).toBe(200);
+  });
+
   it("0 keeps forever; the settings show both", async () => {
     await withSettings({ raw_retention_days: 0, record_retention_days: 0 }, async () => {
       expect(await ok("GET", "/v1/settings")).toMatchObject({ raw_retention_days: 0, record_retention_days: 0 });

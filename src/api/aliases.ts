@@ -14,6 +14,7 @@ import { MissingSecretsKey } from "../secrets";
 import { type AppEnv, router } from "./context";
 import { ApiError, notFound } from "./errors";
 import { keyset, ListQuery, listOf } from "./pagination";
+import { PurgeQuery, PurgeSchema, requestPurge } from "./purges";
 import {
   conflictResponse,
   DomainName,
@@ -384,16 +385,18 @@ aliasesApi.openapi(
     method: "delete",
     path: "/aliases/{id}",
     tags: ["aliases"],
-    summary: "Delete an alias (its threads and messages stay)",
+    summary: "Delete an alias (its threads and messages stay, unless purge=true: then its stored mail is deleted by the next retention sweeps)",
     security,
-    request: { params: IdParam },
-    responses: { 204: { description: "Deleted" }, ...errorResponses },
+    request: { params: IdParam, query: PurgeQuery },
+    responses: { 204: { description: "Deleted" }, 202: json(PurgeSchema, "Deleted; its mail is being purged"), ...errorResponses },
   }),
   async (c) => {
     const { id } = c.req.valid("param");
-    const deleted = await c.get("db").delete(aliases).where(eq(aliases.id, id)).returning({ id: aliases.id });
+    const db = c.get("db");
+    const deleted = await db.delete(aliases).where(eq(aliases.id, id)).returning({ id: aliases.id });
     if (!deleted.length) throw notFound(`alias ${id}`);
-    return c.body(null, 204);
+    if (!c.req.valid("query").purge) return c.body(null, 204);
+    return c.json(await requestPurge(db, "alias", id, c.get("clock")()), 202);
   },
 );
 

@@ -6,6 +6,7 @@ import { notificationsAddress } from "../outbound/plan";
 import { router } from "./context";
 import { ApiError, notFound } from "./errors";
 import { keyset, ListQuery, listOf } from "./pagination";
+import { PurgeQuery, PurgeSchema, requestPurge } from "./purges";
 import { conflictResponse, DomainName, EmailAddress, errorResponses, firstIssue, iso, json, jsonBody, LocalPart, security, Timestamp } from "./schemas";
 
 type DomainRow = typeof domains.$inferSelect;
@@ -166,10 +167,10 @@ domainsApi.openapi(
     method: "delete",
     path: "/domains/{name}",
     tags: ["domains"],
-    summary: "Delete a domain that has no aliases",
+    summary: "Delete a domain that has no aliases (purge=true: its stored mail, to or from it, is deleted by the next retention sweeps)",
     security,
-    request: { params: NameParam },
-    responses: { 204: { description: "Deleted" }, ...conflictResponse, ...errorResponses },
+    request: { params: NameParam, query: PurgeQuery },
+    responses: { 204: { description: "Deleted" }, 202: json(PurgeSchema, "Deleted; its mail is being purged"), ...conflictResponse, ...errorResponses },
   }),
   async (c) => {
     const { name } = c.req.valid("param");
@@ -178,6 +179,7 @@ domainsApi.openapi(
     if (alias) throw new ApiError("conflict", `domain ${name} still has aliases (${alias.address}); delete them first`);
     const deleted = await db.delete(domains).where(eq(domains.name, name)).returning({ name: domains.name });
     if (!deleted.length) throw notFound(`domain ${name}`);
-    return c.body(null, 204);
+    if (!c.req.valid("query").purge) return c.body(null, 204);
+    return c.json(await requestPurge(db, "domain", name, c.get("clock")()), 202);
   },
 );

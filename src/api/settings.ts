@@ -2,11 +2,12 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { desc, eq, sql } from "drizzle-orm";
 import type { Db } from "../db/client";
-import { retentionRuns, settings } from "../db/schema";
+import { purges, retentionRuns, settings } from "../db/schema";
 import { DEFAULT_SETTINGS } from "../inbound/lookup";
 import type { RoutingSettings } from "../inbound/route";
 import { DEFAULT_RETENTION, type RetentionSettings } from "../retention";
 import { router } from "./context";
+import { PurgeSchema, purgeOut } from "./purges";
 import { DomainName, errorResponses, json, jsonBody, security } from "./schemas";
 
 const SettingsSchema = z
@@ -104,6 +105,7 @@ const RetentionRunsSchema = z
     runs: z
       .array(z.object({ ran_at: z.string(), raw: z.number().int(), records: z.number().int(), threads: z.number().int() }))
       .openapi({ description: "The last 20 sweeps that deleted anything, newest first" }),
+    purges: z.array(PurgeSchema).openapi({ description: "The last 20 purges of deleted aliases and domains, newest first" }),
   })
   .openapi("RetentionRuns");
 
@@ -118,7 +120,7 @@ settingsApi.openapi(
   }),
   async (c) => {
     const db = c.get("db");
-    const [totals, runs] = await db.batch([
+    const [totals, runs, purgeRows] = await db.batch([
       db
         .select({
           raw: sql<number>`coalesce(sum(${retentionRuns.rawDeleted}), 0)`,
@@ -127,12 +129,14 @@ settingsApi.openapi(
         })
         .from(retentionRuns),
       db.select().from(retentionRuns).orderBy(desc(retentionRuns.id)).limit(20),
+      db.select().from(purges).orderBy(desc(purges.id)).limit(20),
     ]);
     const total = totals[0] ?? { raw: 0, records: 0, threads: 0 };
     return c.json(
       {
         deleted_total: { raw: Number(total.raw), records: Number(total.records), threads: Number(total.threads) },
         runs: runs.map((r) => ({ ran_at: r.ranAt.toISOString(), raw: r.rawDeleted, records: r.recordsDeleted, threads: r.threadsDeleted })),
+        purges: purgeRows.map(purgeOut),
       },
       200,
     );

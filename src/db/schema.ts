@@ -481,3 +481,18 @@ export const retentionRuns = sqliteTable("retention_runs", {
   recordsDeleted: integer("records_deleted").notNull(),
   threadsDeleted: integer("threads_deleted").notNull(),
 });
+
+/**
+ * Stored mail to purge, asked for when an alias or a domain is deleted with
+ * `?purge=true`: the retention sweep deletes it in bounded batches and
+ * counts what went (src/retention.ts).
+ */
+export const purges = sqliteTable("purges", {
+  id: integer("id").primaryKey({ autoIncrement: true }),
+  /** `alias`: mail routed through it (by id); `domain`: mail to or from it. */
+  kind: text("kind").$type<"alias" | "domain">().notNull(),
+  target: text("target").notNull(),
+  requestedAt: integer("requested_at", { mode: "timestamp_ms" }).notNull(),
+  doneAt: integer("done_at", { mode: "timestamp_ms" }),
+  deleted: integer("deleted").notNull().default(0),
+});
