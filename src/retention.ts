@@ -10,7 +10,7 @@
  * idempotently: the raw copy is deleted before its key is forgotten, so an
  * interrupted run leaves nothing behind that the next one cannot finish.
  */
-import { and, asc, eq, isNotNull, isNull, lt, notExists, sql } from "drizzle-orm";
+import { and, asc, eq, isNotNull, isNull, lt, lte, notExists, sql } from "drizzle-orm";
 import { type Db, inJson } from "./db/client";
 import { aliases, deliveries, messages, messageThreads, purges, retentionRuns, settings, threads } from "./db/schema";
 import type { Env } from "./env";
@@ -50,7 +50,7 @@ export async function sweepRetention(env: Pick<Env, "RAW">, db: Db, now: number)
   const policy: RetentionSettings = row ? { rawRetentionDays: row.raw, recordRetentionDays: row.records } : DEFAULT_RETENTION;
   const run: RetentionRun = { raw: 0, records: 0, threads: 0, purged: 0 };
   run.purged = await sweepPurges(env, db, now);
-  run.raw = await sweepRaw(env, db, policy, now);
+  run.raw = await sweepRaw(env, db, now);
   if (policy.recordRetentionDays > 0) {
     const cutoff = now - policy.recordRetentionDays * DAY_MS;
     run.records = await sweepRecords(env, db, cutoff);
@@ -63,31 +63,61 @@ export async function sweepRetention(env: Pick<Env, "RAW">, db: Db, now: number)
 }
 
 /**
- * Raw copies past their retention: the message's alias's setting when it
- * has one (the shortest among its aliases that have one), else the global
- * one; 0 keeps forever.
+ * The days a message's raw copy is kept: the shortest raw retention among
+ * the aliases that routed it and say one, else the setting (90 by default).
  */
-async function sweepRaw(env: Pick<Env, "RAW">, db: Db, policy: RetentionSettings, now: number): Promise<number> {
-  const overrides = await db.selectDistinct({ days: aliases.rawRetentionDays }).from(aliases).where(isNotNull(aliases.rawRetentionDays));
-  const windows = [policy.rawRetentionDays, ...overrides.map((o) => o.days!)].filter((days) => days > 0);
-  if (!windows.length) return 0;
-  // Nothing younger than the shortest window can expire: the walk stops there.
-  const newest = idBefore("msg", now - Math.min(...windows) * DAY_MS);
-  const aliasDays = sql`(select min(a.raw_retention_days) from ${messageThreads} mt join ${aliases} a on a.id = mt.alias_id where mt.message_id = ${messages.id} and a.raw_retention_days is not null)`;
-  const days = sql`coalesce(${aliasDays}, ${policy.rawRetentionDays})`;
+const rawDays = sql`coalesce(
+  (select min(a.raw_retention_days) from ${messageThreads} mt join ${aliases} a on a.id = mt.alias_id where mt.message_id = ${messages.id} and a.raw_retention_days is not null),
+  (select s.raw_retention_days from ${settings} s where s.id = 1),
+  ${DEFAULT_RETENTION.rawRetentionDays})`;
+
+/** `raw_expires_at` from the retention that applies to the message now: null (kept) for 0 days. */
+const rawExpiry = sql`case when ${rawDays} = 0 then null else ${messages.createdAt} + ${rawDays} * ${DAY_MS} end`;
+
+/**
+ * Sets when a message's raw copy expires, in the batch that stores it (after
+ * its thread links, which name its aliases): the sweep then walks only what
+ * expired, however many copies are kept.
+ */
+export function rawExpiryStatement(db: Db, messageId: string) {
+  return db
+    .update(messages)
+    .set({ rawExpiresAt: rawExpiry as unknown as Date })
+    .where(and(eq(messages.id, messageId), isNotNull(messages.rawKey)));
+}
+
+/**
+ * Sets the expiry of every stored raw copy again, after a retention setting
+ * changed (the global one, or an alias's). One statement over the rows that
+ * still have a copy: a change of policy is rare, and its cost is one pass.
+ */
+export async function recomputeRawExpiry(db: Db, aliasId: string | null = null): Promise<void> {
+  await db
+    .update(messages)
+    .set({ rawExpiresAt: rawExpiry as unknown as Date })
+    .where(
+      and(
+        isNotNull(messages.rawKey),
+        aliasId ? sql`${messages.id} in (select ${messageThreads.messageId} from ${messageThreads} where ${messageThreads.aliasId} = ${aliasId})` : undefined,
+      ),
+    );
+}
+
+/** Raw copies whose expiry has come (an index range on `raw_expires_at`), never while their message is still in use. */
+async function sweepRaw(env: Pick<Env, "RAW">, db: Db, now: number): Promise<number> {
   let deleted = 0;
   for (let batch = 0; batch < RAW_BATCHES; batch++) {
     const expired = await db
       .select({ id: messages.id, rawKey: messages.rawKey })
       .from(messages)
-      .where(and(isNotNull(messages.rawKey), lt(messages.id, newest), sql`${days} > 0`, sql`${messages.createdAt} < ${now} - ${days} * ${DAY_MS}`, sql`not (${inUse})`))
-      .orderBy(asc(messages.id))
+      .where(and(isNotNull(messages.rawKey), isNotNull(messages.rawExpiresAt), lte(messages.rawExpiresAt, new Date(now)), sql`not (${inUse})`))
+      .orderBy(asc(messages.rawExpiresAt))
       .limit(RAW_PER_BATCH);
     if (!expired.length) break;
     await env.RAW.delete(expired.map((m) => m.rawKey!));
     await db
       .update(messages)
-      .set({ rawKey: null })
+      .set({ rawKey: null, rawExpiresAt: null })
       .where(
         inJson(
           messages.id,

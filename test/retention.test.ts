@@ -105,6 +105,21 @@ describe("retention", () => {
     expect((await api("GET", `/v1/messages/${shared}`)).status).toBe(200);
   });
 
+  it("a retention changed after the mail arrived applies to the copies already stored", async () => {
+    const at = clockedWorker();
+    const domain = await setupDomain();
+    const alias = await createAlias({ name: unique("later"), domain });
+    const raw = mime({ From: "s@sender.example", To: alias.address, Subject: "Hi", "Message-ID": `<${unique("later")}@sender.example>` });
+    await deliver({ to: alias.address, raw }, at);
+    const message = await findMessage(/Message-ID: (<[^>]+>)/.exec(raw)![1]!);
+    at.clock.advance(2 * DAY);
+    await runScheduled(at);
+    expect(await ok("GET", `/v1/messages/${message.id}`)).toMatchObject({ has_raw: true });
+    await ok("PATCH", `/v1/aliases/${alias.id}`, { raw_retention_days: 1 });
+    await runScheduled(at);
+    expect(await ok("GET", `/v1/messages/${message.id}`)).toMatchObject({ has_raw: false });
+  });
+
   it("0 keeps forever; the settings show both", async () => {
     await withSettings({ raw_retention_days: 0, record_retention_days: 0 }, async () => {
       expect(await ok("GET", "/v1/settings")).toMatchObject({ raw_retention_days: 0, record_retention_days: 0 });

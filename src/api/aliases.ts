@@ -10,6 +10,7 @@ import { allowsPrivateTargets } from "../deliveries/webhook-url";
 import type { Env } from "../env";
 import { newId } from "../ids";
 import { ALIAS_CONTACT_POLICIES, type Destination, type Mailbox } from "../model";
+import { recomputeRawExpiry } from "../retention";
 import { MissingSecretsKey } from "../secrets";
 import { type AppEnv, router } from "./context";
 import { ApiError, notFound } from "./errors";
@@ -372,6 +373,8 @@ aliasesApi.openapi(
         })
         .where(eq(aliases.id, current.id))
         .returning();
+      // This alias's stored raw copies expire by its new retention from now on.
+      if (row!.rawRetentionDays !== current.rawRetentionDays) await recomputeRawExpiry(db, current.id);
       return c.json(aliasOut(row!, webhook.shown), 200);
     } catch (error) {
       if (isUniqueViolation(error)) throw new ApiError("conflict", `an alias ${address} already exists`);

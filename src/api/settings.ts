@@ -5,7 +5,7 @@ import type { Db } from "../db/client";
 import { purges, retentionRuns, settings } from "../db/schema";
 import { DEFAULT_SETTINGS } from "../inbound/lookup";
 import type { RoutingSettings } from "../inbound/route";
-import { DEFAULT_RETENTION, type RetentionSettings } from "../retention";
+import { DEFAULT_RETENTION, type RetentionSettings, recomputeRawExpiry } from "../retention";
 import { router } from "./context";
 import { PurgeSchema, purgeOut } from "./purges";
 import { DomainName, errorResponses, json, jsonBody, security } from "./schemas";
@@ -95,6 +95,8 @@ settingsApi.openapi(
       .insert(settings)
       .values({ id: 1, ...values })
       .onConflictDoUpdate({ target: settings.id, set: values });
+    // Stored raw copies expire by the new setting from now on.
+    if (next.rawRetentionDays !== current.rawRetentionDays) await recomputeRawExpiry(db);
     return c.json(settingsOut(next), 200);
   },
 );

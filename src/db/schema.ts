@@ -155,6 +155,8 @@ export const messages = sqliteTable(
     /** When the queue should deliver it next; the sweeper re-enqueues what is overdue. */
     nextAttemptAt: integer("next_attempt_at", { mode: "timestamp_ms" }),
     attemptCount: integer("attempt_count").notNull().default(0),
+    /** When the raw copy leaves R2: its alias's raw retention or the setting, from when it was received; null keeps it (src/retention.ts). */
+    rawExpiresAt: integer("raw_expires_at", { mode: "timestamp_ms" }),
     /** Erased (`DELETE /v1/messages/{id}`): a tombstone without content or addresses (src/erasure.ts). */
     erasedAt: integer("erased_at", { mode: "timestamp_ms" }),
     createdAt: createdAt(),
@@ -164,8 +166,8 @@ export const messages = sqliteTable(
     index("messages_message_id").on(t.messageId),
     index("messages_status").on(t.status, t.id),
     index("messages_due").on(t.direction, t.status, t.nextAttemptAt),
-    // The retention sweep walks only the rows that still have a raw copy, oldest first.
-    index("messages_raw").on(t.id).where(sql`raw_key is not null`),
+    // The retention sweep walks only the raw copies whose time has come, soonest first.
+    index("messages_raw_expiry").on(t.rawExpiresAt).where(sql`raw_key is not null and raw_expires_at is not null`),
   ],
 );
 

@@ -13,6 +13,7 @@ import { newId } from "../ids";
 import { domainOf } from "../mail/address";
 import { isOwnAddress } from "../mail/own-address";
 import type { Destination } from "../model";
+import { rawExpiryStatement } from "../retention";
 import type { InboundMail } from "./inbound-mail";
 import type { RoutingData } from "./route";
 
@@ -172,7 +173,8 @@ export async function recordDecision(
     updatedAt: now,
   });
   const event = db.insert(messageEvents).values({ messageId: rowId, type: decision.outcome, detail: { reason: decision.reason }, createdAt: now });
-  await db.batch([...threadStatements, messageRow, event, ...dependents] as [Statement, ...Statement[]]);
+  // Last: the raw copy's expiry reads the aliases its thread links name.
+  await db.batch([...threadStatements, messageRow, event, ...dependents, ...(rawKey ? [rawExpiryStatement(db, rowId)] : [])] as [Statement, ...Statement[]]);
   return { messageRowId: rowId, decision, forwards, queued };
 }
 

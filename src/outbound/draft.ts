@@ -12,6 +12,7 @@ import type { Env } from "../env";
 import { domainOf, normalizeAddress } from "../mail/address";
 import { verpAddress } from "../mail/verp";
 import type { Mailbox, RecipientKind, Stream } from "../model";
+import { rawExpiryStatement } from "../retention";
 import { listUnsubscribeHeaders, unsubscribeToken } from "../unsubscribe";
 import { compose, type WrittenContent } from "./compose";
 import { domainFor, type PlanDomain, type PlanRelay, type PlanThread, planMessage, type SendPlan } from "./plan";
@@ -290,5 +291,6 @@ export function draftStatements(
       .insert(messageThreads)
       .values({ messageId: rowId, threadId: meta.threadId, aliasId: null, messageKey: plan.messageId, routeKey: `out:${meta.threadId}`, createdAt: at })
       .onConflictDoNothing(),
+    rawExpiryStatement(db, rowId),
   ];
 }
