@@ -12,11 +12,13 @@
  */
 import { and, asc, eq, isNotNull, isNull, lt, lte, notExists, sql } from "drizzle-orm";
 import { type Db, inJson } from "./db/client";
-import { aliases, deliveries, messages, messageThreads, purges, retentionRuns, settings, threads } from "./db/schema";
+import { aliases, deliveries, idempotencyKeys, messages, messageThreads, purges, retentionRuns, settings, threads } from "./db/schema";
 import type { Env } from "./env";
 import { newId } from "./ids";
 
 const DAY_MS = 24 * 3600_000;
+/** How long an Idempotency-Key holds its answer (src/outbound/send.ts); older keys are deleted here. */
+export const IDEMPOTENCY_HOURS = 24;
 /** Per run: raw copies (two R2 calls of 1,000 keys) and records (ten statements of 100). */
 const RAW_PER_BATCH = 1000;
 const RAW_BATCHES = 2;
@@ -50,6 +52,7 @@ export async function sweepRetention(env: Pick<Env, "RAW">, db: Db, now: number)
   const policy: RetentionSettings = row ? { rawRetentionDays: row.raw, recordRetentionDays: row.records } : DEFAULT_RETENTION;
   const run: RetentionRun = { raw: 0, records: 0, threads: 0, purged: 0 };
   run.purged = await sweepPurges(env, db, now);
+  await sweepIdempotencyKeys(db, now);
   run.raw = await sweepRaw(env, db, now);
   if (policy.recordRetentionDays > 0) {
     const cutoff = now - policy.recordRetentionDays * DAY_MS;
@@ -128,6 +131,16 @@ async function sweepRaw(env: Pick<Env, "RAW">, db: Db, now: number): Promise<num
     if (expired.length < RAW_PER_BATCH) break;
   }
   return deleted;
+}
+
+/** Idempotency keys past their 24 hours answer nothing any more: a bounded batch of them goes each run. */
+async function sweepIdempotencyKeys(db: Db, now: number): Promise<void> {
+  const old = db
+    .select({ rowid: sql`rowid` })
+    .from(idempotencyKeys)
+    .where(lt(idempotencyKeys.createdAt, new Date(now - IDEMPOTENCY_HOURS * 3_600_000)))
+    .limit(RAW_PER_BATCH);
+  await db.delete(idempotencyKeys).where(sql`rowid in ${old}`);
 }
 
 /** Deletes messages and their raw copies (first): one batch's worth of rows, as the sweeps find them. */

@@ -120,6 +120,20 @@ describe("retention", () => {
     expect(await ok("GET", `/v1/messages/${message.id}`)).toMatchObject({ has_raw: false });
   });
 
+  it("an Idempotency-Key past its 24 hours is deleted; one within them still answers", async () => {
+    const domain = await setupDomain();
+    await onlyRelays([smtpRelay("plain", { from_filter: domain })]);
+    const old = clockedWorker(Date.now() - 2 * DAY);
+    const key = unique("idem");
+    const body = { from: `sales@${domain}`, to: ["a@example.org"], subject: "Once", text: "x" };
+    expect((await api("POST", "/v1/messages", body, undefined, { "Idempotency-Key": key }, old)).status).toBe(202);
+    const fresh = unique("idem");
+    expect((await api("POST", "/v1/messages", body, undefined, { "Idempotency-Key": fresh })).status).toBe(202);
+    await runScheduled(clockedWorker());
+    const keys = await env.DB.prepare("select key from idempotency_keys where key in (?, ?)").bind(key, fresh).all<{ key: string }>();
+    expect(keys.results.map((k) => k.key)).toEqual([fresh]);
+  });
+
   it("0 keeps forever; the settings show both", async () => {
     await withSettings({ raw_retention_days: 0, record_retention_days: 0 }, async () => {
       expect(await ok("GET", "/v1/settings")).toMatchObject({ raw_retention_days: 0, record_retention_days: 0 });

@@ -15,6 +15,7 @@ import { formatMailbox } from "../mail/mime-header";
 import { isOwnAddress } from "../mail/own-address";
 import type { Mailbox } from "../model";
 import { enqueue } from "../queue/enqueue";
+import { IDEMPOTENCY_HOURS } from "../retention";
 import { suppressedAmong } from "../suppressions";
 import { type DraftContent, draftMessage, draftStatements, type PlanningRows, planningQueries, planThreadOf, recipientsOf, storeDraftRaw, threadQueries } from "./draft";
 import type { SendRefusal } from "./refusals";
@@ -42,8 +43,6 @@ export interface SendAnswer {
 }
 
 export type SendResult = { ok: true; answer: SendAnswer; replayed: boolean } | { ok: false; refusal: SendRefusal };
-
-const IDEMPOTENCY_HOURS = 24;
 
 /** The answer given to the same key within its window: the same answer again, or a conflict when the request differs. */
 async function storedAnswer(db: Db, scope: string, key: string, hash: string, since: Date): Promise<SendResult | null> {
