@@ -69,7 +69,7 @@ routeTestApi.openapi(
         .join("")}\r\n`;
     const bytes = new TextEncoder().encode(text);
     const { mail } = await readInboundMail({ raw: new Response(bytes).body!, from: body.from, to: body.to, rawSize: bytes.byteLength });
-    const { data } = await lookup(c.get("db"), mail, c.get("clock")());
+    const { data } = await lookup(c.get("db"), mail, c.get("clock")(), c.env.SECRETS_KEY);
     let decision = decide(mail, data);
     // A bounce given whole is read too, as email() would read it (without acting on it).
     if (decision.outcome === "accepted" && decision.reason === "bounce" && body.raw !== undefined) {

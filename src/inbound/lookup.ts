@@ -3,9 +3,10 @@
  * trip): settings, domains, aliases, earlier deliveries of the Message-ID,
  * the replied-to thread, followers, the sender's standing and its loop counts.
  */
-import { and, desc, eq, inArray, or, sql } from "drizzle-orm";
+import { and, desc, eq, or, sql } from "drizzle-orm";
 import { type Db, inJson } from "../db/client";
 import { aliases, allowedSenders, contacts, deliveries, domains, followers, messages, messageThreads, settings, threads } from "../db/schema";
+import { erasedAs } from "../erasure";
 import { localPartOf, normalizeAddress } from "../mail/address";
 import type { InboundMail } from "./inbound-mail";
 import { countsByRoute, loopCountsQuery, loopDelivery } from "./loop-guard";
@@ -48,11 +49,12 @@ const aliasColumns = {
  * statement, as the settings row is not known yet.
  */
 /**
- * `erased`: the keyed digests (src/erasure.ts) of this mail's sender and
- * envelope recipient, which an erased earlier copy keeps in their place, so
- * the duplicate check still recognises it.
+ * `secretsKey` recognises an erased earlier copy of this Message-ID: it
+ * keeps keyed digests (src/erasure.ts) in place of its sender and envelope
+ * recipient. They are computed only when such a copy is found, so the
+ * common path costs nothing more.
  */
-export async function lookup(db: Db, mail: InboundMail, now: number, erased: { sender: string | null; rcptTo: string | null } = { sender: null, rcptTo: null }): Promise<Lookup> {
+export async function lookup(db: Db, mail: InboundMail, now: number, secretsKey?: string): Promise<Lookup> {
   const sender = mail.sender;
   const senderAddress = mail.from?.address ?? "";
   // The sender too: an alias writing to us is not a follower (src/mail/own-address.ts).
@@ -94,7 +96,7 @@ export async function lookup(db: Db, mail: InboundMail, now: number, erased: { s
     db
       .select({ routeKey: messageThreads.routeKey })
       .from(messageThreads)
-      .where(and(eq(messageThreads.messageKey, mail.messageId), inArray(messageThreads.sender, [sender ?? "", erased.sender ?? sender ?? ""]))),
+      .where(and(eq(messageThreads.messageKey, mail.messageId), eq(messageThreads.sender, sender ?? ""))),
     db
       .select({ threadId: messageThreads.threadId, aliasId: threads.aliasId, destinations: aliases.destinations })
       .from(messageThreads)
@@ -144,6 +146,8 @@ export async function lookup(db: Db, mail: InboundMail, now: number, erased: { s
 
   const row = settingsRows[0];
   const routingSettings: RoutingSettings = row ? { loopMinutes: row.loopMinutes, loopThreshold: row.loopThreshold, allowedDomains: row.allowedDomains } : DEFAULT_SETTINGS;
+  // An erased earlier copy: its digests, and the routes it took under its sender's digest.
+  const erased = priorRows.some((m) => m.erasedAt) ? await erasedDigests(db, mail, secretsKey) : { sender: null, rcptTo: null, routes: [] };
   const reply = replyRows[0];
   const data: RoutingData = {
     settings: routingSettings,
@@ -161,7 +165,7 @@ export async function lookup(db: Db, mail: InboundMail, now: number, erased: { s
           }
         : { id: m.id, direction: m.direction, status: m.status, rcptTo: m.rcptTo, sender: m.direction === "in" ? senderOf(m) : null },
     ),
-    claimedRoutes: claimedRows.map((r) => r.routeKey),
+    claimedRoutes: [...claimedRows.map((r) => r.routeKey), ...erased.routes],
     replyTarget: reply ? { threadId: reply.threadId, aliasId: reply.aliasId, destinations: reply.destinations ?? [] } : null,
     followers: followerRows.map((f) => ({ threadId: f.threadId, count: Number(f.count), senderFollows: Number(f.senderFollows) === 1 })),
     senderAllowed: allowedRows.length > 0,
@@ -171,4 +175,17 @@ export async function lookup(db: Db, mail: InboundMail, now: number, erased: { s
   // A forward left undone by another sender's message with this Message-ID is that message's business.
   const undone = undoneRows.filter((u) => senderOf(u) === sender).map(({ fromAddress: _, mailFrom: __, ...forward }) => forward);
   return { data, loopDelivery: delivery, undone };
+}
+
+/** This mail's sender and recipient as an erased copy keeps them, and the routes taken under that sender digest (one more query, only when an erased copy exists). */
+async function erasedDigests(db: Db, mail: InboundMail, secretsKey: string | undefined): Promise<{ sender: string | null; rcptTo: string | null; routes: string[] }> {
+  if (!secretsKey) return { sender: null, rcptTo: null, routes: [] };
+  const [sender, rcptTo] = await Promise.all([erasedAs(secretsKey, mail.sender), erasedAs(secretsKey, mail.envelope.to)]);
+  const routes = sender
+    ? await db
+        .select({ routeKey: messageThreads.routeKey })
+        .from(messageThreads)
+        .where(and(eq(messageThreads.messageKey, mail.messageId), eq(messageThreads.sender, sender)))
+    : [];
+  return { sender, rcptTo, routes: routes.map((r) => r.routeKey) };
 }

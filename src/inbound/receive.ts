@@ -20,7 +20,6 @@ import { type Db, isUniqueViolation } from "../db/client";
 import { storeFor } from "../db/store";
 import type { Decision } from "../decision";
 import type { Env } from "../env";
-import { erasedAs } from "../erasure";
 import { enqueueEventHooks } from "../events/hooks";
 import { applyUnsubscribe, findUnsubscribeTarget, type UnsubscribeTarget } from "../events/unsubscribe";
 import { domainOf } from "../mail/address";
@@ -92,8 +91,7 @@ export async function receive(message: ForwardableEmailMessage, env: Env, now: n
 }
 
 async function handle(message: ForwardableEmailMessage, mail: InboundMail, db: Db, env: Env, raw: RawUpload, now: number): Promise<Decision> {
-  const [erasedSender, erasedRcpt] = await Promise.all([erasedAs(env.SECRETS_KEY, mail.sender), erasedAs(env.SECRETS_KEY, mail.envelope.to)]);
-  const found = await lookup(db, mail, now, { sender: erasedSender, rcptTo: erasedRcpt });
+  const found = await lookup(db, mail, now, env.SECRETS_KEY);
   let decision = decide(mail, found.data);
   // Mail to `unsubscribe+<token>@` is decided by its token, before aliases, replies and bounces are looked at.
   const unsubscribe = await unsubscribeRequest(env, db, mail, found, decision);
