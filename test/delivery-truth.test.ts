@@ -207,6 +207,19 @@ describe("delivery truth from each provider's own reports", () => {
     expect((await api("DELETE", `/v1/suppressions/${bouncer.rcpt}`)).status).toBe(404);
   });
 
+  it("the same report posted twice at once is applied once", async () => {
+    const domain = await setupDomain();
+    const [relay] = await onlyRelays([
+      { name: `mailgun ${unique()}`, type: "mailgun", from_filter: domain, config: { ...(await PROVIDERS.mailgun!.config()), base_url: `${mail.control}/mailgun` } },
+    ]);
+    const bouncer = await sentTo(domain, "racer");
+    const bounce = await PROVIDERS.mailgun!.bounce(bouncer.providerId, bouncer.rcpt);
+    const answers = await Promise.all([hook(relay.id, bounce), hook(relay.id, bounce), hook(relay.id, bounce)]);
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200]);
+    expect(answers.reduce((sum, a) => sum + a.body.applied, 0)).toBe(1);
+    expect((await ok("GET", `/v1/contacts/${bouncer.rcpt}`)).bounce_count).toBe(1);
+  });
+
   it("a signed report older than 5 minutes is refused (400) and changes nothing", async () => {
     const domain = await setupDomain();
     const [relay] = await onlyRelays([
