@@ -131,7 +131,7 @@ describe("inbound benchmark", () => {
       const before = { ...counts };
       const handle = async (i: number) => {
         const sender = `bench${i}.${size}@example.org`;
-        const decided = await receive(message(headerFor(sender), body, sender), env, Date.now());
+        const { decision: decided } = await receive(message(headerFor(sender), body, sender), env, Date.now());
         if (decided.outcome !== "accepted") throw new Error(`not accepted: ${JSON.stringify(decided)}`);
       };
       const handler = await attributedCpu(handle, big ? 2 : 50, big ? 15 : 300);

@@ -38,13 +38,19 @@ const AliasInvalid = z.strictObject({
 const AliasDisabled = z.strictObject({ reason: z.literal("alias_disabled"), alias_id: z.string(), address: z.string() });
 const SenderLoop = z.strictObject({ reason: z.literal("sender_loop"), recipient: z.string(), route_key: z.string(), count: z.number().int(), minutes: z.number().int() });
 const HopLimit = z.strictObject({ reason: z.literal("hop_limit"), received: z.number().int() });
+/** A message fetched from a mailbox above Email Routing's 25 MiB: recorded from its header, left in the mailbox. */
+const TooLarge = z.strictObject({ reason: z.literal("too_large"), size: z.number().int(), limit: z.number().int() });
 
 /** Why a route, or the whole message, was refused. Each maps to one SMTP text in `refusalText`. */
-export const RefusalSchema = z.discriminatedUnion("reason", [NoRoute, CatchallDirect, ContactPolicy, AliasInvalid, AliasDisabled, SenderLoop, HopLimit]);
+export const RefusalSchema = z.discriminatedUnion("reason", [NoRoute, CatchallDirect, ContactPolicy, AliasInvalid, AliasDisabled, SenderLoop, HopLimit, TooLarge]);
 export type Refusal = z.infer<typeof RefusalSchema>;
 
-/** A refusal of the whole message. */
-const refused = <S extends z.ZodRawShape>(refusal: z.ZodObject<S>) => refusal.extend({ outcome: z.literal("refused") });
+/**
+ * A refusal of the whole message. `recorded_only`: the message was fetched
+ * from a mailbox (src/incoming), so there was no SMTP session to refuse it
+ * in; the refusal is recorded, and never mailed back.
+ */
+const refused = <S extends z.ZodRawShape>(refusal: z.ZodObject<S>) => refusal.extend({ outcome: z.literal("refused"), recorded_only: z.literal(true).optional() });
 
 export const BOUNCE_SIGNALS = ["bounce_address", "verp", "mailer_daemon", "report"] as const;
 export type BounceSignal = (typeof BOUNCE_SIGNALS)[number];
@@ -110,6 +116,7 @@ export const DecisionSchema = z.discriminatedUnion("reason", [
   refused(AliasDisabled),
   refused(SenderLoop),
   refused(HopLimit),
+  refused(TooLarge),
   /**
    * Seen before. `same_delivery`: this very delivery (same Message-ID, same
    * recipient) was accepted earlier, so this is the sender retrying after a

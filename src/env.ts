@@ -17,4 +17,8 @@ export interface Env {
   PUBLIC_URL?: string;
   /** "true" lets webhooks post to http and to private or loopback addresses: local development only. */
   ALLOW_PRIVATE_WEBHOOKS?: string;
+  /** Google's OAuth token endpoint (default https://oauth2.googleapis.com/token); tests point it at a local one. */
+  OAUTH_GOOGLE_TOKEN_URL?: string;
+  /** Microsoft's (default https://login.microsoftonline.com/common/oauth2/v2.0/token, or the server's tenant). */
+  OAUTH_MICROSOFT_TOKEN_URL?: string;
 }

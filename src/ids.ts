@@ -5,7 +5,7 @@
  */
 const ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
-export type IdPrefix = "als" | "thr" | "msg" | "dlv" | "rly" | "key" | "evh";
+export type IdPrefix = "als" | "thr" | "msg" | "dlv" | "rly" | "inc" | "key" | "evh";
 
 function encode(prefix: IdPrefix, time: number, tailBytes: Uint8Array): string {
   let head = "";

@@ -13,7 +13,26 @@ export type Destination =
   | { type: "store" }
   | { type: "forward"; to: string }
   /** `inline_max_bytes`: attachments up to this size go in the payload itself (base64); larger ones by signed URL only. */
-  | { type: "webhook"; url: string; inline_max_bytes?: number };
+  | { type: "webhook"; url: string; inline_max_bytes?: number }
+  /**
+   * Handed to an Odoo database through its external API (`message_process`),
+   * as `odoo-mailgate.py` does. `api_key` is sealed at rest (src/secrets.ts)
+   * and never returned; `model` null lets Odoo route by its own aliases.
+   * `bounces`: bounce reports arriving at the alias's domain are handed to
+   * this database too (src/inbound/record.ts), so Odoo's counters move.
+   */
+  | {
+      type: "odoo";
+      url: string;
+      db: string;
+      login: string;
+      api_key: string;
+      model?: string | null;
+      thread_id?: number | null;
+      save_original?: boolean;
+      strip_attachments?: boolean;
+      bounces?: boolean;
+    };
 
 export const ALIAS_CONTACT_POLICIES = ["everyone", "known", "followers"] as const;
 /** Who may write to an alias (Odoo's `alias_contact`). */

@@ -7,8 +7,8 @@
 import { fromBase64, toBase64, toHex } from "./mail/bytes";
 
 /** One derived key per use: relay credentials and webhook secrets at rest, VERP tokens, signed download URLs, unsubscribe tokens. */
-export type KeyPurpose = "relay-credentials" | "webhook-secrets" | "verp" | "signed-urls" | "unsubscribe" | "erasure";
-type SealPurpose = Extract<KeyPurpose, "relay-credentials" | "webhook-secrets">;
+export type KeyPurpose = "relay-credentials" | "webhook-secrets" | "incoming-credentials" | "odoo-api-keys" | "oauth-tokens" | "verp" | "signed-urls" | "unsubscribe" | "erasure";
+type SealPurpose = Extract<KeyPurpose, "relay-credentials" | "webhook-secrets" | "incoming-credentials" | "odoo-api-keys" | "oauth-tokens">;
 
 const encoder = new TextEncoder();
 

@@ -10,6 +10,7 @@ import { database } from "./db/client";
 import type { Env } from "./env";
 import { sweepLoopEntries } from "./inbound/loop-guard";
 import { receive } from "./inbound/receive";
+import { requestFetches } from "./incoming/fetch";
 import { consume } from "./queue/consume";
 import type { Job } from "./queue/jobs";
 import { runAll } from "./queue/run-all";
@@ -37,7 +38,8 @@ export function createWorker({ now = systemClock }: WorkerOptions = {}) {
     },
     async scheduled(controller, env) {
       const db = database(env.DB);
-      await runAll([sweepQueues(env, db, controller.scheduledTime), sweepLoopEntries(db, controller.scheduledTime), sweepRetention(env, db, controller.scheduledTime)]);
+      const at = controller.scheduledTime;
+      await runAll([sweepQueues(env, db, at), sweepLoopEntries(db, at), sweepRetention(env, db, at), requestFetches(env, db, at)]);
     },
   } satisfies ExportedHandler<Env, Job>;
 }

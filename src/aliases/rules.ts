@@ -1,8 +1,9 @@
 /**
  * What makes an alias valid, as pure rules over the facts read for it:
  * Odoo's name sanitising, a domain we serve (and not its catchall or
- * bounce address), no forward back into our own domains, webhook URLs
- * that pass the address check, one signing secret per alias. Problems are
+ * bounce address), no forward back into our own domains, webhook and
+ * Odoo URLs that pass the address check, one signing secret per alias,
+ * one Odoo destination per Odoo database. Problems are
  * values, worded once; the API turns them into answers.
  */
 
@@ -49,6 +50,9 @@ export type AliasProblem =
   | { reason: "reserved_address"; address: string; role: "catchall" | "bounce" }
   | { reason: "forward_loop"; to: string }
   | { reason: "webhook_url"; why: string }
+  | { reason: "odoo_url"; why: string }
+  | { reason: "two_odoo_destinations"; target: string }
+  | { reason: "odoo_thread_without_model" }
   | { reason: "unknown_thread"; threadId: string }
   | { reason: "two_webhook_secrets" };
 
@@ -74,13 +78,66 @@ export function checkAlias(draft: AliasDraft, facts: AliasFacts): AliasCheck {
       const checked = checkWebhookUrl(destination.url, facts.allowPrivateWebhooks);
       if (!checked.ok) return refuse({ reason: "webhook_url", why: checked.reason });
     }
+    if (destination.type === "odoo") {
+      const why = odooUrlProblem(destination.url, facts.allowPrivateWebhooks);
+      if (why) return refuse({ reason: "odoo_url", why });
+      // Odoo posts on `thread_id` only as a record of `model` (message_route's fallback route).
+      if (destination.thread_id && !destination.model) return refuse({ reason: "odoo_thread_without_model" });
+    }
   }
+  // One database gets a message once: two destinations into it would make two records (and count a bounce twice).
+  const odooTargets = draft.destinations.flatMap((d) => (d.type === "odoo" ? [destinationTarget(d)!] : []));
+  const twice = odooTargets.find((t, i) => odooTargets.indexOf(t) !== i);
+  if (twice) return refuse({ reason: "two_odoo_destinations", target: twice });
   if (draft.threadId && !facts.threadExists) return refuse({ reason: "unknown_thread", threadId: draft.threadId });
   return { ok: true, name, address: draft.domain ? `${name}@${draft.domain}` : name };
 }
 
-/** A destination as a request gives it: a webhook may carry the signing secret to use. */
-export type DestinationInput = Destination | (Extract<Destination, { type: "webhook" }> & { secret?: string });
+/**
+ * Why an Odoo URL cannot be used, or null: the webhook rules (https, no
+ * private or loopback address), and no query or fragment, since the API
+ * paths (`/xmlrpc/2/common`, `/xmlrpc/2/object`) are appended to it.
+ * Checked when the alias is saved and again before each delivery.
+ */
+export function odooUrlProblem(url: string, allowPrivate: boolean): string | null {
+  const checked = checkWebhookUrl(url, allowPrivate);
+  if (!checked.ok) return checked.reason;
+  if (checked.url.search || checked.url.hash || url.includes("#")) return "must not have a query or a fragment (the XML-RPC paths are added to it)";
+  return null;
+}
+
+/** An Odoo URL with an API path appended: `https://odoo.example.com/erp/` and `…/erp` both give `…/erp/xmlrpc/2/common`. */
+export function odooEndpoint(url: string, path: "common" | "object"): string {
+  return `${url.replace(/\/+$/, "")}/xmlrpc/2/${path}`;
+}
+
+/**
+ * What a delivery row names as its target, so a delivery finds its
+ * destination again among the alias's (which may have changed meanwhile):
+ * a forward's address, a webhook's URL, an Odoo database as `<url>#<db>`
+ * (an Odoo URL has no fragment, so `#` cannot be part of it); null for store.
+ */
+export function destinationTarget(destination: Destination): string | null {
+  switch (destination.type) {
+    case "store":
+      return null;
+    case "forward":
+      return destination.to;
+    case "webhook":
+      return destination.url;
+    case "odoo":
+      return `${destination.url}#${destination.db}`;
+  }
+}
+
+type OdooDestination = Extract<Destination, { type: "odoo" }>;
+
+/**
+ * A destination as a request gives it: a webhook may carry the signing
+ * secret to use; an Odoo destination's `api_key` is in clear (the API
+ * seals it), and may be left out to keep the stored one.
+ */
+export type DestinationInput = Destination | (Extract<Destination, { type: "webhook" }> & { secret?: string }) | (Omit<OdooDestination, "api_key"> & { api_key?: string });
 
 /** The destinations as stored (without any secret, each once), and the webhook secret the request gave, if any. */
 export function splitDestinations(list: DestinationInput[]): { ok: true; destinations: Destination[]; secret: string | null } | { ok: false; problem: AliasProblem } {
@@ -108,12 +165,15 @@ export function isMalformed(problem: AliasProblem): boolean {
     case "invalid_name":
     case "no_domain_without_local_part":
     case "webhook_url":
+    case "odoo_url":
+    case "odoo_thread_without_model":
     case "two_webhook_secrets":
       return true;
     case "unknown_domain":
     case "reserved_address":
     case "forward_loop":
     case "unknown_thread":
+    case "two_odoo_destinations":
       return false;
   }
 }
@@ -133,6 +193,12 @@ export function aliasProblemText(problem: AliasProblem): string {
       return `forwarding to ${problem.to} would loop: ${domainOf(problem.to)} is served by mailgate`;
     case "webhook_url":
       return `invalid body: destinations: the webhook URL ${problem.why}`;
+    case "odoo_url":
+      return `invalid body: destinations: the Odoo URL ${problem.why}`;
+    case "odoo_thread_without_model":
+      return "invalid body: destinations: an Odoo destination's thread_id is a record of its model: set model too";
+    case "two_odoo_destinations":
+      return `two destinations deliver into the same Odoo database (${problem.target}): keep one`;
     case "unknown_thread":
       return `thread ${problem.threadId} does not exist`;
     case "two_webhook_secrets":

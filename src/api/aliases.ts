@@ -11,7 +11,7 @@ import type { Env } from "../env";
 import { newId } from "../ids";
 import { ALIAS_CONTACT_POLICIES, type Destination, type Mailbox } from "../model";
 import { recomputeRawExpiry } from "../retention";
-import { MissingSecretsKey } from "../secrets";
+import { MissingSecretsKey, seal } from "../secrets";
 import { type AppEnv, router } from "./context";
 import { ApiError, notFound } from "./errors";
 import { keyset, ListQuery, listOf } from "./pagination";
@@ -66,9 +66,51 @@ const webhookFields = {
     .openapi({ description: "Attachments up to this size are inlined in the payload as base64 (default 0: links only)" }),
 };
 
-const DestinationSchema = z.discriminatedUnion("type", [StoreDestination, ForwardDestination, z.strictObject(webhookFields)]).openapi("Destination");
+/** Names Odoo is given (database, login, model): no control character, which XML cannot carry. */
+const OdooName = (max: number) =>
+  z
+    .string()
+    .min(1)
+    .max(max)
+    .regex(/^[^\p{Cc}\p{Cs}]+$/u, "no control characters");
 
-/** In a request, a webhook destination may carry the signing secret to use (write-only; one per alias). */
+const odooFields = {
+  type: z.literal("odoo"),
+  url: z.string().max(2000).openapi({
+    description: "Odoo's base URL (https://odoo.example.com): /xmlrpc/2/common and /xmlrpc/2/object are added to it; the webhook rules apply (https, no private address)",
+  }),
+  db: OdooName(128).openapi({ description: "The Odoo database" }),
+  login: OdooName(256).openapi({ description: "The Odoo user whose API key is given (the user the mail is processed as)" }),
+  model: z
+    .string()
+    .max(128)
+    .regex(/^[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)*$/, "an Odoo model name such as crm.lead")
+    .nullable()
+    .optional()
+    .openapi({ description: "message_process's model: where mail no Odoo alias takes goes (a new record of it); null or absent: Odoo routes by its own aliases only" }),
+  thread_id: z
+    .number()
+    .int()
+    .min(1)
+    .max(2 ** 31 - 1)
+    .nullable()
+    .optional()
+    .openapi({ description: "With model: the record every message is posted on" }),
+  save_original: z.boolean().optional().openapi({ description: "Odoo keeps the original message as an attachment" }),
+  strip_attachments: z.boolean().optional().openapi({ description: "Odoo drops the attachments" }),
+  bounces: z.boolean().optional().openapi({ description: "Also hand this database the bounce reports that arrive at the alias's domain (default false)" }),
+};
+
+const DestinationSchema = z
+  .discriminatedUnion("type", [
+    StoreDestination,
+    ForwardDestination,
+    z.strictObject(webhookFields),
+    z.strictObject({ ...odooFields, api_key_set: z.literal(true).openapi({ description: "The API key is stored, sealed; it is never shown" }) }),
+  ])
+  .openapi("Destination");
+
+/** In a request, a webhook destination may carry the signing secret to use (write-only; one per alias), an Odoo destination its API key (write-only). */
 const DestinationInput = z
   .discriminatedUnion("type", [
     StoreDestination,
@@ -76,6 +118,19 @@ const DestinationInput = z
     z.strictObject({
       ...webhookFields,
       secret: WebhookSecretInput.optional().openapi({ description: "The signing secret to use; one is made when the alias gets its first webhook" }),
+    }),
+    z.strictObject({
+      ...odooFields,
+      api_key: z
+        .string()
+        .min(1)
+        .max(1000)
+        .regex(/^[^\p{Cc}\p{Cs}]+$/u, "no control characters")
+        .optional()
+        .openapi({
+          description:
+            "An API key of the login (Odoo: Preferences, Account Security, New API Key); sealed, never shown. Leave it out to keep the one stored for the same url, db and login",
+        }),
     }),
   ])
   .openapi("DestinationInput");
@@ -116,7 +171,7 @@ export function aliasOut(row: AliasRow, newSecret?: string): z.infer<typeof Alia
     name: row.name,
     domain: row.domain,
     address: row.address,
-    destinations: row.destinations,
+    destinations: row.destinations.map(destinationOut),
     contact: row.contact,
     local_part_only: row.localPartOnly,
     thread_id: row.threadId,
@@ -131,6 +186,13 @@ export function aliasOut(row: AliasRow, newSecret?: string): z.infer<typeof Alia
     created_at: iso(row.createdAt),
     updated_at: iso(row.updatedAt),
   };
+}
+
+/** A stored destination as the API shows it: an Odoo API key only as `api_key_set`. */
+function destinationOut(destination: Destination): z.infer<typeof DestinationSchema> {
+  if (destination.type !== "odoo") return destination;
+  const { api_key: _sealed, ...shown } = destination;
+  return { ...shown, api_key_set: true };
 }
 
 const aliasFields = {
@@ -206,6 +268,30 @@ function destinationsOf(list: DestinationBody[]): { destinations: Destination[];
   return split;
 }
 
+/**
+ * The destinations with each Odoo API key sealed (`odoo-api-keys`): a key
+ * given is sealed; an Odoo destination without one keeps the key stored
+ * for the same url, db and login (a PATCH need not repeat it), else it is
+ * refused. The API key is never stored or answered in clear.
+ */
+async function withSealedOdooKeys(env: Env, destinations: Destination[], current: Destination[]): Promise<Destination[]> {
+  try {
+    return await Promise.all(
+      destinations.map(async (destination) => {
+        if (destination.type !== "odoo") return destination;
+        if (destination.api_key !== undefined) return { ...destination, api_key: await seal(env.SECRETS_KEY, destination.api_key, "odoo-api-keys") };
+        const stored = current.find((d) => d.type === "odoo" && d.url === destination.url && d.db === destination.db && d.login === destination.login);
+        if (stored?.type !== "odoo")
+          throw new ApiError("invalid_request", `invalid body: destinations: the Odoo destination ${destination.url} (${destination.db}, ${destination.login}) needs its api_key`);
+        return { ...destination, api_key: stored.api_key };
+      }),
+    );
+  } catch (error) {
+    if (error instanceof MissingSecretsKey) throw new ApiError("internal_error", error.message);
+    throw error;
+  }
+}
+
 /** The alias's sealed webhook secrets after this change (see secretsForDestinations). */
 async function webhookSecretsFor(env: Env, current: string | null, destinations: Destination[], given: string | null, now: number) {
   try {
@@ -245,6 +331,7 @@ aliasesApi.openapi(
     );
     const now = new Date(c.get("clock")());
     const webhook = await webhookSecretsFor(c.env, null, destinations, secret, now.getTime());
+    const stored = await withSealedOdooKeys(c.env, destinations, []);
     try {
       const [row] = await db
         .insert(aliases)
@@ -253,7 +340,7 @@ aliasesApi.openapi(
           name,
           domain: body.domain,
           address,
-          destinations,
+          destinations: stored,
           contact: body.contact,
           localPartOnly: body.local_part_only,
           threadId: body.thread_id ?? null,
@@ -348,6 +435,7 @@ aliasesApi.openapi(
         body.followers.map((f) => f.email),
       );
     const webhook = await webhookSecretsFor(c.env, current.webhookSecrets, destinations, secret, c.get("clock")());
+    const stored = body.destinations ? await withSealedOdooKeys(c.env, destinations, current.destinations) : current.destinations;
     const contact = body.contact ?? current.contact;
     // Odoo resets the status when what decides routing changes; the next message tests it again.
     const retest = contact !== current.contact || threadId !== current.threadId;
@@ -358,7 +446,7 @@ aliasesApi.openapi(
           name,
           domain,
           address,
-          destinations,
+          destinations: stored,
           contact,
           localPartOnly,
           threadId,

@@ -19,6 +19,7 @@ import { ApiError, errorBody } from "./errors";
 import { eventHooksApi } from "./event-hooks";
 import { filesApi } from "./files";
 import { hooksApi } from "./hooks";
+import { incomingServersApi } from "./incoming-servers";
 import { keysApi } from "./keys";
 import { messagesApi } from "./messages";
 import { relaysApi } from "./relays";
@@ -130,6 +131,7 @@ export function createApp(clock: Clock) {
     sendApi,
     routeTestApi,
     relaysApi,
+    incomingServersApi,
     keysApi,
     eventHooksApi,
     usageApi,

@@ -31,6 +31,7 @@ const messageColumns = {
   rawKey: messages.rawKey,
   decision: messages.decision,
   relayId: messages.relayId,
+  fetchedFrom: messages.fetchedFrom,
   apiKeyId: messages.apiKeyId,
   createdAt: messages.createdAt,
   erasedAt: messages.erasedAt,
@@ -63,6 +64,7 @@ export const MessageSchema = z
     has_raw: z.boolean(),
     decision: DecisionSchema,
     relay_id: z.string().nullable().openapi({ description: "Outbound: the relay that sent it (or was chosen)" }),
+    fetched_from: z.string().nullable().openapi({ description: "Inbound: the incoming server it was fetched from; null for mail Email Routing handed over" }),
     created_at: Timestamp,
   })
   .openapi("Message");
@@ -80,7 +82,7 @@ const DeliveryAttemptSchema = z
 const DeliverySchema = z
   .object({
     id: z.string().openapi({ description: "Webhooks: the payload's id, the same on every retry" }),
-    type: z.enum(["store", "forward", "webhook", "notify", "event_hook"]),
+    type: z.enum(["store", "forward", "webhook", "odoo", "notify", "event_hook"]),
     target: z.string().nullable(),
     status: z.enum(["pending", "delivered", "failed"]),
     attempts: z.number().int(),
@@ -89,6 +91,7 @@ const DeliverySchema = z
     thread_id: z.string().nullable(),
     next_attempt_at: Timestamp.nullable(),
     redelivery_of: z.string().nullable(),
+    record_id: z.number().int().nullable().openapi({ description: "Odoo: the id of the record message_process answered (null: none yet, or Odoo kept no record)" }),
     history: z.array(DeliveryAttemptSchema).openapi({ description: "Webhooks and notifications: every try" }),
     updated_at: Timestamp,
   })
@@ -156,6 +159,7 @@ export function messageOut(row: MessageSummaryRow): z.infer<typeof MessageSchema
     // Read through the schema: a stored decision the contract does not describe is our bug, and fails loudly.
     decision: StoredDecisionSchema.parse(row.decision),
     relay_id: row.relayId,
+    fetched_from: row.fetchedFrom,
     created_at: iso(row.createdAt),
   };
 }
@@ -284,6 +288,7 @@ messagesApi.openapi(
           thread_id: d.threadId,
           next_attempt_at: d.status === "pending" && d.nextAttemptAt ? iso(d.nextAttemptAt) : null,
           redelivery_of: d.redeliveryOf,
+          record_id: d.recordId,
           history: historyRows
             .filter((h) => h.deliveryId === d.id)
             .map((h) => ({
@@ -343,10 +348,10 @@ messagesApi.openapi(
 
 const RedeliverBody = z.strictObject({
   types: z
-    .array(z.enum(["webhook", "notify"]))
+    .array(z.enum(["webhook", "odoo", "notify"]))
     .min(1)
     .default(["webhook"])
-    .openapi({ description: "What to do again: post to the webhooks (default), and/or notify the followers again" }),
+    .openapi({ description: "What to do again: post to the webhooks (default), hand to the Odoo databases, and/or notify the followers again" }),
 });
 
 const RedeliverAnswer = z

@@ -11,7 +11,8 @@ import { allowsPrivateTargets, checkWebhookUrl } from "../deliveries/webhook-url
 import type { Env } from "../env";
 import { newId } from "../ids";
 import type { RelayType } from "../model";
-import { DEFAULT_MAX_SIZE, RELAY_TYPES, type RelayRow, SECRET_FIELDS } from "../outbound/relays/settings";
+import { forgetAccessToken, OAuthSettings } from "../oauth";
+import { DEFAULT_MAX_SIZE, JSON_SECRETS, RELAY_TYPES, type RelayRow, relayTokenOwner, SECRET_FIELDS } from "../outbound/relays/settings";
 import { MissingSecretsKey, seal, unseal } from "../secrets";
 import { router } from "./context";
 import { ApiError, notFound } from "./errors";
@@ -65,6 +66,9 @@ const CONFIG_SCHEMAS = {
       .openapi({ description: "tls: implicit TLS (465); starttls: STARTTLS required (587, 2525); none: plaintext, for local testing only" }),
     username: z.string().min(1).max(320).optional(),
     password: Secret.optional(),
+    oauth: OAuthSettings.optional().openapi({
+      description: "Write-only, instead of password: log in as username with SASL XOAUTH2 (Gmail, Microsoft 365), with access tokens got from this OAuth client and refresh token",
+    }),
     helo: z.string().min(1).max(253).optional().openapi({ description: "EHLO name (defaults to the domain of the From being sent)" }),
     timeout_ms: z.number().int().min(1000).max(300_000).optional(),
   }),
@@ -204,7 +208,12 @@ async function splitConfig(env: Env, type: RelayType, input: Record<string, unkn
     if (secretNames.includes(name)) secrets[name] = typeof value === "string" ? value : JSON.stringify(value);
     else config[name] = value;
   }
-  if (type === "smtp" && config.username && !secrets.password) throw new ApiError("invalid_request", "invalid body: config.password: required with config.username");
+  if (type === "smtp" && secrets.password && secrets.oauth) throw new ApiError("invalid_request", "invalid body: config.oauth: a relay logs in with a password or OAuth, not both");
+  if (type === "smtp" && secrets.oauth && !config.username)
+    throw new ApiError("invalid_request", "invalid body: config.username: required with config.oauth (the account XOAUTH2 logs in as)");
+  if (type === "smtp" && config.username && !secrets.password && !secrets.oauth) {
+    throw new ApiError("invalid_request", "invalid body: config.password: required with config.username (or config.oauth)");
+  }
   // A provider's API address gets the webhook rules: https, and never a private or internal host (SSRF).
   if (typeof config.base_url === "string") {
     const checked = checkWebhookUrl(config.base_url, allowsPrivateTargets(env));
@@ -225,9 +234,9 @@ async function splitConfig(env: Env, type: RelayType, input: Record<string, unkn
  * (host, port, security, base_url), every stored credential must be given
  * again (or removed with null): credentials are never sent to a new place.
  */
-/** Sealed settings as the config schemas take them: the events settings back from JSON. */
+/** Sealed settings as the config schemas take them: the events and OAuth settings back from JSON. */
 function openedSecrets(sealed: Record<string, string>): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(sealed).map(([name, value]) => [name, name === "events" ? JSON.parse(value) : value]));
+  return Object.fromEntries(Object.entries(sealed).map(([name, value]) => [name, JSON_SECRETS.includes(name) ? JSON.parse(value) : value]));
 }
 
 function mergeConfig(current: Record<string, unknown>, storedSecrets: Record<string, unknown>, patch: Record<string, unknown>): Record<string, unknown> {
@@ -351,6 +360,8 @@ relaysApi.openapi(
       })
       .where(eq(relays.id, current.id))
       .returning();
+    // A token got with the former OAuth client, account or server is not used again.
+    if (stored && current.type === "smtp") await forgetAccessToken(db, relayTokenOwner(current.id));
     return c.json(await relayOut(c.env, row!), 200);
   },
 );
@@ -369,6 +380,7 @@ relaysApi.openapi(
     const { id } = c.req.valid("param");
     const deleted = await c.get("db").delete(relays).where(eq(relays.id, id)).returning({ id: relays.id });
     if (!deleted.length) throw notFound(`relay ${id}`);
+    await forgetAccessToken(c.get("db"), relayTokenOwner(id));
     return c.body(null, 204);
   },
 );

@@ -159,6 +159,8 @@ export const messages = sqliteTable(
     rawExpiresAt: integer("raw_expires_at", { mode: "timestamp_ms" }),
     /** Erased (`DELETE /v1/messages/{id}`): a tombstone without content or addresses (src/erasure.ts). */
     erasedAt: integer("erased_at", { mode: "timestamp_ms" }),
+    /** Inbound mail fetched from a mailbox (src/incoming): the incoming server's id; null for mail Email Routing handed over. */
+    fetchedFrom: text("fetched_from"),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
@@ -225,6 +227,8 @@ export const deliveries = sqliteTable(
     redeliveryOf: text("redelivery_of"),
     /** Event hooks: the outbound event this delivery reports. */
     eventId: integer("event_id"),
+    /** Odoo deliveries: the id of the record `message_process` answered (the thread the mail went to). */
+    recordId: integer("record_id"),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
@@ -497,4 +501,75 @@ export const purges = sqliteTable("purges", {
   requestedAt: integer("requested_at", { mode: "timestamp_ms" }).notNull(),
   doneAt: integer("done_at", { mode: "timestamp_ms" }),
   deleted: integer("deleted").notNull().default(0),
+});
+
+/**
+ * An incoming mail server (Odoo's `fetchmail.server`): a mailbox mailgate
+ * fetches over IMAP or POP3, each message handed to the inbound pipeline as
+ * delivered to `deliverTo`. Credentials (a password, or OAuth client and
+ * refresh token) are sealed in `secrets`, never returned.
+ */
+export const incomingServers = sqliteTable("incoming_servers", {
+  id: text("id").primaryKey(),
+  name: text("name").notNull(),
+  protocol: text("protocol").$type<"imap" | "pop3">().notNull(),
+  host: text("host").notNull(),
+  port: integer("port").notNull(),
+  security: text("security").$type<"tls" | "starttls" | "none">().notNull(),
+  username: text("username").notNull(),
+  /** IMAP: the folder fetched. */
+  folder: text("folder").notNull().default("INBOX"),
+  /** The envelope recipient fetched mail counts as delivered to. */
+  deliverTo: text("deliver_to").notNull(),
+  enabled: integer("enabled", { mode: "boolean" }).notNull().default(true),
+  /** AES-GCM sealed JSON: `{ password }` or `{ oauth: { provider, client_id, client_secret, refresh_token } }`. */
+  secrets: text("secrets").notNull(),
+  /** IMAP: the folder's UIDVALIDITY when its UIDs were last recorded; a change means the UIDs in incoming_fetched are void. */
+  uidValidity: integer("uid_validity"),
+  /** One fetch at a time: a run holds the server until this time (a run that died lets go when it passes). */
+  leaseUntil: integer("lease_until", { mode: "timestamp_ms" }),
+  /** A fetch is asked for (the endpoint, the cron) and not yet finished. */
+  fetchRequestedAt: integer("fetch_requested_at", { mode: "timestamp_ms" }),
+  lastFetchAt: integer("last_fetch_at", { mode: "timestamp_ms" }),
+  /** The last run's counts: `{ fetched, accepted, refused, dropped, skipped, remaining }`. */
+  lastCounts: text("last_counts", { mode: "json" }).$type<Record<string, number>>(),
+  fetchedTotal: integer("fetched_total").notNull().default(0),
+  lastError: text("last_error"),
+  lastErrorAt: integer("last_error_at", { mode: "timestamp_ms" }),
+  createdAt: createdAt(),
+  updatedAt: updatedAt(),
+});
+
+/**
+ * What was taken from a mailbox, by its IMAP UID (with the folder's
+ * UIDVALIDITY) or POP3 UIDL: written once the message's record is committed
+ * and before it is marked \Seen or deleted, so a fetch cut off between the
+ * two skips it next time instead of routing it again.
+ */
+export const incomingFetched = sqliteTable(
+  "incoming_fetched",
+  {
+    serverId: text("server_id")
+      .notNull()
+      .references(() => incomingServers.id, { onDelete: "cascade" }),
+    /** `<uidvalidity>:<uid>` for IMAP, the UIDL for POP3. */
+    uid: text("uid").notNull(),
+    /** The message's record (messages.id). */
+    messageId: text("message_id").notNull(),
+    /** Recorded as refused and left in the mailbox unread (too large): never marked, never fetched again. */
+    left: integer("left", { mode: "boolean" }).notNull().default(false),
+    fetchedAt: integer("fetched_at", { mode: "timestamp_ms" }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.serverId, t.uid] })],
+);
+
+/**
+ * OAuth access tokens, sealed, until they expire: one per owner
+ * (`relay:<id>`, `incoming:<id>`), so every isolate reuses a token instead
+ * of asking the provider again.
+ */
+export const oauthTokens = sqliteTable("oauth_tokens", {
+  owner: text("owner").primaryKey(),
+  sealed: text("sealed").notNull(),
+  expiresAt: integer("expires_at", { mode: "timestamp_ms" }).notNull(),
 });

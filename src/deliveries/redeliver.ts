@@ -2,17 +2,21 @@
  * Redelivery: a stored inbound message sent to its destinations again, as
  * new deliveries that each name the one they repeat (webhook receivers see
  * a new delivery id, and `redelivery_of`). Only what can happen after the
- * mail was received is repeated: webhooks whose URL is still a destination
- * of the alias (it may have been dropped on purpose), and notifications.
+ * mail was received is repeated: webhooks and Odoo databases that are still
+ * a destination of the alias (one may have been dropped on purpose), and
+ * notifications. (Odoo itself drops a Message-ID it already has: a replay
+ * into Odoo makes a record only where the first delivery made none.)
  */
 import { and, asc, eq, inArray, isNull } from "drizzle-orm";
+import { destinationTarget } from "../aliases/rules";
 import { chunks, type Db } from "../db/client";
 import { aliases, deliveries, messages } from "../db/schema";
 import type { Env } from "../env";
 import { newId } from "../ids";
 import { enqueue } from "../queue/enqueue";
 
-export type Replayable = "webhook" | "notify";
+/** What can be done again after the mail was received. */
+export type Replayable = "webhook" | "odoo" | "notify";
 
 export type Redelivery =
   | {
@@ -40,11 +44,14 @@ export async function redeliver(env: Env, db: Db, messageId: string, types: Repl
   const row = rows[0];
   if (!row) return { ok: false, reason: "unknown_message" };
   if (row.direction !== "in" || !row.rawKey) return { ok: false, reason: "not_stored_inbound" };
-  const stillWebhook = (d: (typeof originals)[number]) => owners.some((a) => a.id === d.aliasId && a.destinations.some((dest) => dest.type === "webhook" && dest.url === d.target));
+  const stillDestination = (d: (typeof originals)[number]) =>
+    owners.some((a) => a.id === d.aliasId && a.destinations.some((dest) => dest.type === d.type && destinationTarget(dest) === d.target));
   const wanted = originals.filter((d): d is typeof d & { type: Replayable } => (types as string[]).includes(d.type));
-  const replays = wanted.filter((d) => d.type === "notify" || stillWebhook(d));
+  const replays = wanted.filter((d) => d.type === "notify" || stillDestination(d));
   const skipped = [
-    ...wanted.filter((d) => !replays.includes(d)).map((d) => ({ id: d.id, type: d.type, reason: "no longer a webhook destination of the alias" })),
+    ...wanted
+      .filter((d) => !replays.includes(d))
+      .map((d) => ({ id: d.id, type: d.type, reason: `no longer ${d.type === "odoo" ? "an Odoo" : "a webhook"} destination of the alias` })),
     ...originals
       .filter((d) => d.type === "forward")
       .map((d) => ({ id: d.id, type: d.type, reason: "a forward can only happen while the mail is being received (Email Routing's forward())" })),

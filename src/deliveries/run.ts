@@ -1,5 +1,5 @@
 /**
- * Queued deliveries of inbound mail: webhooks and follower notifications.
+ * Queued deliveries of inbound mail: webhooks, Odoo databases and follower notifications.
  * The queue carries delivery ids; each run records an attempt and settles
  * the delivery (src/deliveries/settle.ts): delivered, failed, gone (a
  * webhook answered 410), or retried with exponential backoff until 24 hours
@@ -17,6 +17,7 @@ import { enqueue } from "../queue/enqueue";
 import type { DeliverJob } from "../queue/jobs";
 import { postEventHook } from "./event-hook";
 import { notifyFollowers } from "./notify";
+import { deliverToOdoo } from "./odoo";
 import { DELIVERY_BACKOFF, settleDelivery } from "./settle";
 import type { DeliveryRow, Handled } from "./types";
 import { postWebhook } from "./webhook";
@@ -65,6 +66,8 @@ function handle(env: Env, db: Db, row: DeliveryRow, now: number): Promise<Handle
   switch (row.type) {
     case "webhook":
       return postWebhook(env, db, row, now);
+    case "odoo":
+      return deliverToOdoo(env, db, row, now);
     case "notify":
       return notifyFollowers(env, db, row, now);
     case "event_hook":

@@ -33,6 +33,7 @@ export function eventHookStatement(db: Db, dedupeKey: string, now: number): Stat
       nextAttemptAt: sql<number>`${now}`.as("next_attempt_at"),
       redeliveryOf: sql<null>`null`.as("redelivery_of"),
       eventId: outboundEvents.id,
+      recordId: sql<null>`null`.as("record_id"),
       createdAt: sql<number>`${now}`.as("created_at"),
       updatedAt: sql<number>`${now}`.as("updated_at"),
     })

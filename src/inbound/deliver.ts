@@ -30,7 +30,7 @@ export interface ForwardResult {
  * Every forward is attempted, and each result says whether the sender's
  * retry could help.
  */
-export async function attemptForwards(message: ForwardableEmailMessage, forwards: PendingForward[]): Promise<ForwardResult[]> {
+export async function attemptForwards(message: Pick<ForwardableEmailMessage, "forward" | "canBeForwarded">, forwards: PendingForward[]): Promise<ForwardResult[]> {
   return Promise.all(
     forwards.map(async (forward): Promise<ForwardResult> => {
       // Cloudflare refuses to forward mail that passed neither SPF nor DKIM; retrying cannot help.

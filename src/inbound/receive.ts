@@ -36,6 +36,15 @@ import { rawKeyFor, storeRaw } from "./raw-store";
 import { recordDecision } from "./record";
 import { decide, loopRefusal, refusalText } from "./route";
 
+/** What the pipeline reads of a message: Email Routing's, or one fetched from a mailbox (src/incoming/fetched-message.ts). */
+export type InboundMessage = Pick<ForwardableEmailMessage, "raw" | "from" | "to" | "rawSize" | "setReject" | "forward" | "canBeForwarded">;
+
+/** The decision as recorded, and the row it was recorded on (an earlier one when the sender retried). */
+export interface Received {
+  decision: Decision;
+  messageRowId: string;
+}
+
 /** Thrown so the sender's server retries later; the message says why. */
 export class TemporaryFailure extends Error {
   override name = "TemporaryFailure";
@@ -63,11 +72,12 @@ export async function readInboundMail(message: Pick<ForwardableEmailMessage, "ra
 }
 
 /**
- * The work of `email()`, at the Worker's `now`. A route taken by a
+ * The work of `email()`, at the Worker's `now`, and of fetching a message
+ * from the mailbox of incoming server `fetchedFrom`. A route taken by a
  * concurrent delivery of the same Message-ID (the unique index on
  * message_threads) makes it decide again.
  */
-export async function receive(message: ForwardableEmailMessage, env: Env, now: number): Promise<Decision> {
+export async function receive(message: InboundMessage, env: Env, now: number, fetchedFrom: string | null = null): Promise<Received> {
   const { mail, split } = await readInboundMail(message);
   // Routing and recording read and write the store of the recipient's domain (one database today: src/db/store.ts).
   const db = storeFor(env, domainOf(message.to));
@@ -75,7 +85,7 @@ export async function receive(message: ForwardableEmailMessage, env: Env, now: n
   try {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await handle(message, mail, db, env, raw, now);
+        return await handle(message, mail, db, env, raw, now, fetchedFrom);
       } catch (error) {
         // Another delivery of the same Message-ID claimed a route between our lookup and our
         // record (the unique index on message_threads): decide again, it now sees that route taken.
@@ -90,7 +100,7 @@ export async function receive(message: ForwardableEmailMessage, env: Env, now: n
   }
 }
 
-async function handle(message: ForwardableEmailMessage, mail: InboundMail, db: Db, env: Env, raw: RawUpload, now: number): Promise<Decision> {
+async function handle(message: InboundMessage, mail: InboundMail, db: Db, env: Env, raw: RawUpload, now: number, fetchedFrom: string | null): Promise<Received> {
   const found = await lookup(db, mail, now, env.SECRETS_KEY);
   let decision = decide(mail, found.data);
   // Mail to `unsubscribe+<token>@` is decided by its token, before aliases, replies and bounces are looked at.
@@ -124,7 +134,9 @@ async function handle(message: ForwardableEmailMessage, mail: InboundMail, db: D
   }
   // Applied before the message is recorded: if recording fails, the sender's retry finds the event applied (a replay) and records it.
   if (decision.outcome === "accepted" && decision.reason === "unsubscribe" && unsubscribe?.target) await applyUnsubscribe(env, db, unsubscribe.target, "mail", now);
-  const recorded = await recordDecision(db, { mail, decision, data: found.data, rawKey, now, ...(bounce && { effects: bounce.statements }) });
+  // Fetched mail has no SMTP session to refuse it in: the refusal is recorded, and says so.
+  if (decision.outcome === "refused" && fetchedFrom) decision = { ...decision, recorded_only: true };
+  const recorded = await recordDecision(db, { mail, decision, data: found.data, rawKey, now, fetchedFrom, ...(bounce && { effects: bounce.statements }) });
   if (bounce) await enqueueEventHooks(env, db, bounce.eventKeys(recorded.messageRowId));
   // Webhooks and notifications run in the queue; recorded as due, so the sweeper catches a failed enqueue.
   await enqueue(
@@ -147,7 +159,28 @@ async function handle(message: ForwardableEmailMessage, mail: InboundMail, db: D
   }
 
   if (decision.outcome === "refused") message.setReject(refusalText(decision));
-  return recorded.decision;
+  return { decision: recorded.decision, messageRowId: recorded.messageRowId };
+}
+
+/**
+ * A fetched message above `limit` bytes, recorded as refused from its
+ * header block alone (`message.raw` is just that; `rawSize` the whole
+ * size): the body is never read, and the message stays in the mailbox.
+ */
+export async function recordTooLarge(
+  message: Pick<ForwardableEmailMessage, "raw" | "from" | "to" | "rawSize">,
+  env: Env,
+  now: number,
+  fetchedFrom: string,
+  limit: number,
+): Promise<Received> {
+  const { mail, split } = await readInboundMail(message);
+  await split.rest.cancel().catch(() => {});
+  const db = storeFor(env, domainOf(message.to));
+  const found = await lookup(db, mail, now, env.SECRETS_KEY);
+  const decision: Decision = { outcome: "refused", reason: "too_large", size: message.rawSize, limit, recorded_only: true };
+  const recorded = await recordDecision(db, { mail, decision, data: found.data, rawKey: null, now, fetchedFrom });
+  return { decision: recorded.decision, messageRowId: recorded.messageRowId };
 }
 
 /**

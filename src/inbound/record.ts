@@ -6,6 +6,7 @@
  */
 import { and, eq, gt, inArray, ne } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
+import { destinationTarget } from "../aliases/rules";
 import type { Db } from "../db/client";
 import { aliases, contacts, deliveries, followers, messageEvents, messages, messageThreads, threads } from "../db/schema";
 import type { Decision, Route } from "../decision";
@@ -33,7 +34,7 @@ export interface Recorded {
   /** The decision as stored, with the ids of the threads it opened. */
   decision: Decision;
   forwards: PendingForward[];
-  /** Deliveries the queue carries out (webhooks, follower notifications), to queue once this commits. */
+  /** Deliveries the queue carries out (webhooks, Odoo, follower notifications), to queue once this commits. */
   queued: string[];
 }
 
@@ -57,6 +58,8 @@ export async function recordDecision(
     data: RoutingData;
     rawKey: string | null;
     now: number;
+    /** The incoming server the message was fetched from (src/incoming); absent for Email Routing's. */
+    fetchedFrom?: string | null;
     /** More rows to write in the same transaction, given the new message's id (a bounce's effects). */
     effects?: (messageRowId: string) => Statement[];
   },
@@ -115,10 +118,10 @@ export async function recordDecision(
       const ownerAlias = route.kind === "alias" ? route.alias_id : (route.alias_id ?? (data.replyTarget?.threadId === threadId ? data.replyTarget.aliasId : null));
       for (const type of [...destinationsOf(route, data), ...(notify ? [{ type: "notify" } as const] : [])]) {
         const id = newId("dlv", input.now);
-        const target = type.type === "forward" ? type.to : type.type === "webhook" ? type.url : null;
-        // Storing is done by this very batch; forwards happen after it commits, webhooks and notifications in the queue.
+        const target = type.type === "notify" ? null : destinationTarget(type);
+        // Storing is done by this very batch; forwards happen after it commits, webhooks, Odoo and notifications in the queue.
         const status = type.type === "store" ? "delivered" : "pending";
-        const viaQueue = type.type === "webhook" || type.type === "notify";
+        const viaQueue = type.type === "webhook" || type.type === "odoo" || type.type === "notify";
         dependents.push(
           db
             .insert(deliveries)
@@ -151,6 +154,26 @@ export async function recordDecision(
   }
 
   dependents.push(...(input.effects?.(rowId) ?? []));
+  if (decision.outcome === "accepted" && decision.reason === "bounce") {
+    for (const to of await odooBounceDestinations(db, mail, data)) {
+      const id = newId("dlv", input.now);
+      dependents.push(
+        db.insert(deliveries).values({
+          id,
+          messageId: rowId,
+          aliasId: to.aliasId,
+          threadId: null,
+          type: "odoo",
+          target: to.target,
+          status: "pending",
+          nextAttemptAt: now,
+          createdAt: now,
+          updatedAt: now,
+        }),
+      );
+      queued.push(id);
+    }
+  }
   const invalid = refusalsOf(decision).flatMap((r) => (r.reason === "alias_invalid" ? [r.alias_id] : []));
   if (invalid.length) dependents.push(db.update(aliases).set({ status: "invalid", updatedAt: now }).where(inArray(aliases.id, invalid)));
 
@@ -169,6 +192,7 @@ export async function recordDecision(
     size: mail.size,
     rawKey,
     decision,
+    fetchedFrom: input.fetchedFrom ?? null,
     createdAt: now,
     updatedAt: now,
   });
@@ -176,6 +200,35 @@ export async function recordDecision(
   // Last: the raw copy's expiry reads the aliases its thread links name.
   await db.batch([...threadStatements, messageRow, event, ...dependents, ...(rawKey ? [rawExpiryStatement(db, rowId)] : [])] as [Statement, ...Statement[]]);
   return { messageRowId: rowId, decision, forwards, queued };
+}
+
+/**
+ * Where a bounce report goes besides mailgate's own reading of it: every
+ * Odoo database that an enabled alias of the domain it arrived at hands
+ * its mail to with `bounces: true`, once per database. Odoo reads the
+ * report itself (`_routing_handle_bounce`: its bounce alias, MAILER-DAEMON
+ * or multipart/report; the original Message-ID in the attached headers)
+ * and counts it on its own partners, whether Odoo sent the original
+ * through mailgate or through its own mail server with the domain's bounce
+ * address as Return-Path: the report comes to mailgate either way, as it
+ * would have come to Odoo's bounce mailbox.
+ */
+async function odooBounceDestinations(db: Db, mail: InboundMail, data: RoutingData): Promise<{ aliasId: string; target: string }[]> {
+  const domain = data.domains.find((d) => d.name === domainOf(mail.envelope.to))?.name;
+  if (!domain) return [];
+  const rows = await db
+    .select({ id: aliases.id, destinations: aliases.destinations })
+    .from(aliases)
+    .where(and(eq(aliases.domain, domain), eq(aliases.enabled, true)))
+    .orderBy(aliases.id);
+  const found = new Map<string, string>();
+  for (const alias of rows) {
+    for (const destination of alias.destinations) {
+      const target = destinationTarget(destination);
+      if (destination.type === "odoo" && destination.bounces && target && !found.has(target)) found.set(target, alias.id);
+    }
+  }
+  return [...found].map(([target, aliasId]) => ({ aliasId, target }));
 }
 
 /** Whether someone other than the sender follows an existing thread (the lookup counted its followers). */

@@ -422,5 +422,7 @@ export function refusalText(refusal: Refusal): string {
       );
     case "hop_limit":
       return `Mail loop detected: the message went through ${refusal.received} relays (more than ${MAX_RECEIVED_HEADERS}).`;
+    case "too_large":
+      return `The message is ${refusal.size} bytes, more than the ${refusal.limit} bytes accepted here.`;
   }
 }

@@ -87,7 +87,7 @@ export async function dispatchSends(env: Env, batch: readonly Message<SendJob>[]
       .from(outboundRecipients)
       .where(and(inArray(outboundRecipients.messageId, [...claimed.keys()]), eq(outboundRecipients.status, "pending"))),
   ]);
-  const sessions = openSessions(env);
+  const sessions = openSessions(env, { db, now });
   const exhausted = new Set<string>();
   try {
     // Messages of one relay one after the other, so they share its session.

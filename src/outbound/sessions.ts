@@ -5,7 +5,7 @@
  * session that failed is forgotten, so the next message opens a new one.
  */
 import type { Env } from "../env";
-import { instantiate } from "./relays";
+import { instantiate, type RelayContext } from "./relays";
 import type { RelayRow } from "./relays/settings";
 import type { RelaySession } from "./relays/types";
 
@@ -22,8 +22,12 @@ export interface Sessions {
   closeAll(): Promise<void>;
 }
 
-/** One pool per queue batch (dispatch.ts): sessions are keyed by relay and EHLO name, and closed together when the batch is done. */
-export function openSessions(env: Env): Sessions {
+/**
+ * One pool per queue batch (dispatch.ts): sessions are keyed by relay and
+ * EHLO name, and closed together when the batch is done. `context` reaches
+ * the relays that need it (OAuth tokens for SMTP relays).
+ */
+export function openSessions(env: Env, context: RelayContext): Sessions {
   const sessions = new Map<string, Promise<RelaySession>>();
   const keyOf = (relay: RelayRow, helo: string) => `${relay.id} ${helo}`;
   return {
@@ -31,7 +35,7 @@ export function openSessions(env: Env): Sessions {
       open(relay) {
         let session = sessions.get(keyOf(relay, helo));
         if (!session) {
-          session = instantiate(relay, env, helo).then((r) => r.open());
+          session = instantiate(relay, env, helo, context).then((r) => r.open());
           sessions.set(keyOf(relay, helo), session);
         }
         return session;

@@ -9,6 +9,9 @@ export type SendJob = { kind: "send"; id: string };
 /** Run a webhook or notification delivery (src/deliveries/run.ts). */
 export type DeliverJob = { kind: "deliver"; id: string };
 
-export type Job = SendJob | DeliverJob;
+/** Fetch a batch from an incoming mail server (src/incoming/fetch.ts). */
+export type FetchJob = { kind: "fetch"; id: string };
+
+export type Job = SendJob | DeliverJob | FetchJob;
 
 export const DEAD_LETTER_QUEUE = "mailgate-jobs-dlq";

@@ -50,7 +50,13 @@ const SWEEPS: Sweep[] = [
       db
         .select({ id: deliveries.id })
         .from(deliveries)
-        .where(and(eq(deliveries.status, "pending"), inArray(deliveries.type, ["webhook", "notify", "event_hook"]), lt(deliveries.nextAttemptAt, new Date(now - OVERDUE_AFTER_MS))))
+        .where(
+          and(
+            eq(deliveries.status, "pending"),
+            inArray(deliveries.type, ["webhook", "notify", "event_hook", "odoo"]),
+            lt(deliveries.nextAttemptAt, new Date(now - OVERDUE_AFTER_MS)),
+          ),
+        )
         .limit(PER_RUN),
     requeued: (db, ids, now) =>
       db
@@ -62,7 +68,8 @@ const SWEEPS: Sweep[] = [
 
 /** Queues overdue work of every kind; answers how many of each were queued. */
 export async function sweepQueues(env: Env, db: Db, now: number): Promise<Record<Job["kind"], number>> {
-  const counts = { send: 0, deliver: 0 };
+  // Fetch jobs are not swept: the cron queues every enabled server anyway (src/incoming/fetch.ts).
+  const counts = { send: 0, deliver: 0, fetch: 0 };
   await Promise.all(
     SWEEPS.map(async (sweep) => {
       const ids = (await sweep.overdue(db, now)).map((r) => r.id);

@@ -13,7 +13,13 @@
  * - tls: implicit TLS (smtpd_tls_wrappermode) with the trusted certificate;
  * - untrusted: STARTTLS with a self-signed certificate workerd does not trust;
  * - wrongname: STARTTLS with a certificate from the trusted CA for other.example only;
- * - implicit_untrusted: implicit TLS with the self-signed certificate.
+ * - implicit_untrusted: implicit TLS with the self-signed certificate;
+ * - oauth: submission-like: STARTTLS required, AUTH required (PLAIN, LOGIN,
+ *   XOAUTH2, OAUTHBEARER), checked by the test Dovecot's auth service
+ *   (test/node/dovecot.ts, which runs next) through the socket at
+ *   process.env.MAILGATE_TEST_DOVECOT_AUTH_SOCKET, set here; the Received
+ *   header names the authenticated user. Not probed at start: smtpd asks
+ *   Dovecot for its mechanisms at EHLO, and Dovecot is not running yet.
  *
  * Every recipient domain is local: virtual(8) delivers everything into one
  * Maildir (adding Return-Path, Delivered-To and X-Original-To), except:
@@ -46,7 +52,7 @@ import { pythonParse } from "./mail-servers.ts";
 
 const PATH = `/usr/sbin:/usr/bin:/sbin:/bin:${process.env.PATH ?? ""}`;
 const PREFIX = "mailgate-postfix-";
-const SERVICES = ["plain", "starttls", "tls", "untrusted", "wrongname", "implicit_untrusted"] as const;
+const SERVICES = ["plain", "starttls", "tls", "untrusted", "wrongname", "implicit_untrusted", "oauth"] as const;
 type ServiceName = (typeof SERVICES)[number];
 
 interface Delivered {
@@ -268,7 +274,7 @@ delay_warning_time = 0
 `;
 }
 
-function masterCf(ports: Record<ServiceName, number>, certs: Awaited<ReturnType<typeof certificates>>, bouncer: string): string {
+function masterCf(ports: Record<ServiceName, number>, certs: Awaited<ReturnType<typeof certificates>>, bouncer: string, saslSocket: string): string {
   const smtpd = (name: ServiceName, ...options: string[]) =>
     `127.0.0.1:${ports[name]} inet n - n - - smtpd\n  -o syslog_name=postfix/${name}\n${options.map((o) => `  -o ${o}\n`).join("")}`;
   const wrap = ["smtpd_tls_wrappermode=yes", "smtpd_tls_security_level=encrypt"];
@@ -276,8 +282,18 @@ function masterCf(ports: Record<ServiceName, number>, certs: Awaited<ReturnType<
   // ticket keys, and a client that resumes a session it got from another service (same 127.0.0.1) would skip
   // the certificate check altogether, as TLS resumption does.
   const cert = (c: { cert: string; key: string }) => [`smtpd_tls_cert_file=${c.cert}`, `smtpd_tls_key_file=${c.key}`, "tls_session_ticket_cipher="];
+  // Submission as Gmail's and Microsoft 365's: TLS first, then AUTH (Dovecot's), and only authenticated clients relay.
+  const submission = [
+    "smtpd_tls_security_level=encrypt",
+    "smtpd_sasl_auth_enable=yes",
+    "smtpd_sasl_type=dovecot",
+    `smtpd_sasl_path=${saslSocket}`,
+    "smtpd_sasl_authenticated_header=yes",
+    "smtpd_client_restrictions=permit_sasl_authenticated,reject",
+    "smtpd_relay_restrictions=permit_sasl_authenticated,reject",
+  ];
   return `# service type private unpriv chroot wakeup maxproc command
-${smtpd("plain")}${smtpd("starttls")}${smtpd("tls", ...wrap)}${smtpd("untrusted", ...cert(certs.untrusted))}${smtpd("wrongname", ...cert(certs.wrongname))}${smtpd("implicit_untrusted", ...wrap, ...cert(certs.untrusted))}pickup    unix  n       -       n       60      1       pickup
+${smtpd("plain")}${smtpd("starttls")}${smtpd("tls", ...wrap)}${smtpd("untrusted", ...cert(certs.untrusted))}${smtpd("wrongname", ...cert(certs.wrongname))}${smtpd("implicit_untrusted", ...wrap, ...cert(certs.untrusted))}${smtpd("oauth", ...submission)}pickup    unix  n       -       n       60      1       pickup
 cleanup   unix  n       -       n       -       0       cleanup
 qmgr      unix  n       -       n       300     1       qmgr
 tlsmgr    unix  -       -       n       1000?   1       tlsmgr
@@ -415,6 +431,9 @@ export default async function setup(project: TestProject) {
   writeFileSync(bouncer, BOUNCER, { mode: 0o755 });
   const certs = await certificates(dir);
   writeFileSync(join(etc, "main.cf"), mainCf(dir, certs, mailbox));
+  // Dovecot's auth service listens here once test/node/dovecot.ts has started it.
+  const saslSocket = join(dir, "dovecot-auth");
+  process.env.MAILGATE_TEST_DOVECOT_AUTH_SOCKET = saslSocket;
 
   const postfix = (...args: string[]) => run("postfix", ["-c", etc, ...args], { allowFailure: true });
   const log = () => (existsSync(join(dir, "maillog")) ? readFileSync(join(dir, "maillog"), "utf8") : "");
@@ -434,7 +453,7 @@ export default async function setup(project: TestProject) {
     // A port found free may be taken before the master binds it: try again with others.
     for (let attempt = 1; !ports; attempt++) {
       const candidate = Object.fromEntries((await freePorts(SERVICES.length)).map((p, i) => [SERVICES[i], p])) as Record<ServiceName, number>;
-      writeFileSync(join(etc, "master.cf"), masterCf(candidate, certs, bouncer));
+      writeFileSync(join(etc, "master.cf"), masterCf(candidate, certs, bouncer, saslSocket));
       // Postfix waits (in 300 ms steps, up to 2 s) for files changed within the last second to settle.
       const past = new Date(Date.now() - 60_000);
       for (const name of readdirSync(etc)) utimesSync(join(etc, name), past, past);
@@ -445,7 +464,7 @@ export default async function setup(project: TestProject) {
       }
     }
     const ready = ports;
-    await Promise.all(SERVICES.map((name) => probe(ready[name], name === "tls" || name === "implicit_untrusted")));
+    await Promise.all(SERVICES.filter((name) => name !== "oauth").map((name) => probe(ready[name], name === "tls" || name === "implicit_untrusted")));
   } catch (error) {
     const text = log();
     await cleanup();

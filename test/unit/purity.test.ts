@@ -11,6 +11,7 @@ import * as aliasRules from "../../src/aliases/rules";
 import * as decision from "../../src/decision";
 import * as deliverySettlement from "../../src/deliveries/settle";
 import * as webhookUrl from "../../src/deliveries/webhook-url";
+import * as xmlrpc from "../../src/deliveries/xmlrpc";
 import * as cloudflareEvents from "../../src/events/providers/cloudflare";
 import * as mailgunEvents from "../../src/events/providers/mailgun";
 import * as postmarkEvents from "../../src/events/providers/postmark";
@@ -20,6 +21,8 @@ import * as sesEvents from "../../src/events/providers/ses";
 import * as eventTypes from "../../src/events/types";
 import * as hash from "../../src/hash";
 import * as bounceReport from "../../src/inbound/bounce-report";
+import * as incomingEnvelope from "../../src/incoming/envelope";
+import * as incomingSettings from "../../src/incoming/settings";
 import * as inboundMail from "../../src/inbound/inbound-mail";
 import * as route from "../../src/inbound/route";
 import * as address from "../../src/mail/address";
@@ -45,6 +48,7 @@ const modules = {
   decision,
   "deliveries/settle": deliverySettlement,
   "deliveries/webhook-url": webhookUrl,
+  "deliveries/xmlrpc": xmlrpc,
   "events/providers/cloudflare": cloudflareEvents,
   "events/providers/mailgun": mailgunEvents,
   "events/providers/postmark": postmarkEvents,
@@ -56,6 +60,8 @@ const modules = {
   "inbound/bounce-report": bounceReport,
   "inbound/inbound-mail": inboundMail,
   "inbound/route": route,
+  "incoming/envelope": incomingEnvelope,
+  "incoming/settings": incomingSettings,
   "mail/address": address,
   "mail/bytes": bytes,
   "mail/header-block": headerBlock,

@@ -3,8 +3,10 @@
  * into a `Relay`; what the settings mean is in ./settings.ts.
  */
 
+import type { Db } from "../../db/client";
 import { allowsPrivateTargets, checkWebhookUrl } from "../../deliveries/webhook-url";
 import type { Env } from "../../env";
+import { OAuthSettings } from "../../oauth";
 import { unseal } from "../../secrets";
 import { cloudflareRelay } from "./cloudflare";
 import { mailgunRelay } from "./mailgun";
@@ -13,15 +15,28 @@ import { resendRelay } from "./resend";
 import { sendgridRelay } from "./sendgrid";
 import { sesRelay } from "./ses";
 import type { RelayRow } from "./settings";
-import { smtpRelay } from "./smtp";
+import { relayOAuth, smtpRelay } from "./smtp";
 import type { SmtpSecurity } from "./smtp-client";
 import { type Relay, RelayError } from "./types";
 
+/** What a relay may need besides its settings: the database (OAuth tokens are cached there) and the run's clock. */
+export interface RelayContext {
+  db: Db;
+  now: number;
+}
+
 const text = (value: unknown, fallback = ""): string => (typeof value === "string" ? value : fallback);
 const optional = (value: unknown): string | null => (typeof value === "string" && value ? value : null);
+const parseJson = (value: string): unknown => {
+  try {
+    return JSON.parse(value);
+  } catch {
+    return null;
+  }
+};
 
-/** Builds the relay; `helo` is the EHLO name SMTP relays use unless configured. */
-export async function instantiate(row: RelayRow, env: Env, helo: string): Promise<Relay> {
+/** Builds the relay; `helo` is the EHLO name SMTP relays use unless configured; `context` serves OAuth (SMTP relays with `oauth`). */
+export async function instantiate(row: RelayRow, env: Env, helo: string, context: RelayContext): Promise<Relay> {
   const config = row.config;
   // Checked when the relay was saved, and again here: a provider's API address is never private or plain http.
   if (typeof config.base_url === "string") {
@@ -32,15 +47,20 @@ export async function instantiate(row: RelayRow, env: Env, helo: string): Promis
   switch (row.type) {
     case "cloudflare":
       return cloudflareRelay(env.EMAIL);
-    case "smtp":
+    case "smtp": {
+      const username = optional(config.username);
+      const oauth = secrets.oauth ? OAuthSettings.safeParse(parseJson(secrets.oauth)) : null;
+      if (oauth && !oauth.success) throw new RelayError("config.oauth: the stored OAuth settings are not valid: set them again", "config");
       return smtpRelay({
         host: text(config.host),
         port: Number(config.port),
         security: text(config.security, "starttls") as SmtpSecurity,
-        ...(optional(config.username) && { username: text(config.username), password: secrets.password ?? "" }),
+        ...(username &&
+          (oauth?.success ? { username, oauth: relayOAuth(env, context.db, row.id, username, oauth.data, context.now) } : { username, password: secrets.password ?? "" })),
         helo: optional(config.helo) ?? helo,
         ...(typeof config.timeout_ms === "number" && { timeoutMs: config.timeout_ms }),
       });
+    }
     case "postmark":
       return postmarkRelay({
         serverToken: secrets.server_token ?? "",

@@ -14,13 +14,21 @@ export const RELAY_TYPES = ["cloudflare", "smtp", "postmark", "resend", "ses", "
 /** Which settings of each type are credentials: sealed at rest, never returned. */
 export const SECRET_FIELDS: Record<RelayType, readonly string[]> = {
   cloudflare: [],
-  smtp: ["password"],
+  smtp: ["password", "oauth"],
   postmark: ["server_token", "events"],
   resend: ["api_key", "events"],
   ses: ["secret_access_key", "session_token", "events"],
   mailgun: ["api_key", "events"],
   sendgrid: ["api_key", "events"],
 };
+
+/** Credentials that are objects, sealed as JSON strings among the others: event webhook settings, OAuth clients. */
+export const JSON_SECRETS: readonly string[] = ["events", "oauth"];
+
+/** Whose OAuth access tokens (src/oauth.ts) an SMTP relay's are: forgotten when its settings change or it is deleted. */
+export function relayTokenOwner(relayId: string): string {
+  return `relay:${relayId}`;
+}
 
 /** The largest message (composed MIME, bytes) each service takes, from its documentation. */
 export const DEFAULT_MAX_SIZE: Record<RelayType, number> = {

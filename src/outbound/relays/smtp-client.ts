@@ -8,7 +8,8 @@
  * - implicit TLS (465) or STARTTLS (587, 2525) that refuses to go on in
  *   plaintext when STARTTLS was asked for; plaintext only when configured;
  * - EHLO with a proper name, AUTH PLAIN or LOGIN (never in plaintext unless
- *   configured so), SIZE, SMTPUTF8 and 8BITMIME when the message needs them;
+ *   configured so), or XOAUTH2 with an OAuth access token (Gmail, Microsoft
+ *   365), SIZE, SMTPUTF8 and 8BITMIME when the message needs them;
  * - PIPELINING (RFC 2920) when offered: MAIL, every RCPT and DATA in one
  *   round trip, the body in a second; several messages per session;
  * - dot-stuffing, a timeout on every reply, QUIT;
@@ -18,12 +19,24 @@
  *   the platform's own error says only "internal error".
  */
 import { connect } from "cloudflare:sockets";
-import { toBase64 } from "../../mail/bytes";
+import { fromBase64, toBase64 } from "../../mail/bytes";
+import { xoauth2 } from "../../oauth";
 import { dotStuff, hasEightBitHeader, isAscii, type Reply, ReplyReader, resultOf, within } from "./smtp-protocol";
 import { diagnoseTls } from "./tls-diagnosis";
 import { allRecipients, type RecipientResult, RelayError, type SendOutcome } from "./types";
 
 export type SmtpSecurity = "tls" | "starttls" | "none";
+
+/** Where XOAUTH2's access tokens come from (src/oauth.ts behind it: the client itself knows no database). */
+export interface SmtpOAuth {
+  /**
+   * An access token, and whether it came from the cache; `renew`: the
+   * server refused the last one, so not that one again. Throws a RelayError
+   * when there is none to be had (the provider refused the refresh token,
+   * or did not answer).
+   */
+  token(renew: boolean): Promise<{ token: string; cached: boolean }>;
+}
 
 export interface SmtpOptions {
   host: string;
@@ -31,6 +44,8 @@ export interface SmtpOptions {
   security: SmtpSecurity;
   username?: string;
   password?: string;
+  /** Log in as `username` with SASL XOAUTH2 instead of a password. */
+  oauth?: SmtpOAuth;
   /** The EHLO name: a fully qualified domain name of ours. */
   helo: string;
   /** How long to wait for any one reply (the end of DATA gets four times this). */
@@ -118,7 +133,8 @@ export class SmtpClient {
       await this.ehlo();
       this.tlsPending = false;
     }
-    if (this.options.username) await this.authenticate(this.options.username, this.options.password ?? "");
+    if (this.options.username && this.options.oauth) await this.authenticateOAuth(this.options.username, this.options.oauth);
+    else if (this.options.username) await this.authenticate(this.options.username, this.options.password ?? "");
   }
 
   private async ehlo(): Promise<void> {
@@ -155,6 +171,47 @@ export class SmtpClient {
       throw new RelayError(`the SMTP server offers no AUTH mechanism we speak (PLAIN, LOGIN): "${this.extensions.get("AUTH") ?? ""}"`, "auth");
     }
     if (reply.code !== 235) throw new RelayError(`authentication failed: ${reply.code} ${reply.text}`, String(reply.code));
+  }
+
+  /**
+   * SASL XOAUTH2 as Google and Microsoft document it. A refused token that
+   * came from the cache may have been revoked before it expired: it is
+   * dropped and the login tried once more with a new one.
+   */
+  private async authenticateOAuth(username: string, oauth: SmtpOAuth): Promise<void> {
+    const offered = this.extensions.get("AUTH") ?? "";
+    if (!offered.toUpperCase().split(/\s+/).includes("XOAUTH2")) {
+      throw new RelayError(`the SMTP server does not offer AUTH XOAUTH2, which OAuth needs (it offers "${offered}")`, "auth");
+    }
+    let access = await oauth.token(false);
+    let refusal = await this.xoauth2(username, access.token);
+    if (refusal && refusal.code >= 500 && access.cached) {
+      access = await oauth.token(true);
+      refusal = await this.xoauth2(username, access.token);
+    }
+    if (refusal) {
+      const said = refusal.detail ? ` (${refusal.detail})` : "";
+      throw new RelayError(`XOAUTH2 authentication as ${username} failed: ${refusal.code} ${refusal.text}${said}`, String(refusal.code));
+    }
+  }
+
+  /**
+   * One XOAUTH2 exchange; null when the server took the token. A refusal
+   * comes as a 334 challenge holding a JSON error (base64), which the client
+   * answers with an empty line to get the final 535. The initial response
+   * goes on the AUTH line unless the line would pass 512 octets (RFC 4954
+   * section 4: Microsoft's tokens are that long), else after a 334.
+   */
+  private async xoauth2(username: string, token: string): Promise<{ code: number; text: string; detail: string | null } | null> {
+    const response = xoauth2(username, token);
+    let [reply] = (await this.command([`AUTH XOAUTH2 ${response}`.length + 2 <= 512 ? `AUTH XOAUTH2 ${response}` : "AUTH XOAUTH2"])) as [Reply];
+    if (reply.code === 334 && !reply.text.trim()) [reply] = (await this.command([response])) as [Reply];
+    let detail: string | null = null;
+    if (reply.code === 334) {
+      detail = errorDetail(reply.text);
+      [reply] = (await this.command([""])) as [Reply];
+    }
+    return reply.code === 235 ? null : { code: reply.code, text: reply.text, detail };
   }
 
   /** Writes the lines in one go and reads one reply per line. */
@@ -259,5 +316,17 @@ export class SmtpClient {
   /** Closes the socket without waiting (closing can hang on a half-open connection). */
   abort(): void {
     this.socket.close().catch(() => {});
+  }
+}
+
+/** The JSON error of an XOAUTH2 challenge, as one line (`{"status":"401","schemes":"bearer","scope":"mail"}`), or its text. */
+function errorDetail(challenge: string): string | null {
+  const text = challenge.trim();
+  if (!text) return null;
+  try {
+    const decoded = new TextDecoder().decode(fromBase64(text));
+    return JSON.stringify(JSON.parse(decoded));
+  } catch {
+    return text.slice(0, 200);
   }
 }

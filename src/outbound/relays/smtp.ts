@@ -1,6 +1,10 @@
 /** The `smtp` relay: our SMTP client, one session per batch of messages. */
-import { SmtpClient, type SmtpOptions } from "./smtp-client";
-import type { Relay } from "./types";
+import type { Db } from "../../db/client";
+import type { Env } from "../../env";
+import { accessToken, expireAccessToken, type OAuthSettings } from "../../oauth";
+import { relayTokenOwner } from "./settings";
+import { SmtpClient, type SmtpOAuth, type SmtpOptions } from "./smtp-client";
+import { type Relay, RelayError } from "./types";
 
 /** A session is one SMTP connection, kept for the batch's messages to this relay (src/outbound/sessions.ts) and ended with QUIT. */
 export function smtpRelay(options: SmtpOptions): Relay {
@@ -11,6 +15,25 @@ export function smtpRelay(options: SmtpOptions): Relay {
         send: (message) => client.send(message.envelopeFrom, message.recipients, message.raw),
         close: () => client.quit(),
       };
+    },
+  };
+}
+
+/**
+ * XOAUTH2 access tokens for a relay, from src/oauth.ts (cached in D1 and
+ * in memory). No token is a RelayError naming the cause: `oauth_refused`
+ * when the provider refused the refresh token or the client (the operator
+ * must authorize again: no retry will help), `oauth_unavailable` when the
+ * token endpoint failed or did not answer (temporary).
+ */
+export function relayOAuth(env: Env, db: Db, relayId: string, username: string, settings: OAuthSettings, now: number): SmtpOAuth {
+  const owner = relayTokenOwner(relayId);
+  return {
+    async token(renew) {
+      if (renew) await expireAccessToken(db, owner);
+      const access = await accessToken(env, db, owner, settings, "smtp", now);
+      if (!access.ok) throw new RelayError(`no OAuth access token to log in as ${username}: ${access.error}`, access.temporary ? "oauth_unavailable" : "oauth_refused");
+      return { token: access.token, cached: access.cached };
     },
   };
 }

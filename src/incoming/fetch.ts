@@ -1,0 +1,253 @@
+/**
+ * Fetching incoming mail servers (Odoo's "Fetchmail Service"). The cron
+ * and `POST /v1/incoming-servers/{id}/fetch` queue a `fetch` job per
+ * server; a job takes a lease on its server (one fetch at a time), logs in,
+ * and takes up to FETCH_BATCH messages through the same pipeline as
+ * `email()`; when more are waiting it queues the next job, so a mailbox of
+ * any size drains across runs, each within the Worker's limits. A lost job
+ * is replaced by the next cron.
+ *
+ * Nothing lost, nothing twice: a message is marked done on the server
+ * (IMAP `\Seen` by UID; POP3 DELE, committed at QUIT) only after its record
+ * is committed and noted in `incoming_fetched`. A run cut off between the
+ * two finds the note next time and only marks the message; one cut off
+ * before the note routes it again, and the pipeline's Message-ID check
+ * drops the copy as the same delivery (the second line of defence).
+ */
+import { and, eq, isNull, lt, or, sql } from "drizzle-orm";
+import { chunks, type Db, inJson } from "../db/client";
+import { incomingFetched, incomingServers } from "../db/schema";
+import type { Env } from "../env";
+import { receive, recordTooLarge, TemporaryFailure } from "../inbound/receive";
+import { parseHeaderBlock, readHeaderBlock } from "../mail/header-block";
+import { accessToken, forgetAccessToken, type OAuthSettings } from "../oauth";
+import { backoffSeconds } from "../queue/backoff";
+import { enqueue } from "../queue/enqueue";
+import type { FetchJob } from "../queue/jobs";
+import { unseal } from "../secrets";
+import { envelopeSenderOf } from "./envelope";
+import { MailboxError, mailboxErrorText } from "./errors";
+import { fetchedMessage } from "./fetched-message";
+import { openImap } from "./imap";
+import type { MailboxLogin, RemoteMailbox, RemoteMessage } from "./mailbox";
+import { openPop3 } from "./pop3";
+import { FETCH_BATCH, FETCH_LEASE_MS, MAX_FETCHED_BYTES, MAX_HEADER_BYTES } from "./settings";
+
+export type IncomingServerRow = typeof incomingServers.$inferSelect;
+
+/** The sealed credentials of a server: a password, or OAuth settings. */
+export type IncomingCredentials = { password: string } | { oauth: OAuthSettings };
+
+/** What one run did, shown as the server's `last_counts`. */
+export interface FetchCounts {
+  fetched: number;
+  accepted: number;
+  refused: number;
+  dropped: number;
+  /** Still waiting in the mailbox after this run (too-large ones left there are not counted). */
+  remaining: number;
+}
+
+const FETCH_BACKOFF = { firstSeconds: 30, maxSeconds: 3600 };
+/** Known keys are looked up this many at a time (one bound JSON array each). */
+const KNOWN_CHUNK = 1000;
+
+/** The owner name of a server's cached OAuth token (src/oauth.ts). */
+export const oauthOwner = (serverId: string) => `incoming:${serverId}`;
+
+/**
+ * Logs in to a server's mailbox with its credentials: a password, or an
+ * OAuth access token (fetched or cached; a cached one the server refuses is
+ * dropped and a fresh one tried once, for a token revoked early).
+ */
+export async function openMailbox(env: Env, db: Db, server: IncomingServerRow, now: number, readOnly: boolean): Promise<{ mailbox: RemoteMailbox; uidValidity: number | null }> {
+  const credentials = await unseal<IncomingCredentials>(env.SECRETS_KEY, server.secrets, "incoming-credentials");
+  const address = { protocol: server.protocol, host: server.host, port: server.port, security: server.security, folder: server.folder };
+  const open = (login: MailboxLogin) => (server.protocol === "imap" ? openImap(address, login, { readOnly }) : openPop3(address, login));
+  if ("password" in credentials) return open({ user: server.username, password: credentials.password });
+  const owner = oauthOwner(server.id);
+  for (let attempt = 1; ; attempt++) {
+    const token = await accessToken(env, db, owner, credentials.oauth, server.protocol, now);
+    if (!token.ok) throw new MailboxError("oauth", token.error);
+    try {
+      return await open({ user: server.username, accessToken: token.token });
+    } catch (error) {
+      if (attempt > 1 || !(error instanceof MailboxError) || error.fault !== "auth") throw error;
+      await forgetAccessToken(db, owner);
+    }
+  }
+}
+
+/** The cron's part: a fetch job for every enabled server no run holds. Answers how many were queued. */
+export async function requestFetches(env: Env, db: Db, now: number): Promise<number> {
+  const due = await db
+    .select({ id: incomingServers.id })
+    .from(incomingServers)
+    .where(and(eq(incomingServers.enabled, true), or(isNull(incomingServers.leaseUntil), lt(incomingServers.leaseUntil, new Date(now)))));
+  if (!due.length) return 0;
+  const queued = await enqueue(
+    env,
+    due.map(({ id }) => ({ kind: "fetch", id })),
+  );
+  if (!queued) return 0;
+  for (const ids of chunks(due, KNOWN_CHUNK)) {
+    await db
+      .update(incomingServers)
+      .set({ fetchRequestedAt: new Date(now) })
+      .where(
+        and(
+          inJson(
+            incomingServers.id,
+            ids.map((r) => r.id),
+          ),
+          isNull(incomingServers.fetchRequestedAt),
+        ),
+      );
+  }
+  return due.length;
+}
+
+/**
+ * The queue consumer for `fetch` jobs, one server after the other (each
+ * holds a connection; Workers allow only a few at once). A mailbox's own
+ * failures are recorded on the server and wait for the next cron; only our
+ * own (D1, R2) make the queue retry the job.
+ */
+export async function runFetches(env: Env, db: Db, jobs: readonly Message<FetchJob>[], now: number): Promise<void> {
+  const seen = new Set<string>();
+  for (const job of jobs) {
+    if (seen.has(job.body.id)) {
+      job.ack();
+      continue;
+    }
+    seen.add(job.body.id);
+    try {
+      await fetchServer(env, db, job.body.id, now);
+      job.ack();
+    } catch (error) {
+      console.error("mailgate: fetch run failed; the queue retries it", { server: job.body.id, error: String(error) });
+      job.retry({ delaySeconds: backoffSeconds(job.attempts, FETCH_BACKOFF) });
+    }
+  }
+}
+
+/** One run on one server: claim it, fetch a batch, record how it went, queue the next run if more is waiting. */
+export async function fetchServer(env: Env, db: Db, serverId: string, now: number): Promise<FetchCounts | null> {
+  const lease = new Date(now + FETCH_LEASE_MS);
+  const [server] = await db
+    .update(incomingServers)
+    .set({ leaseUntil: lease })
+    .where(and(eq(incomingServers.id, serverId), eq(incomingServers.enabled, true), or(isNull(incomingServers.leaseUntil), lt(incomingServers.leaseUntil, new Date(now)))))
+    .returning();
+  // Disabled, deleted, or another run holds it (and will queue what follows).
+  if (!server) return null;
+  const counts: FetchCounts = { fetched: 0, accepted: 0, refused: 0, dropped: 0, remaining: 0 };
+  let mailbox: RemoteMailbox | null = null;
+  try {
+    const opened = await openMailbox(env, db, server, now, false);
+    mailbox = opened.mailbox;
+    await fetchBatch(env, db, server, opened, counts, now);
+    await mailbox.close();
+    mailbox = null;
+    await settle(db, server.id, lease, counts, null, now, counts.remaining === 0);
+  } catch (error) {
+    mailbox?.abort();
+    // The mailbox's failures, and a message the pipeline asked to retry later (a forward that failed), wait for the next run.
+    const ours = !(error instanceof MailboxError || error instanceof TemporaryFailure);
+    // A request that failed on the mailbox's side is over (the next cron asks again); one the queue retries is not.
+    await settle(db, server.id, lease, counts, mailboxErrorText(error), now, !ours).catch(() => {});
+    if (ours) throw error;
+    return counts;
+  }
+  if (counts.remaining > 0) await enqueue(env, [{ kind: "fetch", id: server.id }]);
+  return counts;
+}
+
+async function fetchBatch(
+  env: Env,
+  db: Db,
+  server: IncomingServerRow,
+  opened: { mailbox: RemoteMailbox; uidValidity: number | null },
+  counts: FetchCounts,
+  now: number,
+): Promise<void> {
+  const { mailbox, uidValidity } = opened;
+  // A new UIDVALIDITY voids every UID noted under the old one (RFC 3501 2.3.1.1).
+  if (uidValidity !== null && server.uidValidity !== uidValidity) {
+    await db.batch([
+      db.delete(incomingFetched).where(eq(incomingFetched.serverId, server.id)),
+      db.update(incomingServers).set({ uidValidity }).where(eq(incomingServers.id, server.id)),
+    ]);
+  }
+  const pending = await mailbox.pending();
+  const known = await knownKeys(db, server.id, pending);
+  const fresh: RemoteMessage[] = [];
+  for (const message of pending) {
+    const note = known.get(message.key);
+    if (note === undefined) fresh.push(message);
+    // Committed by a run that stopped before marking it: mark it now. One left in the mailbox stays as it is.
+    else if (!note.left) await mailbox.done(message);
+  }
+  const batch = fresh.slice(0, FETCH_BATCH);
+  const sizes = await mailbox.sizes(batch);
+  for (const message of batch) {
+    const size = sizes.get(message.ref) ?? 0;
+    const tooLarge = size > MAX_FETCHED_BYTES;
+    const bytes = tooLarge ? await mailbox.header(message, MAX_HEADER_BYTES) : await mailbox.raw(message, MAX_FETCHED_BYTES);
+    const split = await readHeaderBlock(new Blob([bytes]).stream());
+    await split.rest.cancel();
+    const headers = await parseHeaderBlock(split.header);
+    const envelope = { from: envelopeSenderOf(headers), to: server.deliverTo };
+    const received = tooLarge
+      ? await recordTooLarge({ ...envelope, raw: new Blob([bytes]).stream(), rawSize: size }, env, now, server.id, MAX_FETCHED_BYTES)
+      : await receive(fetchedMessage(env, bytes, envelope), env, now, server.id);
+    await db
+      .insert(incomingFetched)
+      .values({ serverId: server.id, uid: message.key, messageId: received.messageRowId, left: tooLarge, fetchedAt: new Date(now) })
+      .onConflictDoNothing();
+    // A message too large to take stays in the mailbox, unmarked, for a person to deal with.
+    if (!tooLarge) await mailbox.done(message);
+    counts.fetched++;
+    counts[received.decision.outcome]++;
+  }
+  counts.remaining = fresh.length - counts.fetched;
+}
+
+/** The keys of `pending` already noted, and whether each was left in the mailbox. */
+async function knownKeys(db: Db, serverId: string, pending: RemoteMessage[]): Promise<Map<string, { left: boolean }>> {
+  const known = new Map<string, { left: boolean }>();
+  for (const part of chunks(pending, KNOWN_CHUNK)) {
+    const rows = await db
+      .select({ uid: incomingFetched.uid, left: incomingFetched.left })
+      .from(incomingFetched)
+      .where(
+        and(
+          eq(incomingFetched.serverId, serverId),
+          inJson(
+            incomingFetched.uid,
+            part.map((m) => m.key),
+          ),
+        ),
+      );
+    for (const row of rows) known.set(row.uid, { left: row.left });
+  }
+  return known;
+}
+
+/** Records the run on the server and lets go of it, if the run still holds it (its lease did not run out). */
+async function settle(db: Db, serverId: string, lease: Date, counts: FetchCounts, error: string | null, now: number, requestDone: boolean): Promise<void> {
+  const at = new Date(now);
+  await db
+    .update(incomingServers)
+    .set({
+      leaseUntil: null,
+      lastFetchAt: at,
+      lastCounts: { ...counts },
+      fetchedTotal: sql`${incomingServers.fetchedTotal} + ${counts.fetched}`,
+      // Asked-for work is done when nothing waits or the mailbox failed; else the next run carries on with it.
+      ...(requestDone && { fetchRequestedAt: null }),
+      ...(error ? { lastError: error, lastErrorAt: at } : { lastError: null }),
+      updatedAt: at,
+    })
+    .where(and(eq(incomingServers.id, serverId), eq(incomingServers.leaseUntil, lease)));
+}
