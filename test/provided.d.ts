@@ -42,6 +42,11 @@ declare module "vitest" {
       /** The OAuth clients and refresh tokens the local provider knows, per provider, and the mailbox user they log in as. */
       oauth: Record<"google" | "microsoft", { client_id: string; client_secret: string; refresh_token: string; user: string }>;
     };
+    /** A local DNS-over-HTTPS resolver (the JSON API) serving fixed zones, broken ones included (test/node/doh.ts). */
+    doh: {
+      /** The resolver's URL, as DOH_URL takes it: GET ?name=&type= with Accept: application/dns-json. */
+      url: string;
+    };
     /** A local Odoo external API (XML-RPC) on loopback (test/node/odoo.ts). */
     odoo: {
       /** http://127.0.0.1:<port>: /xmlrpc/2/common and /xmlrpc/2/object. */

@@ -20,7 +20,7 @@ import { incomingFetched, incomingServers } from "../db/schema";
 import type { Env } from "../env";
 import { receive, recordTooLarge, TemporaryFailure } from "../inbound/receive";
 import { parseHeaderBlock, readHeaderBlock } from "../mail/header-block";
-import { accessToken, forgetAccessToken, type OAuthSettings } from "../oauth";
+import { accessToken, expireAccessToken, type OAuthSettings } from "../oauth";
 import { backoffSeconds } from "../queue/backoff";
 import { enqueue } from "../queue/enqueue";
 import type { FetchJob } from "../queue/jobs";
@@ -73,7 +73,7 @@ export async function openMailbox(env: Env, db: Db, server: IncomingServerRow, n
       return await open({ user: server.username, accessToken: token.token });
     } catch (error) {
       if (attempt > 1 || !(error instanceof MailboxError) || error.fault !== "auth") throw error;
-      await forgetAccessToken(db, owner);
+      await expireAccessToken(db, owner);
     }
   }
 }

@@ -13,15 +13,19 @@
  * pop3s (implicit TLS), all with the trusted test certificate
  * (test/node/tls.ts: localhost and 127.0.0.1). Plaintext logins are allowed
  * without TLS too. Mechanisms: PLAIN and LOGIN (IMAP LOGIN, POP3 USER/PASS)
- * for users with a password, XOAUTH2 and OAUTHBEARER for anyone the
+ * for users with a password, XOAUTH2 (only: see auth_mechanisms) for anyone the
  * provider issued a token to (passdb oauth2, introspection by POST).
- * Failed logins answer at once (auth_failure_delay = 0).
+ * A failed login answers within half a second (auth_failure_delay = 0;
+ * Dovecot 2.3 still waits for its failure queue's tick), and no login waits
+ * for an earlier failure (the anvil auth penalty is off).
  *
  * Users (provided as dovecot.users, name → password): alice, bob and carol;
  * gmail-user and outlook-user log in with OAuth only (dovecot.oauth gives
  * each provider's client and a refresh token for them). Every user has its
- * own Maildir (`<dir>/mail/<user>/Maildir`, owned by nobody). Tests that
- * want a mailbox of their own create a user (POST /users).
+ * own Maildir (`<dir>/mail/<user>/Maildir`, owned by nobody) and its own
+ * passdb and userdb files (etc/passwd.d/<user>, etc/users.d/<user>), so a
+ * user created while Dovecot runs is known at once. Tests that want a
+ * mailbox of their own create a user (POST /users).
  *
  * When process.env.MAILGATE_TEST_DOVECOT_AUTH_SOCKET is set (by
  * test/node/postfix.ts, which runs first), Dovecot's auth service also
@@ -59,8 +63,9 @@
  *   platform's (also `scope`, which must ask for outlook.office.com's IMAP,
  *   POP or SMTP permission) → { token_type, scope, expires_in, ext_expires_in,
  *   access_token, refresh_token }: a new refresh token each time (the old
- *   one stays valid); errors with AADSTS codes, error_codes, trace and
- *   correlation ids as Microsoft's;
+ *   one stays valid); the access token is JWT-like and over 1 KB, as
+ *   Microsoft's are (an SMTP client must send XOAUTH2 in two steps); errors
+ *   with AADSTS codes, error_codes, trace and correlation ids as Microsoft's;
  * - POST /oauth/introspect: what Dovecot asks (RFC 7662: form token=…) →
  *   { active: true, username, scope, client_id, exp } or { active: false };
  * - POST /oauth/grants {provider, user}: another refresh token for a user;
@@ -75,7 +80,8 @@
  * - GET /oauth/log[?provider=&kind=token|introspect]: every request, in
  *   order: { at, kind, provider, tenant, content_type, form, status, answer };
  * - POST /oauth/reset: empties the log, drops access tokens and failures,
- *   and restores the provided grants.
+ *   and restores the provided grants (every test file shares the provider:
+ *   prefer a user of one's own and filtering the log by refresh token).
  */
 import { execFile, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -228,7 +234,9 @@ ssl = yes
 ssl_cert = <${dir}/tls/cert.pem
 ssl_key = <${dir}/tls/key.pem
 disable_plaintext_auth = no
-auth_mechanisms = plain login xoauth2 oauthbearer
+# XOAUTH2 alone for OAuth, as Microsoft 365 offers it: imapflow would choose OAUTHBEARER where offered, and the
+# issue asks for AUTHENTICATE XOAUTH2 on IMAP too.
+auth_mechanisms = plain login xoauth2
 auth_failure_delay = 0
 auth_verbose = yes
 auth_cache_size = 0
@@ -248,20 +256,20 @@ default_login_user = dovenull
 first_valid_uid = ${MAIL_ID.uid}
 last_valid_uid = ${MAIL_ID.uid}
 
-# Password users (PLAIN, LOGIN) first; anyone the OAuth provider vouches for with XOAUTH2 or OAUTHBEARER.
+# Password users (PLAIN, LOGIN) first; anyone the OAuth provider vouches for with XOAUTH2.
 passdb {
   driver = passwd-file
   mechanisms = plain login
-  args = scheme=PLAIN ${etc}/passwd
+  args = scheme=PLAIN ${etc}/passwd.d/%u
 }
 passdb {
   driver = oauth2
-  mechanisms = xoauth2 oauthbearer
+  mechanisms = xoauth2
   args = ${etc}/oauth2.conf.ext
 }
 userdb {
   driver = passwd-file
-  args = ${etc}/users
+  args = ${etc}/users.d/%u
 }
 
 service imap-login {
@@ -626,7 +634,9 @@ export default async function setup(project: TestProject) {
   const conf = join(etc, "dovecot.conf");
   const log = () => (existsSync(join(dir, "dovecot.log")) ? readFileSync(join(dir, "dovecot.log"), "utf8") : "");
 
-  // Users: the passdb holds passwords (PLAIN, LOGIN), the userdb everyone (OAuth-only users too).
+  // Users: the passdb holds passwords (PLAIN, LOGIN), the userdb everyone (OAuth-only users too), one file per user
+  // each: Dovecot's passwd-file driver looks at a file again at most once a second, so a user added to a shared
+  // file within the second of another lookup would be unknown; a file of its own is read at the user's first lookup.
   const users = new Map<string, string | null>();
   const homeOf = (user: string) => join(mailRoot, user);
   const addUser = (user: string, password: string | null) => {
@@ -637,13 +647,12 @@ export default async function setup(project: TestProject) {
     mkdirSync(home, { mode: 0o700 });
     chownSync(home, MAIL_ID.uid, MAIL_ID.gid);
     users.set(user, password);
-    // Appended: the passwd-file driver sees the file change and reads it again (from the next second on: see POST /users).
-    writeFileSync(join(etc, "users"), `${user}::${MAIL_ID.uid}:${MAIL_ID.gid}::${home}::\n`, { flag: "a" });
-    if (password !== null) writeFileSync(join(etc, "passwd"), `${user}:{PLAIN}${password}\n`, { flag: "a" });
+    // Read by the auth process (user dovecot); test passwords only. No passdb file: an unknown user for PLAIN and LOGIN.
+    writeFileSync(join(etc, "users.d", user), `${user}::${MAIL_ID.uid}:${MAIL_ID.gid}::${home}::\n`, { mode: 0o644 });
+    if (password !== null) writeFileSync(join(etc, "passwd.d", user), `${user}:{PLAIN}${password}\n`, { mode: 0o644 });
   };
-  writeFileSync(join(etc, "users"), "");
-  // Read by the auth process (user dovecot); test passwords only.
-  writeFileSync(join(etc, "passwd"), "", { mode: 0o644 });
+  mkdirSync(join(etc, "users.d"), { mode: 0o755 });
+  mkdirSync(join(etc, "passwd.d"), { mode: 0o755 });
   for (const [user, password] of Object.entries(DOVECOT_USERS)) addUser(user, password);
   for (const user of Object.values(OAUTH_USERS)) addUser(user, null);
 
@@ -784,9 +793,6 @@ export default async function setup(project: TestProject) {
         const user = typeof input.name === "string" ? input.name : `user-${++sequence}-${randomBytes(3).toString("hex")}`;
         const password = input.password === false ? null : typeof input.password === "string" ? input.password : randomBytes(9).toString("hex");
         addUser(user, password);
-        // Dovecot's passwd-file driver looks at the file again at most once a second (it keeps the second of its
-        // last check): a user added within the second of another lookup would be unknown until the next one.
-        await new Promise((resolve) => setTimeout(resolve, 1050 - (Date.now() % 1000)));
         return send(201, {
           user,
           password,

@@ -32,7 +32,7 @@ export default defineConfig(async () => {
             name: "workers",
             include: ["test/*.test.ts"],
             setupFiles: ["test/setup.ts"],
-            globalSetup: ["test/node/corpus-server.ts", "test/node/mail-servers.ts", "test/node/postfix.ts", "test/node/dovecot.ts", "test/node/odoo.ts"],
+            globalSetup: ["test/node/corpus-server.ts", "test/node/mail-servers.ts", "test/node/postfix.ts", "test/node/dovecot.ts", "test/node/odoo.ts", "test/node/doh.ts"],
           },
         },
         {

@@ -11,7 +11,7 @@ describe("envelopeSenderOf", () => {
     ["the Return-Path the last MTA wrote", "Return-Path: <bounces+x@lists.example>\r\nFrom: Ann <ann@example.com>", "bounces+x@lists.example"],
     ["a null Return-Path: a bounce, whose envelope sender is empty", "Return-Path: <>\r\nFrom: MAILER-DAEMON@mx.example", ""],
     ["a null Return-Path with a space", "Return-Path: < >\r\nFrom: MAILER-DAEMON@mx.example", ""],
-    ["no Return-Path: the From address", "From: \"Ann Example\" <Ann@Example.COM>", "ann@example.com"],
+    ["no Return-Path: the From address", 'From: "Ann Example" <Ann@Example.COM>', "ann@example.com"],
     ["a Return-Path without brackets", "Return-Path: owner@lists.example\r\nFrom: ann@example.com", "owner@lists.example"],
     ["a Return-Path that is no address: the From", "Return-Path: <not an address>\r\nFrom: ann@example.com", "ann@example.com"],
     ["the first of two Return-Paths (the last MTA's is on top)", "Return-Path: <first@a.example>\r\nReturn-Path: <second@b.example>", "first@a.example"],
