@@ -29,6 +29,7 @@ import { concatBytes, toBase64 } from "../mail/bytes";
 import type { Destination } from "../model";
 import { MissingSecretsKey, unseal } from "../secrets";
 import type { DeliveryOutcome, DeliveryRow, Handled } from "./types";
+import { bodyStart } from "./webhook";
 import { allowsPrivateTargets } from "./webhook-url";
 import { decodeMethodResponse, encodeMethodCall, MAX_RESPONSE_CHARS, StreamedBase64, type XmlRpcValue } from "./xmlrpc";
 
@@ -195,7 +196,8 @@ async function call(url: string, parts: string[], raw?: R2ObjectBody): Promise<C
     }
     let text: string;
     try {
-      text = await readUpTo(response, MAX_RESPONSE_CHARS + 1);
+      // More than the limit is not Odoo's answer: the decoder refuses it as malformed.
+      text = await bodyStart(response, MAX_RESPONSE_CHARS + 1);
     } catch (error) {
       return failure(error, "the answer was cut off: ");
     }
@@ -243,23 +245,4 @@ function streamedBody(parts: string[], raw: R2ObjectBody): { stream: ReadableStr
     await writer.close();
   })().catch(abort);
   return { stream: readable, abort };
-}
-
-/** The body as text, at most `chars` bytes of it (an answer larger than that is not Odoo's, and is malformed). */
-async function readUpTo(response: Response, bytes: number): Promise<string> {
-  const reader = response.body?.getReader();
-  if (!reader) return "";
-  const chunks: Uint8Array[] = [];
-  let length = 0;
-  try {
-    while (length < bytes) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      length += value.byteLength;
-    }
-  } finally {
-    await reader.cancel().catch(() => {});
-  }
-  return new TextDecoder().decode(concatBytes(chunks).subarray(0, bytes));
 }

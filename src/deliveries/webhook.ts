@@ -20,8 +20,12 @@ const WEBHOOK_TIMEOUT_MS = 15_000;
 /** What is kept of a failing receiver's answer, for the attempt's error text. */
 const EXCERPT_BYTES = 300;
 
-/** The first bytes of a body, as text; the rest is never read (a receiver may answer with anything). */
-async function startOf(response: Response, bytes: number): Promise<string> {
+/**
+ * The first `bytes` of a body, as text; the rest is never read (a receiver
+ * may answer with anything). A body cut off midway throws, unless `partial`
+ * keeps what came (an error excerpt is still worth showing).
+ */
+export async function bodyStart(response: Response, bytes: number, options: { partial?: boolean } = {}): Promise<string> {
   const reader = response.body?.getReader();
   if (!reader) return "";
   const chunks: Uint8Array[] = [];
@@ -33,12 +37,12 @@ async function startOf(response: Response, bytes: number): Promise<string> {
       chunks.push(value);
       length += value.byteLength;
     }
-  } catch {
-    // A body cut off is still an answer: keep what came.
+  } catch (error) {
+    if (!options.partial) throw error;
   } finally {
     await reader.cancel().catch(() => {});
   }
-  return new TextDecoder().decode(concatBytes(chunks).subarray(0, bytes)).trim();
+  return new TextDecoder().decode(concatBytes(chunks).subarray(0, bytes));
 }
 
 const failed = (error: string): Handled => ({ outcome: { result: "failed", statusCode: null, error } });
@@ -129,7 +133,7 @@ export async function postSigned(url: URL, body: string, secrets: WebhookSecret[
     await response.body?.cancel();
     return { outcome: { result: "delivered", statusCode: response.status, error: null } };
   }
-  const excerpt = await startOf(response, EXCERPT_BYTES);
+  const excerpt = (await bodyStart(response, EXCERPT_BYTES, { partial: true })).trim();
   if (response.status === 410) return { outcome: { result: "gone", statusCode: 410, error: `410 Gone: the receiver asked us to stop${excerpt ? ` (${excerpt})` : ""}` } };
   return { outcome: { result: "retry", statusCode: response.status, error: `HTTP ${response.status}${excerpt ? `: ${excerpt}` : ""}` } };
 }

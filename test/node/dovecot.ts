@@ -85,30 +85,16 @@
  */
 import { execFile, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import {
-  chmodSync,
-  chownSync,
-  closeSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  utimesSync,
-  writeFileSync,
-  writeSync,
-} from "node:fs";
+import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, utimesSync, writeFileSync, writeSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server } from "node:http";
-import { type AddressInfo, createServer as createTcpServer, connect as tcpConnect } from "node:net";
+import { type AddressInfo, connect as tcpConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect as tlsConnect } from "node:tls";
 import type { TestProject } from "vitest/node";
+import { alive, DAEMON_PATH, freePorts, pidIn, run, stopProcess, sweepLeftovers } from "./daemons.ts";
 
-const PATH = `/usr/sbin:/usr/bin:/sbin:/bin:${process.env.PATH ?? ""}`;
+const PATH = DAEMON_PATH;
 const PREFIX = "mailgate-dovecot-";
 const SERVICES = ["imap", "imaps", "pop3", "pop3s"] as const;
 type ServiceName = (typeof SERVICES)[number];
@@ -125,15 +111,6 @@ export const OAUTH_CLIENTS = {
 type Provider = keyof typeof OAUTH_CLIENTS;
 const MICROSOFT_MAIL_SCOPES = ["https://outlook.office.com/IMAP.AccessAsUser.All", "https://outlook.office.com/POP.AccessAsUser.All", "https://outlook.office.com/SMTP.Send"];
 
-function run(command: string, args: string[], options: { allowFailure?: boolean } = {}) {
-  const result = spawnSync(command, args, { encoding: "utf8", env: { ...process.env, PATH }, timeout: 60_000 });
-  if (result.error) throw result.error;
-  if (result.status !== 0 && !options.allowFailure) {
-    throw new Error(`${command} ${args.join(" ")} failed (${result.status}): ${result.stdout}${result.stderr}`);
-  }
-  return result;
-}
-
 /** Runs a command without blocking the event loop (the control server answers Dovecot's introspection meanwhile). */
 function runAsync(command: string, args: string[]): Promise<{ stdout: string; stderr: string; status: number }> {
   return new Promise((resolve) => {
@@ -148,74 +125,13 @@ function installed(): boolean {
   return run("sh", ["-c", "command -v dovecot && command -v doveadm && test -x /usr/lib/dovecot/imap && test -x /usr/lib/dovecot/pop3"], { allowFailure: true }).status === 0;
 }
 
-/** Whether the process runs (a zombie does not). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-  try {
-    return readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /s, "")[0] !== "Z";
-  } catch {
-    return true;
-  }
-}
-
 function masterPid(dir: string): number | null {
-  try {
-    const pid = Number(readFileSync(join(dir, "run/master.pid"), "utf8").trim());
-    return Number.isInteger(pid) && pid > 1 ? pid : null;
-  } catch {
-    return null;
-  }
+  return pidIn(join(dir, "run/master.pid"));
 }
 
 /** Stops the instance's master (SIGTERM stops its children too) and waits for it. */
 async function stopMaster(dir: string): Promise<void> {
-  const pid = masterPid(dir);
-  if (pid === null || !alive(pid)) return;
-  process.kill(pid, "SIGTERM");
-  for (let i = 0; i < 100 && alive(pid); i++) await new Promise((resolve) => setTimeout(resolve, 50));
-  if (alive(pid)) process.kill(pid, "SIGKILL");
-}
-
-/** Instances left behind by runs that died before their teardown (their Vitest process is gone). */
-async function sweepLeftovers(): Promise<void> {
-  for (const name of readdirSync(tmpdir())) {
-    if (!name.startsWith(PREFIX)) continue;
-    const dir = join(tmpdir(), name);
-    let owner = 0;
-    try {
-      owner = Number(readFileSync(join(dir, "owner.pid"), "utf8"));
-    } catch {
-      try {
-        if (Date.now() - statSync(dir).mtimeMs < 3600_000) continue;
-      } catch {
-        continue;
-      }
-    }
-    if (owner && alive(owner)) continue;
-    await stopMaster(dir);
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<import("node:net").Server>((resolve, reject) => {
-          const server = createTcpServer();
-          server.once("error", reject);
-          server.listen(0, "127.0.0.1", () => resolve(server));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-  return ports;
+  await stopProcess(masterPid(dir));
 }
 
 function dovecotConf(dir: string, ports: Record<ServiceName, number>, authSocket: string | undefined): string {
@@ -619,7 +535,7 @@ export default async function setup(project: TestProject) {
   if (process.getuid?.() !== 0) throw new Error("the Dovecot test instance must be started as root (dovecot -c)");
   const { MAILGATE_TEST_TLS_CERT: certPath, MAILGATE_TEST_TLS_KEY: keyPath } = process.env;
   if (!certPath || !keyPath) throw new Error("the test certificate is missing: load the workers plugin through loadWorkersPlugin (test/node/tls.ts)");
-  await sweepLeftovers();
+  await sweepLeftovers(PREFIX, stopMaster);
 
   const dir = mkdtempSync(join(tmpdir(), PREFIX));
   chmodSync(dir, 0o755);

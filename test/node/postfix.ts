@@ -1,56 +1,16 @@
-/**
- * Vitest global setup (Node): a real Postfix (the Debian package) on
- * loopback, as a private instance under a fresh temp dir (its own
- * config_directory, queue_directory, data_directory, Maildir and log),
- * never touching /etc/postfix or a system instance. Tests send to it
- * through mailgate's own SMTP client and read what Postfix delivered
- * through a small HTTP control server.
- *
- * SMTP services (127.0.0.1, random high ports, by name):
- * - plain: plaintext, STARTTLS offered with the trusted test certificate,
- *   PIPELINING, no AUTH; relay allowed from 127.0.0.0/8;
- * - starttls: the same settings on its own port;
- * - tls: implicit TLS (smtpd_tls_wrappermode) with the trusted certificate;
- * - untrusted: STARTTLS with a self-signed certificate workerd does not trust;
- * - wrongname: STARTTLS with a certificate from the trusted CA for other.example only;
- * - implicit_untrusted: implicit TLS with the self-signed certificate;
- * - oauth: submission-like: STARTTLS required, AUTH required (PLAIN, LOGIN,
- *   XOAUTH2, OAUTHBEARER), checked by the test Dovecot's auth service
- *   (test/node/dovecot.ts, which runs next) through the socket at
- *   process.env.MAILGATE_TEST_DOVECOT_AUTH_SOCKET, set here; the Received
- *   header names the authenticated user. Not probed at start: smtpd asks
- *   Dovecot for its mechanisms at EHLO, and Dovecot is not running yet.
- *
- * Every recipient domain is local: virtual(8) delivers everything into one
- * Maildir (adding Return-Path, Delivered-To and X-Original-To), except:
- * - local parts starting with `unknown`: 550 5.1.1 at RCPT (absent from
- *   virtual_mailbox_maps: "User unknown in virtual mailbox table");
- * - `bounce-later…`: accepted, then bounced (5.1.1) by a pipe(8) transport,
- *   so Postfix sends a real DSN to the envelope sender, into the same Maildir;
- * - `defer…`: 450 4.2.0 at RCPT.
- * As a strict real MTA would: a bare LF in DATA is refused (550 5.5.2, whole
- * message), and a Return-Path the client wrote is dropped (Postfix default).
- *
- * Control server (provided as postfix.control):
- * - GET /delivered?to=<address>[&wait=<ms>]: the messages delivered for
- *   that address (X-Original-To or Delivered-To, case-insensitive), each
- *   { file, raw, headers, python }; `?all` lists every message; `wait` polls
- *   until there is at least one;
- * - GET /log: the Postfix log; GET /queue: `postqueue -j` (one JSON object a line).
- */
-import { spawnSync } from "node:child_process";
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
-import { type AddressInfo, createServer as createTcpServer, connect as tcpConnect } from "node:net";
+import { type AddressInfo, connect as tcpConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect as tlsConnect } from "node:tls";
 import { domainToASCII } from "node:url";
 import selfsigned from "selfsigned";
 import type { TestProject } from "vitest/node";
+import { alive, DAEMON_PATH, freePorts, pidIn, run, stopProcess, sweepLeftovers } from "./daemons.ts";
 import { pythonParse } from "./mail-servers.ts";
 
-const PATH = `/usr/sbin:/usr/bin:/sbin:/bin:${process.env.PATH ?? ""}`;
+const _PATH = DAEMON_PATH;
 const PREFIX = "mailgate-postfix-";
 const SERVICES = ["plain", "starttls", "tls", "untrusted", "wrongname", "implicit_untrusted", "oauth"] as const;
 type ServiceName = (typeof SERVICES)[number];
@@ -65,98 +25,17 @@ interface Delivered {
   python: unknown;
 }
 
-function run(command: string, args: string[], options: { allowFailure?: boolean } = {}) {
-  const result = spawnSync(command, args, { encoding: "utf8", env: { ...process.env, PATH }, timeout: 60_000 });
-  if (result.error) throw result.error;
-  if (result.status !== 0 && !options.allowFailure) {
-    throw new Error(`${command} ${args.join(" ")} failed (${result.status}): ${result.stdout}${result.stderr}`);
-  }
-  return result;
-}
-
 function postfixInstalled(): boolean {
   return run("sh", ["-c", "command -v postfix"], { allowFailure: true }).status === 0;
 }
 
-/** Whether the process runs (a zombie does not: the master is reparented to init, which may reap it late). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-  try {
-    return readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /s, "")[0] !== "Z";
-  } catch {
-    return true;
-  }
-}
-
 function masterPid(dir: string): number | null {
-  try {
-    const pid = Number(readFileSync(join(dir, "queue/pid/master.pid"), "utf8").trim());
-    return Number.isInteger(pid) && pid > 1 ? pid : null;
-  } catch {
-    return null;
-  }
+  return pidIn(join(dir, "queue/pid/master.pid"));
 }
 
 /** Stops the instance's master (as `postfix stop` does, without its 1-second polls) and waits for it. */
 async function stopMaster(dir: string): Promise<void> {
-  const pid = masterPid(dir);
-  if (pid === null || !alive(pid)) return;
-  process.kill(pid, "SIGTERM");
-  for (let i = 0; i < 100 && alive(pid); i++) await new Promise((resolve) => setTimeout(resolve, 50));
-  if (alive(pid)) {
-    try {
-      process.kill(-pid, "SIGKILL");
-    } catch {
-      process.kill(pid, "SIGKILL");
-    }
-  }
-}
-
-/**
- * Instances left behind by runs that died before their teardown: the ones
- * whose Vitest process is gone are stopped and removed (a concurrent run's
- * instance is left alone).
- */
-async function sweepLeftovers(): Promise<void> {
-  for (const name of readdirSync(tmpdir())) {
-    if (!name.startsWith(PREFIX)) continue;
-    const dir = join(tmpdir(), name);
-    let owner = 0;
-    try {
-      owner = Number(readFileSync(join(dir, "owner.pid"), "utf8"));
-    } catch {
-      // No owner recorded: only remove it once it is old.
-      try {
-        if (Date.now() - statSync(dir).mtimeMs < 3600_000) continue;
-      } catch {
-        continue;
-      }
-    }
-    if (owner && alive(owner)) continue;
-    await stopMaster(dir);
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: count },
-      () =>
-        new Promise<import("node:net").Server>((resolve, reject) => {
-          const server = createTcpServer();
-          server.once("error", reject);
-          server.listen(0, "127.0.0.1", () => resolve(server));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-  return ports;
+  await stopProcess(masterPid(dir));
 }
 
 function uid(user: string): { uid: number; gid: number } {
@@ -413,7 +292,7 @@ export default async function setup(project: TestProject) {
     throw new Error("Postfix is not installed: the tests need the Debian package (run `apt-get install -y postfix` as root, as .ci/run does)");
   }
   if (process.getuid?.() !== 0) throw new Error("the Postfix test instance must be started as root (postfix start)");
-  await sweepLeftovers();
+  await sweepLeftovers(PREFIX, stopMaster);
 
   const dir = mkdtempSync(join(tmpdir(), PREFIX));
   chmodSync(dir, 0o755);
