@@ -4,19 +4,25 @@
  * returned, logged or echoed in errors.
  */
 import { createRoute, z } from "@hono/zod-openapi";
-import { asc, eq } from "drizzle-orm";
+import { and, asc, eq, inArray } from "drizzle-orm";
 import type { Db } from "../db/client";
-import { relays } from "../db/schema";
+import { domains, relays, suppressions } from "../db/schema";
 import { allowsPrivateTargets, checkWebhookUrl } from "../deliveries/webhook-url";
 import type { Env } from "../env";
 import { newId } from "../ids";
+import { domainOf, normalizeAddress } from "../mail/address";
+import { formatMailbox } from "../mail/mime-header";
+import { parseMessage } from "../mail/parse";
 import type { RelayType } from "../model";
 import { forgetAccessToken, OAuthSettings } from "../oauth";
+import { probeRelay, sendThrough } from "../outbound/relays";
 import { DEFAULT_MAX_SIZE, JSON_SECRETS, RELAY_TYPES, type RelayRow, relayTokenOwner, SECRET_FIELDS } from "../outbound/relays/settings";
+import { composeTestMessage, testMessageId, testOutcome, testSender } from "../outbound/relays/test-message";
 import { MissingSecretsKey, seal, unseal } from "../secrets";
+import { EVERY_STREAM } from "../suppressions";
 import { router } from "./context";
 import { ApiError, notFound } from "./errors";
-import { DomainName, EmailAddress, errorResponses, firstIssue, iso, json, jsonBody, security, Timestamp } from "./schemas";
+import { DomainName, EmailAddress, errorResponses, firstIssue, iso, json, jsonBody, MailboxInput, security, Timestamp, unprocessableResponse } from "./schemas";
 
 const Secret = z.string().min(1).max(4096);
 const BaseUrl = z
@@ -382,5 +388,138 @@ relaysApi.openapi(
     if (!deleted.length) throw notFound(`relay ${id}`);
     await forgetAccessToken(c.get("db"), relayTokenOwner(id));
     return c.body(null, 204);
+  },
+);
+
+const ProbeAnswer = z
+  .union([
+    z.object({
+      ok: z.literal(true),
+      answer: z.string().openapi({
+        description: "What the server or provider said: the SMTP transcript (greeting, EHLO, TLS, AUTH, QUIT; credentials hidden), or the provider's status and a summary",
+      }),
+    }),
+    z.object({
+      ok: z.literal(false),
+      error: z.string().openapi({ description: "The step that failed, in the server's or provider's words; never a credential" }),
+      code: z.string().nullable().openapi({ description: "The SMTP or HTTP code, or the cause (tls_untrusted_issuer, oauth_refused, network, …)" }),
+      answer: z.string().optional().openapi({ description: "SMTP: the transcript until the failure" }),
+    }),
+  ])
+  .openapi("RelayTest");
+
+const TestMessageBody = z
+  .strictObject({ to: MailboxInput.openapi({ type: "string", example: "mary@example.com", description: "Who gets the test message" }) })
+  .openapi("RelayTestMessageRequest");
+
+const TestMessageAnswer = z
+  .union([
+    z.object({
+      ok: z.literal(true),
+      answer: z.string().openapi({ description: "SMTP: the reply to the end of DATA (`250 2.0.0 Ok: queued as …`); a provider: its status and message id" }),
+      message_id: z.string().openapi({ description: "The test message's Message-ID header (it is not stored: no message row has it)" }),
+      provider_message_id: z.string().nullable(),
+      from: z.string().openapi({ description: "The From it was sent as (the relay's fixed_sender, a notifications address its from_filter allows, or an address of the filter)" }),
+    }),
+    z.object({
+      ok: z.literal(false),
+      error: z.string().openapi({ description: "The relay's failure or refusal, in its words; never a credential" }),
+      code: z.string().nullable(),
+      message_id: z.string(),
+      from: z.string(),
+    }),
+  ])
+  .openapi("RelayTestMessage");
+
+/** Said with every answer about a disabled relay: it can be tested, but sends nothing else. */
+const DISABLED_NOTE = "(This relay is disabled: mailgate sends nothing else through it until it is enabled.)";
+
+/** The domains as planning orders them: the test message's From is a notifications address of one of them. */
+function domainRows(db: Db) {
+  return db.select({ name: domains.name, defaultFrom: domains.defaultFrom }).from(domains).orderBy(asc(domains.sequence), asc(domains.name));
+}
+
+relaysApi.openapi(
+  createRoute({
+    method: "post",
+    path: "/relays/{id}/test",
+    tags: ["relays"],
+    summary: "Test the connection: SMTP connects, says EHLO, starts TLS, logs in and quits; a provider answers one read-only request. Nothing is sent",
+    security,
+    request: { params: IdParam },
+    responses: { 200: json(ProbeAnswer, "What the relay said"), ...errorResponses },
+  }),
+  async (c) => {
+    const db = c.get("db");
+    const row = await findRelay(db, c.req.valid("param").id);
+    // The EHLO name: the relay's own, else the domain of the address a test message would be from (as real mail says the From's).
+    const sender = testSender(row, await domainRows(db));
+    const helo = sender.ok ? domainOf(sender.sender.from.address) : "localhost";
+    const result = await probeRelay(row, c.env, helo, { db, now: c.get("clock")() });
+    if (result.ok && !row.enabled) return c.json({ ok: true as const, answer: `${result.answer}\n${DISABLED_NOTE}` }, 200);
+    return c.json(result, 200);
+  },
+);
+
+relaysApi.openapi(
+  createRoute({
+    method: "post",
+    path: "/relays/{id}/test-message",
+    tags: ["relays"],
+    summary: "Send a short test message through this relay now (not queued, not stored), answering what the relay said",
+    security,
+    request: { params: IdParam, body: jsonBody(TestMessageBody) },
+    responses: {
+      200: json(TestMessageAnswer, "What the relay answered"),
+      ...unprocessableResponse,
+      ...errorResponses,
+    },
+  }),
+  async (c) => {
+    const db = c.get("db");
+    const now = c.get("clock")();
+    const row = await findRelay(db, c.req.valid("param").id);
+    const to = c.req.valid("json").to;
+    const address = normalizeAddress(to.address) ?? to.address;
+    const [domainList, suppressed] = await db.batch([
+      domainRows(db),
+      db
+        .select()
+        .from(suppressions)
+        .where(and(eq(suppressions.email, address), inArray(suppressions.stream, [EVERY_STREAM, row.stream]))),
+    ]);
+    const suppression = suppressed[0];
+    if (suppression) {
+      const scope = suppression.stream === EVERY_STREAM ? "every stream" : `${suppression.stream} mail`;
+      throw new ApiError(
+        "unprocessable",
+        `to: ${address} is suppressed for ${scope} (${suppression.reason} since ${iso(suppression.createdAt)}): nothing is sent to it; lift the suppression first (DELETE /v1/suppressions/${encodeURIComponent(address)}) or test with another address`,
+      );
+    }
+    const sender = testSender(row, domainList);
+    if (!sender.ok) throw new ApiError("unprocessable", `no From fits: ${sender.reason}`);
+    const { from, envelopeFrom } = sender.sender;
+    const messageId = testMessageId(from.address, crypto.getRandomValues(new Uint8Array(10)));
+    const raw = composeTestMessage({ relay: row, sender: sender.sender, to, messageId, date: new Date(now), disabled: !row.enabled });
+    const outcome = await sendThrough(
+      row,
+      c.env,
+      domainOf(from.address),
+      { db, now },
+      {
+        // Providers that take an idempotency key get one that names this test only.
+        id: messageId.slice(1, -1),
+        envelopeFrom,
+        bounceAddress: null,
+        recipients: [address],
+        raw,
+        parsed: () => parseMessage(raw),
+      },
+    );
+    const result = testOutcome(outcome);
+    const shown = { message_id: messageId, from: formatMailbox(from) };
+    if (!result.ok) return c.json({ ok: false as const, error: result.error, code: result.code, ...shown }, 200);
+    const answer = row.enabled ? result.answer : `${result.answer}\n${DISABLED_NOTE}`;
+    return c.json({ ok: true as const, answer, provider_message_id: result.providerMessageId, ...shown }, 200);
   },
 );

@@ -28,6 +28,12 @@
  * documentation says the real one does, answers as it would, and records
  * it for the tests. Credentials steer them: the valid ones are in
  * PROVIDER_CREDENTIALS; "server-error" gives 500, "rate-limited" 429.
+ * Besides sending, each answers the read-only request a relay test makes
+ * (Postmark GET /server, Resend GET /domains, SES GET /v2/email/account,
+ * Mailgun GET /v4/domains/{name}, SendGrid GET /v3/scopes), and
+ * LIMITED_CREDENTIALS are keys that may send but not read (Resend's
+ * sending-only key, an SES policy allowing only sending, a SendGrid key
+ * without mail.send for the contrary case).
  */
 import { spawnSync } from "node:child_process";
 import { createHash, createHmac, randomUUID, timingSafeEqual } from "node:crypto";
@@ -48,6 +54,13 @@ export const PROVIDER_CREDENTIALS = {
   sendgrid: "SG.test-key",
 };
 
+/** Keys with fewer rights than PROVIDER_CREDENTIALS' (see the header). */
+export const LIMITED_CREDENTIALS = {
+  resendSendingOnly: "re_sending_only_key",
+  sesSendOnlyKeyId: "AKIDSENDONLYMAILGATE",
+  sendgridNoMailSend: "SG.stats-read-only",
+};
+
 interface ReceivedSmtp {
   server: string;
   /** The SMTP session (connection) the message came in on. */
@@ -62,6 +75,9 @@ interface ReceivedSmtp {
 
 interface RecordedRequest {
   provider: string;
+  method: string;
+  /** The path under the provider's base URL: /email, /server, /v3/scopes… */
+  path: string;
   headers: Record<string, string | string[] | undefined>;
   body: unknown;
   /** For raw-MIME providers: the MIME they received. */
@@ -343,6 +359,17 @@ function postmark(request: IncomingMessage, body: Buffer, response: ServerRespon
   return send(response, 200, { To: String(email.To), SubmittedAt: new Date().toISOString(), MessageID: randomUUID(), ErrorCode: 0, Message: "OK" });
 }
 
+/** Postmark GET /server: https://postmarkapp.com/developer/api/server-api (the server token's own server; Accept: application/json required). */
+function postmarkServer(request: IncomingMessage, response: ServerResponse): number {
+  const token = request.headers["x-postmark-server-token"];
+  if (request.method !== "GET") return send(response, 405, { ErrorCode: 405, Message: "Method not allowed" });
+  if (request.headers.accept !== "application/json") return send(response, 415, { ErrorCode: 409, Message: "JSON required" });
+  if (token === "server-error") return send(response, 500, { ErrorCode: 100, Message: "Maintenance" });
+  if (token !== PROVIDER_CREDENTIALS.postmark) return send(response, 401, { ErrorCode: 10, Message: "Bad or missing Server API token." });
+  // The real answer lists the server's API tokens: a relay test must never show them.
+  return send(response, 200, { ID: 4242, Name: "mailgate test server", ApiTokens: [token], Color: "blue", SmtpApiActivated: true, RawEmailEnabled: false, DeliveryType: "Live" });
+}
+
 const resendIdempotency = new Map<string, { hash: string; response: unknown }>();
 
 /** Resend: https://resend.com/docs/api-reference/emails/send-email */
@@ -352,7 +379,8 @@ function resend(request: IncomingMessage, body: Buffer, response: ServerResponse
   const key = auth.replace(/^Bearer /, "");
   if (key === "server-error") return send(response, 500, { statusCode: 500, name: "application_error", message: "An unexpected error occurred." });
   if (key === "rate-limited") return send(response, 429, { statusCode: 429, name: "rate_limit_exceeded", message: "Too many requests." });
-  if (key !== PROVIDER_CREDENTIALS.resend) return send(response, 403, { statusCode: 403, name: "invalid_api_key", message: "API key is invalid" });
+  if (key !== PROVIDER_CREDENTIALS.resend && key !== LIMITED_CREDENTIALS.resendSendingOnly)
+    return send(response, 403, { statusCode: 403, name: "invalid_api_key", message: "API key is invalid" });
   let email: Record<string, unknown>;
   try {
     email = JSON.parse(body.toString("utf8"));
@@ -391,11 +419,30 @@ function resend(request: IncomingMessage, body: Buffer, response: ServerResponse
   return send(response, 200, answer);
 }
 
+/** Resend GET /domains: https://resend.com/docs/api-reference/domains/list-domains, errors as https://resend.com/docs/api-reference/errors lists them. */
+function resendDomains(request: IncomingMessage, response: ServerResponse): number {
+  const auth = request.headers.authorization;
+  if (request.method !== "GET") return send(response, 405, { statusCode: 405, name: "method_not_allowed", message: "Method is not allowed for the requested path." });
+  if (!auth) return send(response, 401, { statusCode: 401, name: "missing_api_key", message: "Missing API key in the authorization header." });
+  const key = auth.replace(/^Bearer /, "");
+  if (key === "server-error") return send(response, 500, { statusCode: 500, name: "application_error", message: "An unexpected error occurred." });
+  if (key === LIMITED_CREDENTIALS.resendSendingOnly)
+    return send(response, 401, { statusCode: 401, name: "restricted_api_key", message: "This API key is restricted to only send emails." });
+  if (key !== PROVIDER_CREDENTIALS.resend) return send(response, 403, { statusCode: 403, name: "invalid_api_key", message: "API key is invalid" });
+  return send(response, 200, {
+    object: "list",
+    has_more: false,
+    data: [{ id: "d91cd9bd-1176-453e-8fc1-35364d380206", name: "example.com", status: "verified", created_at: "2026-04-26T20:21:26.347412+00:00", region: "us-east-1" }],
+  });
+}
+
 /** SES v2 SendEmail with raw content, SigV4 checked exactly (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html). */
 function ses(request: IncomingMessage, body: Buffer, response: ServerResponse, path: string, signedPath: string): { status: number; raw?: string } {
   const { accessKeyId, secretAccessKey, region } = PROVIDER_CREDENTIALS.ses;
   const error = (status: number, type: string, message: string) => ({ status: send(response, status, { message }, { "X-Amzn-ErrorType": type }) });
-  if (request.method !== "POST" || path !== "/v2/email/outbound-emails") return error(404, "NotFoundException", "Unknown operation");
+  // GetAccount (https://docs.aws.amazon.com/ses/latest/APIReference-V2/API_GetAccount.html): the relay test's read-only request.
+  const getAccount = request.method === "GET" && path === "/v2/email/account";
+  if (!getAccount && (request.method !== "POST" || path !== "/v2/email/outbound-emails")) return error(404, "NotFoundException", "Unknown operation");
   const auth = String(request.headers.authorization ?? "");
   const match = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})$/.exec(auth);
   const amzDate = String(request.headers["x-amz-date"] ?? "");
@@ -403,7 +450,8 @@ function ses(request: IncomingMessage, body: Buffer, response: ServerResponse, p
   const [, keyId, date, signedRegion, service, signedHeaders, signature] = match as unknown as string[];
   if (keyId === "server-error") return error(500, "InternalFailure", "internal error");
   if (keyId === "rate-limited") return error(429, "TooManyRequestsException", "Maximum sending rate exceeded.");
-  if (keyId !== accessKeyId) return error(403, "UnrecognizedClientException", "The security token included in the request is invalid.");
+  if (keyId !== accessKeyId && keyId !== LIMITED_CREDENTIALS.sesSendOnlyKeyId)
+    return error(403, "UnrecognizedClientException", "The security token included in the request is invalid.");
   if (date !== amzDate.slice(0, 8) || signedRegion !== region || service !== "ses") return error(403, "SignatureDoesNotMatch", "Credential scope does not match");
   const names = signedHeaders!.split(";");
   if (!names.includes("host") || !names.includes("x-amz-date")) return error(403, "SignatureDoesNotMatch", "host and x-amz-date must be signed");
@@ -415,7 +463,7 @@ function ses(request: IncomingMessage, body: Buffer, response: ServerResponse, p
           .replace(/\s+/g, " ")}\n`,
     )
     .join("");
-  const canonical = ["POST", signedPath, "", canonicalHeaders, signedHeaders, createHash("sha256").update(body).digest("hex")].join("\n");
+  const canonical = [request.method, signedPath, "", canonicalHeaders, signedHeaders, createHash("sha256").update(body).digest("hex")].join("\n");
   const scope = `${date}/${region}/ses/aws4_request`;
   const stringToSign = ["AWS4-HMAC-SHA256", amzDate, scope, createHash("sha256").update(canonical).digest("hex")].join("\n");
   const hmac = (key: Buffer | string, data: string) => createHmac("sha256", key).update(data).digest();
@@ -423,6 +471,21 @@ function ses(request: IncomingMessage, body: Buffer, response: ServerResponse, p
   const expected = createHmac("sha256", signingKey).update(stringToSign).digest("hex");
   if (!timingSafeEqual(Buffer.from(expected), Buffer.from(signature!))) {
     return error(403, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided.");
+  }
+  if (getAccount) {
+    if (body.length) return error(400, "BadRequestException", "GetAccount takes no body");
+    if (keyId === LIMITED_CREDENTIALS.sesSendOnlyKeyId) {
+      return error(403, "AccessDeniedException", `User: arn:aws:iam::123456789012:user/mailgate-send is not authorized to perform: ses:GetAccount`);
+    }
+    return {
+      status: send(response, 200, {
+        DedicatedIpAutoWarmupEnabled: false,
+        EnforcementStatus: "HEALTHY",
+        ProductionAccessEnabled: true,
+        SendingEnabled: true,
+        SendQuota: { Max24HourSend: 50000, MaxSendRate: 14, SentLast24Hours: 12 },
+      }),
+    };
   }
   if (!String(request.headers["content-type"]).startsWith("application/json")) return error(400, "BadRequestException", "Content-Type must be application/json");
   let email: Record<string, unknown>;
@@ -503,6 +566,33 @@ function mailgun(request: IncomingMessage, body: Buffer, response: ServerRespons
   return { status: send(response, 200, { id: `<${randomUUID()}@${domain}>`, message: "Queued. Thank you." }), raw: message.value };
 }
 
+/** Mailgun GET /v4/domains/{name}: https://documentation.mailgun.com/docs/mailgun/api-reference/send/mailgun/domains/get-v4-domains--name- (401 and 404 `{ message }`). */
+function mailgunDomain(request: IncomingMessage, response: ServerResponse, path: string): number {
+  const { domain, apiKey } = PROVIDER_CREDENTIALS.mailgun;
+  const auth = Buffer.from(String(request.headers.authorization ?? "").replace(/^Basic /, ""), "base64").toString();
+  const [user, key] = [auth.slice(0, auth.indexOf(":")), auth.slice(auth.indexOf(":") + 1)];
+  if (key === "server-error") return send(response, 500, { message: "Internal error" });
+  if (user !== "api" || key !== apiKey) return send(response, 401, { message: "Invalid private key" });
+  const name = decodeURIComponent(path.slice("/v4/domains/".length));
+  if (name !== domain) return send(response, 404, { message: "Domain not found" });
+  return send(response, 200, {
+    domain: { created_at: "Wed, 10 Jul 2026 19:17:00 GMT", id: "64a5a7e7c7f5e4b0a1b2c3d4", name, state: "active", type: "custom", spam_action: "disabled", is_disabled: false },
+    receiving_dns_records: null,
+    sending_dns_records: null,
+  });
+}
+
+/** SendGrid GET /v3/scopes: https://www.twilio.com/docs/sendgrid/api-reference/api-key-permissions/retrieve-a-list-of-scopes-for-which-this-user-has-access */
+function sendgridScopes(request: IncomingMessage, response: ServerResponse): number {
+  const key = String(request.headers.authorization ?? "").replace(/^Bearer /, "");
+  const errors = (status: number, message: string) => send(response, status, { errors: [{ field: null, message }] });
+  if (request.method !== "GET") return errors(405, "method not allowed");
+  if (key === "server-error") return errors(500, "Internal error");
+  if (key === LIMITED_CREDENTIALS.sendgridNoMailSend) return send(response, 200, { scopes: ["stats.read", "user.profile.read"] });
+  if (key !== PROVIDER_CREDENTIALS.sendgrid) return errors(401, "authorization required");
+  return send(response, 200, { scopes: ["mail.send", "mail.batch.create", "mail.batch.read", "stats.read", "user.profile.read"] });
+}
+
 /** SendGrid v3 mail/send: https://www.twilio.com/docs/sendgrid/api-reference/mail-send/mail-send */
 function sendgrid(request: IncomingMessage, body: Buffer, response: ServerResponse): number {
   const key = String(request.headers.authorization ?? "").replace(/^Bearer /, "");
@@ -578,7 +668,7 @@ export default async function setup(project: TestProject) {
       } catch {
         parsed = null;
       }
-      providerLog.push({ provider, headers: request.headers, body: parsed, ...(raw !== undefined && { raw }), status });
+      providerLog.push({ provider, method: request.method ?? "", path: subpath, headers: request.headers, body: parsed, ...(raw !== undefined && { raw }), status });
     };
     switch (first) {
       case "smtp": {
@@ -592,10 +682,13 @@ export default async function setup(project: TestProject) {
         );
       }
       case "requests": {
-        // GET /requests?provider=postmark&contains=text: the provider requests whose body mentions the text.
+        // GET /requests?provider=postmark&contains=text[&path=/server]: the provider requests whose body mentions the text (and to that path).
         const provider = url.searchParams.get("provider");
         const contains = url.searchParams.get("contains") ?? "";
-        const items = providerLog.filter((r) => (!provider || r.provider === provider) && (JSON.stringify(r.body) + (r.raw ?? "")).includes(contains));
+        const path = url.searchParams.get("path");
+        const items = providerLog.filter(
+          (r) => (!provider || r.provider === provider) && (!path || r.path === path) && (JSON.stringify(r.body) + (r.raw ?? "")).includes(contains),
+        );
         return send(
           response,
           200,
@@ -605,16 +698,17 @@ export default async function setup(project: TestProject) {
       case "hooks":
         return hookEndpoint(request, body, response, rest.join("/"));
       case "postmark":
-        return record("postmark", postmark(request, body, response));
+        return record("postmark", subpath === "/server" ? postmarkServer(request, response) : postmark(request, body, response));
       case "resend":
-        return record("resend", resend(request, body, response));
+        return record("resend", subpath === "/domains" ? resendDomains(request, response) : resend(request, body, response));
       case "sendgrid":
-        return record("sendgrid", sendgrid(request, body, response));
+        return record("sendgrid", subpath === "/v3/scopes" ? sendgridScopes(request, response) : sendgrid(request, body, response));
       case "ses": {
         const result = ses(request, body, response, subpath, url.pathname);
         return record("ses", result.status, result.raw);
       }
       case "mailgun": {
+        if (subpath.startsWith("/v4/domains/")) return record("mailgun", mailgunDomain(request, response, subpath));
         const result = mailgun(request, body, response, subpath);
         return record("mailgun", result.status, result.raw);
       }

@@ -22,11 +22,22 @@ function codeOf(error: unknown): string | null {
  * fails that recipient; any other is the service's: a relay error if
  * nobody got it yet, else the rest deferred.
  */
-export function cloudflareRelay(binding: SendEmail): Relay {
+export function cloudflareRelay(binding: SendEmail | undefined): Relay {
   const decoder = new TextDecoder();
   return {
+    // Email Service has no read-only call to make: the binding is there or not, and sending is checked only by sending.
+    async probe() {
+      if (!binding)
+        return { ok: false, error: "the Worker has no EMAIL binding (send_email in the wrangler configuration): nothing can be sent through Email Service", code: "config" };
+      return {
+        ok: true,
+        answer:
+          "the Worker has its EMAIL binding (send_email). Email Service offers nothing to connect to or log in with: whether it sends (a verified sender, the account's limits) is checked only by sending: send a test message",
+      };
+    },
     async open() {
       return statelessSession(async (message) => {
+        if (!binding) return { kind: "relay_error", code: "config", message: "the Worker has no EMAIL binding (send_email)" };
         const raw = decoder.decode(message.raw);
         const results: RecipientResult[] = [];
         const ids: string[] = [];

@@ -6,7 +6,7 @@ import { decodeWords, type Email } from "postal-mime";
 import { mailboxes, normalizeAddress } from "../../mail/address";
 import { toBase64 } from "../../mail/bytes";
 import type { Mailbox } from "../../model";
-import { allRecipients, type OutgoingMessage, type Relay, type SendOutcome, statelessSession } from "./types";
+import { allRecipients, type OutgoingMessage, type ProbeFailure, type ProbeResult, type Relay, type SendOutcome, statelessSession } from "./types";
 
 export const PROVIDER_TIMEOUT_MS = 30_000;
 
@@ -43,10 +43,12 @@ export interface MessageFields {
 /**
  * A relay for a provider that takes fields instead of MIME: each message is
  * read back once into its fields; one that cannot be read back or has no
- * From fails for every recipient, since no provider would take it.
+ * From fails for every recipient, since no provider would take it. `probe`
+ * is the provider's read-only check (see `providerProbe`).
  */
-export function fieldsRelay(send: (message: OutgoingMessage, fields: MessageFields) => Promise<SendOutcome>): Relay {
+export function fieldsRelay(send: (message: OutgoingMessage, fields: MessageFields) => Promise<SendOutcome>, probe: () => Promise<ProbeResult>): Relay {
   return {
+    probe,
     async open() {
       return statelessSession(async (message) => {
         const read = await message.parsed();
@@ -152,4 +154,44 @@ export function jsonField(body: string, field: string): string | null {
   } catch {
     return null;
   }
+}
+
+/** A provider's answer, short and on one line, for a relay test's answer or error. */
+export function excerpt(body: string, length = 300): string {
+  const flat = body.replace(/\s+/g, " ").trim();
+  return flat.length > length ? `${flat.slice(0, length)}…` : flat;
+}
+
+/** A probe's failure in the provider's words: `Postmark answered HTTP 401: {"ErrorCode":10,…}`. */
+export function probeRefused(provider: string, status: number, body: string): ProbeFailure {
+  return { ok: false, error: `${provider} answered HTTP ${status}: ${excerpt(body) || "(no body)"}`, code: String(status) };
+}
+
+/** A provider's JSON answer, or null when it is not JSON. */
+export function jsonOf(body: string): Record<string, unknown> | null {
+  try {
+    const value: unknown = JSON.parse(body);
+    return value && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A relay test for an HTTP provider: one authenticated, read-only request
+ * the provider documents, its answer judged by `judge` (which builds the
+ * answer from chosen fields, so a credential the provider echoes, as
+ * Postmark's server answer does, is never shown). No answer at all is a
+ * failure naming the network error.
+ */
+export async function providerProbe(provider: string, request: () => Promise<Response>, judge: (response: Response, body: string) => ProbeResult): Promise<ProbeResult> {
+  let response: Response;
+  let body: string;
+  try {
+    response = await request();
+    body = await response.text();
+  } catch (error) {
+    return { ok: false, error: `${provider} did not answer: ${error instanceof Error ? error.message : String(error)}`, code: "network" };
+  }
+  return judge(response, body);
 }

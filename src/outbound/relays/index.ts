@@ -17,7 +17,7 @@ import { sesRelay } from "./ses";
 import type { RelayRow } from "./settings";
 import { relayOAuth, smtpRelay } from "./smtp";
 import type { SmtpSecurity } from "./smtp-client";
-import { type Relay, RelayError } from "./types";
+import { type OutgoingMessage, type ProbeResult, type Relay, RelayError, type SendOutcome } from "./types";
 
 /** What a relay may need besides its settings: the database (OAuth tokens are cached there) and the run's clock. */
 export interface RelayContext {
@@ -87,4 +87,65 @@ export async function instantiate(row: RelayRow, env: Env, helo: string, context
     case "sendgrid":
       return sendgridRelay({ apiKey: secrets.api_key ?? "", baseUrl: text(config.base_url, "https://api.sendgrid.com") });
   }
+}
+
+/** Every credential value a relay holds (the OAuth settings' too), for `scrub`. */
+async function credentialsOf(row: RelayRow, env: Env): Promise<string[]> {
+  const sealed = row.secrets ? await unseal(env.SECRETS_KEY, row.secrets) : {};
+  return Object.values(sealed).flatMap((value) => {
+    const parsed = parseJson(value);
+    return parsed && typeof parsed === "object" ? [value, ...Object.values(parsed).filter((v): v is string => typeof v === "string")] : [value];
+  });
+}
+
+/**
+ * Text for the operator with any credential the relay holds replaced by
+ * `[hidden]`: what a relay says is built never to hold one, and this makes
+ * sure even a server or provider echoing one does not show it. Values
+ * shorter than 6 characters are left alone (they would hide ordinary words).
+ */
+function scrub(text: string, credentials: string[]): string {
+  return credentials.filter((c) => c.length >= 6).reduce((out, credential) => out.split(credential).join("[hidden]"), text);
+}
+
+/**
+ * Tests a stored relay, enabled or not (POST /v1/relays/{id}/test): its
+ * `probe()`, with a configuration it cannot be built from as a failure, and
+ * every credential scrubbed from what comes back.
+ */
+export async function probeRelay(row: RelayRow, env: Env, helo: string, context: RelayContext): Promise<ProbeResult> {
+  const credentials = await credentialsOf(row, env);
+  let result: ProbeResult;
+  try {
+    result = await (await instantiate(row, env, helo, context)).probe();
+  } catch (error) {
+    if (!(error instanceof RelayError)) throw error;
+    result = { ok: false, error: error.message, code: error.code };
+  }
+  if (result.ok) return { ok: true, answer: scrub(result.answer, credentials) };
+  return { ...result, error: scrub(result.error, credentials), ...(result.answer !== undefined && { answer: scrub(result.answer, credentials) }) };
+}
+
+/**
+ * Sends one message through this relay now, outside the queue (a relay's
+ * test message): one session, opened, used once and closed. A relay that
+ * cannot be built, reached or logged in to is a `relay_error` outcome,
+ * with every credential scrubbed from its text.
+ */
+export async function sendThrough(row: RelayRow, env: Env, helo: string, context: RelayContext, message: OutgoingMessage): Promise<SendOutcome> {
+  const credentials = await credentialsOf(row, env);
+  let outcome: SendOutcome;
+  try {
+    const session = await (await instantiate(row, env, helo, context)).open();
+    try {
+      outcome = await session.send(message);
+    } finally {
+      await session.close().catch(() => {});
+    }
+  } catch (error) {
+    if (!(error instanceof RelayError)) throw error;
+    outcome = { kind: "relay_error", code: error.code, message: error.message };
+  }
+  if (outcome.kind === "relay_error") return { ...outcome, message: scrub(outcome.message, credentials) };
+  return { ...outcome, recipients: outcome.recipients.map((r) => ({ ...r, message: r.message === null ? null : scrub(r.message, credentials) })) };
 }

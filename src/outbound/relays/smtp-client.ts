@@ -50,6 +50,12 @@ export interface SmtpOptions {
   helo: string;
   /** How long to wait for any one reply (the end of DATA gets four times this). */
   timeoutMs?: number;
+  /**
+   * When given, the session is written down here line by line: `C:` what
+   * we said (credentials hidden), `S:` what the server answered (a relay
+   * test shows it; sending leaves it out).
+   */
+  transcript?: string[];
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
@@ -90,6 +96,9 @@ export class SmtpClient {
       throw new RelayError(`cannot connect to ${options.host}:${options.port}: ${String(error)}`, "connect");
     }
     const client = new SmtpClient(socket, options);
+    client.note(
+      `connecting to ${options.host}:${options.port} (${secureTransport === "on" ? "implicit TLS" : secureTransport === "starttls" ? "STARTTLS required" : "plaintext"})`,
+    );
     try {
       await client.handshake();
       return client;
@@ -116,6 +125,7 @@ export class SmtpClient {
     this.tlsPending = this.options.security === "tls";
     await within(this.socket.opened, this.timeoutMs, `connecting to ${this.options.host}:${this.options.port} took longer than ${this.timeoutMs} ms`);
     const greeting = await this.reader.next(this.timeoutMs);
+    this.heard(greeting);
     this.tlsPending = false;
     this.roundTrips++;
     if (greeting.code !== 220) throw new RelayError(`the SMTP server refused the connection: ${greeting.code} ${greeting.text}`, String(greeting.code));
@@ -130,6 +140,7 @@ export class SmtpClient {
       this.socket = this.socket.startTls();
       this.attach();
       await within(this.socket.opened, this.timeoutMs, `the TLS handshake took longer than ${this.timeoutMs} ms`);
+      this.note("TLS started");
       await this.ehlo();
       this.tlsPending = false;
     }
@@ -160,13 +171,13 @@ export class SmtpClient {
     const mechanisms = (this.extensions.get("AUTH") ?? "").toUpperCase().split(/\s+/);
     let reply: Reply;
     if (mechanisms.includes("PLAIN")) {
-      [reply] = (await this.command([`AUTH PLAIN ${toBase64(`\0${username}\0${password}`)}`])) as [Reply];
+      [reply] = (await this.command([`AUTH PLAIN ${toBase64(`\0${username}\0${password}`)}`], this.timeoutMs, ["AUTH PLAIN <credentials hidden>"])) as [Reply];
     } else if (mechanisms.includes("LOGIN")) {
       const [challenge] = await this.command(["AUTH LOGIN"]);
       if (challenge!.code !== 334) throw new RelayError(`AUTH LOGIN refused: ${challenge!.code} ${challenge!.text}`, String(challenge!.code));
-      const [second] = await this.command([toBase64(username)]);
+      const [second] = await this.command([toBase64(username)], this.timeoutMs, [`<${username}, base64>`]);
       if (second!.code !== 334) throw new RelayError(`authentication failed: ${second!.code} ${second!.text}`, String(second!.code));
-      [reply] = (await this.command([toBase64(password)])) as [Reply];
+      [reply] = (await this.command([toBase64(password)], this.timeoutMs, ["<password hidden>"])) as [Reply];
     } else {
       throw new RelayError(`the SMTP server offers no AUTH mechanism we speak (PLAIN, LOGIN): "${this.extensions.get("AUTH") ?? ""}"`, "auth");
     }
@@ -204,8 +215,11 @@ export class SmtpClient {
    */
   private async xoauth2(username: string, token: string): Promise<{ code: number; text: string; detail: string | null } | null> {
     const response = xoauth2(username, token);
-    let [reply] = (await this.command([`AUTH XOAUTH2 ${response}`.length + 2 <= 512 ? `AUTH XOAUTH2 ${response}` : "AUTH XOAUTH2"])) as [Reply];
-    if (reply.code === 334 && !reply.text.trim()) [reply] = (await this.command([response])) as [Reply];
+    const inline = `AUTH XOAUTH2 ${response}`.length + 2 <= 512;
+    let [reply] = (await this.command([inline ? `AUTH XOAUTH2 ${response}` : "AUTH XOAUTH2"], this.timeoutMs, [inline ? "AUTH XOAUTH2 <token hidden>" : "AUTH XOAUTH2"])) as [
+      Reply,
+    ];
+    if (reply.code === 334 && !reply.text.trim()) [reply] = (await this.command([response], this.timeoutMs, ["<token hidden>"])) as [Reply];
     let detail: string | null = null;
     if (reply.code === 334) {
       detail = errorDetail(reply.text);
@@ -214,13 +228,26 @@ export class SmtpClient {
     return reply.code === 235 ? null : { code: reply.code, text: reply.text, detail };
   }
 
-  /** Writes the lines in one go and reads one reply per line. */
-  private async command(lines: string[], timeoutMs = this.timeoutMs): Promise<Reply[]> {
+  /** Writes the lines in one go and reads one reply per line; `shown` is what the transcript says was sent (credentials hidden). */
+  private async command(lines: string[], timeoutMs = this.timeoutMs, shown = lines): Promise<Reply[]> {
+    for (const line of shown) this.note(`C: ${line}`);
     await this.writer.write(encoder.encode(lines.map((l) => `${l}\r\n`).join("")));
     this.roundTrips++;
     const replies: Reply[] = [];
-    for (let i = 0; i < lines.length; i++) replies.push(await this.reader.next(timeoutMs));
+    for (let i = 0; i < lines.length; i++) replies.push(this.heard(await this.reader.next(timeoutMs)));
     return replies;
+  }
+
+  /** A line of the transcript, when one is kept. */
+  private note(line: string): void {
+    this.options.transcript?.push(line);
+  }
+
+  /** A server reply into the transcript, as it came (`250-…` lines, then `250 …`). */
+  private heard(reply: Reply): Reply {
+    const lines = reply.text.split("\n");
+    for (const [i, line] of lines.entries()) this.note(`S: ${reply.code}${i < lines.length - 1 ? "-" : " "}${line}`.trimEnd());
+    return reply;
   }
 
   get supportsPipelining(): boolean {
@@ -289,6 +316,7 @@ export class SmtpClient {
       return { kind: "sent", providerMessageId: null, recipients: results };
     }
 
+    this.note(`C: <the message, ${data.byteLength} bytes>`);
     await this.writer.write(dotStuff(data));
     const [end] = await this.command(["."], this.timeoutMs * 4);
     const final = end!;

@@ -6,7 +6,13 @@ import { relayTokenOwner } from "./settings";
 import { SmtpClient, type SmtpOAuth, type SmtpOptions } from "./smtp-client";
 import { type Relay, RelayError } from "./types";
 
-/** A session is one SMTP connection, kept for the batch's messages to this relay (src/outbound/sessions.ts) and ended with QUIT. */
+/**
+ * A session is one SMTP connection, kept for the batch's messages to this
+ * relay (src/outbound/sessions.ts) and ended with QUIT. The probe is the
+ * same handshake (greeting, EHLO, STARTTLS or implicit TLS, AUTH) and QUIT,
+ * written down as a transcript: the answer, or with the failure what the
+ * server had said until then.
+ */
 export function smtpRelay(options: SmtpOptions): Relay {
   return {
     async open() {
@@ -15,6 +21,17 @@ export function smtpRelay(options: SmtpOptions): Relay {
         send: (message) => client.send(message.envelopeFrom, message.recipients, message.raw),
         close: () => client.quit(),
       };
+    },
+    async probe() {
+      const transcript: string[] = [];
+      try {
+        const client = await SmtpClient.connect({ ...options, transcript });
+        await client.quit();
+        return { ok: true, answer: transcript.join("\n") };
+      } catch (error) {
+        if (!(error instanceof RelayError)) throw error;
+        return { ok: false, error: error.message, code: error.code, answer: transcript.join("\n") };
+      }
     },
   };
 }

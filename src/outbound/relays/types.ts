@@ -49,9 +49,27 @@ export interface RelaySession {
   close(): Promise<void>;
 }
 
+/**
+ * What a relay answered when tested (POST /v1/relays/{id}/test): `answer`
+ * is what the server or provider said (an SMTP transcript, a provider's
+ * status and a short summary); `error` names the step that failed in the
+ * server's or provider's words. Neither ever holds a credential.
+ */
+export type ProbeResult = { ok: true; answer: string } | ProbeFailure;
+
+/** A failed relay test: `answer`, when there is one, is what the server said before it failed (an SMTP transcript). */
+export type ProbeFailure = { ok: false; error: string; code: string | null; answer?: string };
+
 export interface Relay {
   /** Throws a RelayError when the relay cannot be reached or refuses us. */
   open(): Promise<RelaySession>;
+  /**
+   * Checks the relay without sending anything: SMTP connects, says EHLO,
+   * starts TLS, authenticates and quits; an HTTP provider answers one
+   * authenticated, read-only request. Never throws for the relay's own
+   * failures: they are the result.
+   */
+  probe(): Promise<ProbeResult>;
 }
 
 /** The relay could not be used at all (connect, TLS, greeting, authentication, configuration). */
