@@ -1,5 +1,6 @@
 /**
- * Every exported function, class and arrow-function const in src/ says why
+ * Every exported function, class and arrow-function const in src/ (.ts and
+ * .tsx) says why
  * it exists: a `/** … *\/` block must end on the line directly above it
  * (`//` lines in between, such as biome-ignore, are skipped). Prints
  * `file:line: name` for each one without, and exits 1 when there is any.
@@ -17,7 +18,7 @@ function* tsFiles(dir) {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) yield* tsFiles(path);
-    else if (entry.isFile() && entry.name.endsWith(".ts")) yield path;
+    else if (entry.isFile() && /\.tsx?$/.test(entry.name)) yield path;
   }
 }
 

@@ -9,7 +9,8 @@
  *    (idempotent: what exists is left alone) and prints how to use it.
  *
  * PERSIST_TO moves the local state (D1, KV, R2) away from `.wrangler/state`;
- * INSPECTOR_PORT sets wrangler's DevTools port (the benchmark profiles through it).
+ * INSPECTOR_PORT sets wrangler's DevTools port (the benchmark profiles through it);
+ * DOH_URL, when set, is the DNS-over-HTTPS resolver the domain check asks.
  */
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -84,6 +85,8 @@ if (migrate.status !== 0) process.exit(migrate.status ?? 1);
 const inspector = process.env.INSPECTOR_PORT ? ["--inspector-port", process.env.INSPECTOR_PORT] : [];
 // Local development only: links in webhook payloads point here, and webhooks may post to local receivers.
 const devVars = ["--var", `PUBLIC_URL:${base}`, "--var", "ALLOW_PRIVATE_WEBHOOKS:true"];
+// The domain check's DNS-over-HTTPS resolver, when given (default: Cloudflare's).
+if (process.env.DOH_URL) devVars.push("--var", `DOH_URL:${process.env.DOH_URL}`);
 const child = spawn(...wrangler(["dev", "--port", String(port), "--ip", "127.0.0.1", ...devVars, ...inspector, ...persist], { cwd: root, stdio: "inherit" }));
 for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => child.kill(signal));
 child.on("exit", (code) => process.exit(code ?? 0));

@@ -21,4 +21,6 @@ export interface Env {
   OAUTH_GOOGLE_TOKEN_URL?: string;
   /** Microsoft's (default https://login.microsoftonline.com/common/oauth2/v2.0/token, or the server's tenant). */
   OAUTH_MICROSOFT_TOKEN_URL?: string;
+  /** The DNS-over-HTTPS resolver (JSON API) the domain check asks (default https://cloudflare-dns.com/dns-query); tests point it at a local one. */
+  DOH_URL?: string;
 }

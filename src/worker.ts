@@ -6,6 +6,7 @@
  */
 import { createApp } from "./api/app";
 import { type Clock, systemClock } from "./clock";
+import { sweepConsoleSessions } from "./console/session";
 import { database } from "./db/client";
 import type { Env } from "./env";
 import { sweepLoopEntries } from "./inbound/loop-guard";
@@ -39,7 +40,7 @@ export function createWorker({ now = systemClock }: WorkerOptions = {}) {
     async scheduled(controller, env) {
       const db = database(env.DB);
       const at = controller.scheduledTime;
-      await runAll([sweepQueues(env, db, at), sweepLoopEntries(db, at), sweepRetention(env, db, at), requestFetches(env, db, at)]);
+      await runAll([sweepQueues(env, db, at), sweepLoopEntries(db, at), sweepRetention(env, db, at), requestFetches(env, db, at), sweepConsoleSessions(db, at)]);
     },
   } satisfies ExportedHandler<Env, Job>;
 }

@@ -7,6 +7,7 @@ import { sql } from "drizzle-orm";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import type { Clock } from "../clock";
+import { createConsole, executionCtxOf } from "../console/app";
 import { database } from "../db/client";
 import { D1_LIMIT_BYTES, sizeAfter, usageWarnings } from "../usage";
 import { aliasesApi } from "./aliases";
@@ -14,6 +15,7 @@ import { allowedSendersApi } from "./allowed-senders";
 import { authenticate, restrictKeys } from "./auth";
 import { contactsApi } from "./contacts";
 import { router } from "./context";
+import { domainCheckApi } from "./domain-check";
 import { domainsApi } from "./domains";
 import { ApiError, errorBody } from "./errors";
 import { eventHooksApi } from "./event-hooks";
@@ -22,6 +24,7 @@ import { hooksApi } from "./hooks";
 import { incomingServersApi } from "./incoming-servers";
 import { keysApi } from "./keys";
 import { messagesApi } from "./messages";
+import { overviewApi } from "./overview";
 import { relaysApi } from "./relays";
 import { routeTestApi } from "./route-test";
 import { json } from "./schemas";
@@ -36,6 +39,11 @@ const MAX_JSON_BYTES = 1024 * 1024;
 const MAX_HOOK_BYTES = 5 * 1024 * 1024;
 /** route-test and the send API carry whole messages (up to the relays' 40 MB), base64 or JSON-escaped. */
 const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+
+/** Paths the API owns: an unknown one answers the API's JSON 404, never a console page. */
+function isApiPath(path: string): boolean {
+  return /^\/(?:v1|hooks|files|unsubscribe)(?:\/|$)/.test(path) || path === "/health";
+}
 
 /** The API, reading the time from `clock` (src/worker.ts builds it with the Worker's clock). */
 export function createApp(clock: Clock) {
@@ -121,6 +129,7 @@ export function createApp(clock: Clock) {
 
   const apis = [
     domainsApi,
+    domainCheckApi,
     aliasesApi,
     settingsApi,
     allowedSendersApi,
@@ -135,10 +144,16 @@ export function createApp(clock: Clock) {
     keysApi,
     eventHooksApi,
     usageApi,
+    overviewApi,
   ];
   for (const api of apis) app.route("/v1", api);
 
-  app.notFound((c) => c.json(errorBody("not_found", `no route for ${c.req.method} ${c.req.path}`), 404));
+  // Every other path is the console's (src/console/app.tsx): its pages, its assets, its own HTML 404.
+  const consoleApp = createConsole(clock, app);
+  app.notFound((c) => {
+    if (isApiPath(c.req.path)) return c.json(errorBody("not_found", `no route for ${c.req.method} ${c.req.path}`), 404);
+    return consoleApp.fetch(c.req.raw, c.env, executionCtxOf(c));
+  });
   app.onError((error, c) => {
     if (error instanceof ApiError) return c.json(errorBody(error.code, error.message), error.status);
     if (error instanceof HTTPException) {

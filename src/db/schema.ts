@@ -573,3 +573,14 @@ export const oauthTokens = sqliteTable("oauth_tokens", {
   sealed: text("sealed").notNull(),
   expiresAt: integer("expires_at", { mode: "timestamp_ms" }).notNull(),
 });
+
+/**
+ * Console sign-ins (src/console/session.ts): the row's id is the SHA-256 of
+ * the random secret in the browser's cookie, so the table alone cannot be
+ * replayed as a cookie. Signing out deletes the row; expired rows are swept.
+ */
+export const consoleSessions = sqliteTable("console_sessions", {
+  id: text("id").primaryKey(),
+  expiresAt: integer("expires_at", { mode: "timestamp_ms" }).notNull(),
+  createdAt: createdAt(),
+});

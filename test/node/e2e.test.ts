@@ -3,57 +3,16 @@
  * (local D1, KV and R2 on disk), and mail goes in through wrangler's
  * `/cdn-cgi/local/email?format=json`, as Email Routing would hand it over.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { Validator } from "@seriousme/openapi-schema-validator";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { adminToken, type Running, start as startWorker, stop } from "./wrangler-dev.ts";
 
-const root = fileURLToPath(new URL("../..", import.meta.url));
 const state = mkdtempSync(join(tmpdir(), "mailgate-e2e-"));
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-interface Running {
-  child: ChildProcess;
-  base: string;
-  log: () => string;
-}
-
-/** Runs `scripts/start.mjs` (what `npm start` runs) and waits for its "is running" line. */
-async function start(): Promise<Running> {
-  const port = await freePort();
-  const child = spawn(process.execPath, ["scripts/start.mjs"], { cwd: root, env: { ...process.env, PORT: String(port), PERSIST_TO: state } });
-  let output = "";
-  child.stdout!.on("data", (chunk) => (output += chunk));
-  child.stderr!.on("data", (chunk) => (output += chunk));
-  const deadline = Date.now() + 90_000;
-  while (!output.includes("mailgate is running")) {
-    if (child.exitCode !== null) throw new Error(`npm start exited early:\n${output}`);
-    if (Date.now() > deadline) throw new Error(`npm start did not get ready:\n${output}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  return { child, base: `http://127.0.0.1:${port}`, log: () => output };
-}
-
-async function stop(running: Running) {
-  const exited = new Promise((resolve) => running.child.once("exit", resolve));
-  running.child.kill("SIGTERM");
-  await exited;
-}
-
-function token(): string {
-  return /^ADMIN_TOKEN=(.+)$/m.exec(readFileSync(join(root, ".dev.vars"), "utf8"))![1]!.trim();
-}
+const start = () => startWorker(state);
+const token = adminToken;
 
 let server: Running;
 

@@ -31,6 +31,8 @@ export default defineConfig(async () => {
           test: {
             name: "workers",
             include: ["test/*.test.ts"],
+            // Some tests drive a dozen entry-point calls; on two busy cores 5 s is a guess, not a guarantee.
+            testTimeout: 30_000,
             setupFiles: ["test/setup.ts"],
             globalSetup: ["test/node/corpus-server.ts", "test/node/mail-servers.ts", "test/node/postfix.ts", "test/node/dovecot.ts", "test/node/odoo.ts", "test/node/doh.ts"],
           },
@@ -49,6 +51,16 @@ export default defineConfig(async () => {
             include: ["test/node/e2e.test.ts"],
             environment: "node",
             testTimeout: 60_000,
+          },
+        },
+        {
+          // The console in Debian's chromium (playwright-core) against `wrangler dev`: flows, console errors, axe-core, screenshots.
+          test: {
+            name: "browser",
+            include: ["test/node/browser.test.ts"],
+            environment: "node",
+            testTimeout: 120_000,
+            hookTimeout: 180_000,
           },
         },
         {

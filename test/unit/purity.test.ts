@@ -8,10 +8,16 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import * as aliasRules from "../../src/aliases/rules";
+import * as consoleTrace from "../../src/console/trace";
 import * as decision from "../../src/decision";
 import * as deliverySettlement from "../../src/deliveries/settle";
 import * as webhookUrl from "../../src/deliveries/webhook-url";
 import * as xmlrpc from "../../src/deliveries/xmlrpc";
+import * as dns from "../../src/dns";
+import * as domainCheckProviders from "../../src/domain-check/providers";
+import * as domainCheckRecords from "../../src/domain-check/records";
+import * as domainCheckRules from "../../src/domain-check/rules";
+import * as domainCheckSpf from "../../src/domain-check/spf";
 import * as cloudflareEvents from "../../src/events/providers/cloudflare";
 import * as mailgunEvents from "../../src/events/providers/mailgun";
 import * as postmarkEvents from "../../src/events/providers/postmark";
@@ -38,6 +44,7 @@ import * as plan from "../../src/outbound/plan";
 import * as refusals from "../../src/outbound/refusals";
 import * as relaySettings from "../../src/outbound/relays/settings";
 import * as smtpProtocol from "../../src/outbound/relays/smtp-protocol";
+import * as relayTestMessage from "../../src/outbound/relays/test-message";
 import * as rewriteFrom from "../../src/outbound/rewrite-from";
 import * as selectRelay from "../../src/outbound/select-relay";
 import * as sendSettlement from "../../src/outbound/settle";
@@ -45,7 +52,13 @@ import * as backoff from "../../src/queue/backoff";
 
 const modules = {
   "aliases/rules": aliasRules,
+  "console/trace": consoleTrace,
   decision,
+  dns,
+  "domain-check/providers": domainCheckProviders,
+  "domain-check/records": domainCheckRecords,
+  "domain-check/rules": domainCheckRules,
+  "domain-check/spf": domainCheckSpf,
   "deliveries/settle": deliverySettlement,
   "deliveries/webhook-url": webhookUrl,
   "deliveries/xmlrpc": xmlrpc,
@@ -75,6 +88,7 @@ const modules = {
   "outbound/refusals": refusals,
   "outbound/relays/settings": relaySettings,
   "outbound/relays/smtp-protocol": smtpProtocol,
+  "outbound/relays/test-message": relayTestMessage,
   "outbound/rewrite-from": rewriteFrom,
   "outbound/select-relay": selectRelay,
   "outbound/settle": sendSettlement,

@@ -1,0 +1,2 @@
+/** The console's icon: an envelope with a gate bar, as SVG (served at /favicon.svg and, for browsers that ask for it, /favicon.ico). */
+export const FAVICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="6" fill="#1d4ed8"/><path d="M6 10h20v13H6z" fill="#fff"/><path d="M6 10l10 8 10-8" fill="none" stroke="#1d4ed8" stroke-width="2"/><path d="M4 26h24" stroke="#fff" stroke-width="2"/></svg>`;
