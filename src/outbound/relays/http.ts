@@ -129,14 +129,9 @@ export async function providerRequest(
   providerId: (response: Response, body: string) => string | null,
   special: (response: Response, body: string) => SendOutcome | null = () => null,
 ): Promise<SendOutcome> {
-  let response: Response;
-  let body: string;
-  try {
-    response = await request();
-    body = await response.text();
-  } catch (error) {
-    return { kind: "relay_error", code: "network", message: error instanceof Error ? error.message : String(error) };
-  }
+  const answer = await answered(request);
+  if ("error" in answer) return { kind: "relay_error", code: "network", message: answer.error };
+  const { response, body } = answer;
   if (response.ok) return { kind: "sent", providerMessageId: providerId(response, body), recipients: allRecipients(message.recipients, "sent", String(response.status), null) };
   const handled = special(response, body);
   if (handled) return handled;
@@ -185,13 +180,18 @@ export function jsonOf(body: string): Record<string, unknown> | null {
  * failure naming the network error.
  */
 export async function providerProbe(provider: string, request: () => Promise<Response>, judge: (response: Response, body: string) => ProbeResult): Promise<ProbeResult> {
-  let response: Response;
-  let body: string;
-  try {
-    response = await request();
-    body = await response.text();
-  } catch (error) {
-    return { ok: false, error: `${provider} did not answer: ${error instanceof Error ? error.message : String(error)}`, code: "network" };
-  }
+  const answer = await answered(request);
+  if ("error" in answer) return { ok: false, error: `${provider} did not answer: ${answer.error}`, code: "network" };
+  const { response, body } = answer;
   return judge(response, body);
+}
+
+/** A provider's answer read whole, or why there was none (the network's error). */
+async function answered(request: () => Promise<Response>): Promise<{ response: Response; body: string } | { error: string }> {
+  try {
+    const response = await request();
+    return { response, body: await response.text() };
+  } catch (error) {
+    return { error: error instanceof Error ? error.message : String(error) };
+  }
 }
