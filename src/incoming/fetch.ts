@@ -21,6 +21,7 @@ import type { Env } from "../env";
 import { receive, recordTooLarge, TemporaryFailure } from "../inbound/receive";
 import { parseHeaderBlock, readHeaderBlock } from "../mail/header-block";
 import { accessToken, expireAccessToken, type OAuthSettings } from "../oauth";
+import { diagnoseTls } from "../outbound/relays/tls-diagnosis";
 import { backoffSeconds } from "../queue/backoff";
 import { enqueue } from "../queue/enqueue";
 import type { FetchJob } from "../queue/jobs";
@@ -63,7 +64,8 @@ export const oauthOwner = (serverId: string) => `incoming:${serverId}`;
 export async function openMailbox(env: Env, db: Db, server: IncomingServerRow, now: number, readOnly: boolean): Promise<{ mailbox: RemoteMailbox; uidValidity: number | null }> {
   const credentials = await unseal<IncomingCredentials>(env.SECRETS_KEY, server.secrets, "incoming-credentials");
   const address = { protocol: server.protocol, host: server.host, port: server.port, security: server.security, folder: server.folder };
-  const open = (login: MailboxLogin) => (server.protocol === "imap" ? openImap(address, login, { readOnly }) : openPop3(address, login));
+  const open = (login: MailboxLogin) =>
+    explainTls<{ mailbox: RemoteMailbox; uidValidity: number | null }>(server, server.protocol === "imap" ? openImap(address, login, { readOnly }) : openPop3(address, login));
   if ("password" in credentials) return open({ user: server.username, password: credentials.password });
   const owner = oauthOwner(server.id);
   for (let attempt = 1; ; attempt++) {
@@ -75,6 +77,25 @@ export async function openMailbox(env: Env, db: Db, server: IncomingServerRow, n
       if (attempt > 1 || !(error instanceof MailboxError) || error.fault !== "auth") throw error;
       await expireAccessToken(db, owner);
     }
+  }
+}
+
+/**
+ * With implicit TLS, the platform reports a failed handshake only as a
+ * failed connection ("proxy request failed…"): after such a failure, ask
+ * the server what went wrong (src/outbound/relays/tls-diagnosis.ts: an
+ * untrusted issuer, a name mismatch, an expired certificate, a plaintext
+ * port…), as SMTP relays do. A port that refuses connections stays a
+ * connection error.
+ */
+async function explainTls<T>(server: IncomingServerRow, opening: Promise<T>): Promise<T> {
+  try {
+    return await opening;
+  } catch (error) {
+    if (server.security !== "tls" || !(error instanceof MailboxError) || error.fault !== "connect") throw error;
+    const { cause, detail } = await diagnoseTls({ host: server.host, port: server.port, mode: "tls", helo: "localhost", timeoutMs: 10_000 });
+    if (cause === "connect_failed") throw error;
+    throw new MailboxError("tls", `TLS with ${server.host}:${server.port} (implicit TLS) failed: ${detail}`);
   }
 }
 
