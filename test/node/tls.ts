@@ -4,7 +4,7 @@
  * CA through NODE_EXTRA_CA_CERTS, which Miniflare reads once when it loads,
  * so the Vitest configs load the plugin through `loadWorkersPlugin`.
  */
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import selfsigned from "selfsigned";
@@ -25,6 +25,11 @@ export async function createTestTls(): Promise<TestTls> {
   const { NODE_EXTRA_CA_CERTS: caPath, MAILGATE_TEST_TLS_CERT: certPath, MAILGATE_TEST_TLS_KEY: keyPath } = process.env;
   if (caPath && certPath && keyPath && [caPath, certPath, keyPath].every((p) => existsSync(p)) && certPath.includes("mailgate-tls-")) {
     return { caPath, certPath, keyPath, caKeyPath: join(dirname(caPath), "ca-key.pem") };
+  }
+  // Each config evaluation of a fresh process makes one; the ones a day old belong to no running test.
+  for (const name of readdirSync(tmpdir())) {
+    const old = join(tmpdir(), name);
+    if (name.startsWith("mailgate-tls-") && Date.now() - statSync(old).mtimeMs > 24 * 3600_000) rmSync(old, { recursive: true, force: true });
   }
   const dir = mkdtempSync(join(tmpdir(), "mailgate-tls-"));
   const notAfterDate = new Date(Date.now() + 7 * 24 * 3600_000);
