@@ -17,6 +17,8 @@ const dovecot = inject("dovecot");
 function recordingQueue(base: Env = env): { env: Env; jobs: Job[] } {
   const jobs: Job[] = [];
   const take = async (list: Job[]) => {
+    // As Queues does: at most 100 messages per sendBatch.
+    if (list.length > 100) throw new Error(`sendBatch of ${list.length} messages: Queues takes at most 100`);
     jobs.push(...list);
   };
   const recorded = withBinding(base, "JOBS", { send: (_real, job: Job) => take([job]), sendBatch: (_real, batch: { body: Job }[]) => take(batch.map((m) => m.body)) });
@@ -342,6 +344,18 @@ describe("fetching", { timeout: 120_000 }, () => {
     const fetches = via.jobs.filter((j) => j.kind === "fetch").map((j) => j.id);
     expect(fetches).toContain(enabled.id);
     expect(fetches).not.toContain(disabled.id);
+  });
+
+  it("the cron queues the fetches of more servers than one sendBatch takes", async () => {
+    const { inbox } = await storeDomain();
+    const { user, password } = await newUser();
+    const many = await Promise.all(Array.from({ length: 120 }, () => ok("POST", "/v1/incoming-servers", serverBody({ username: user, password, deliver_to: inbox }), 201)));
+    const via = recordingQueue();
+    await runScheduled(clockedWorker(), via.env);
+    const fetches = new Set(via.jobs.filter((j) => j.kind === "fetch").map((j) => j.id));
+    for (const server of many) expect(fetches.has(server.id)).toBe(true);
+    // Asked for: each shows it until a run takes it.
+    expect((await ok("GET", `/v1/incoming-servers/${many[0].id}`)).status.fetching).toBe(true);
   });
 });
 
