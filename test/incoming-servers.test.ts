@@ -241,7 +241,7 @@ describe("fetching", { timeout: 120_000 }, () => {
     for (const id of ids) expect(await messagesFor(id)).toHaveLength(1);
     expect(await listed(user)).toEqual([]);
 
-    // Cut off after recording the second message: nothing is deleted (no QUIT), and the next run takes only the third.
+    // A store failing on one message: the others go on, and that one is taken by the next run.
     const more = [4, 5, 6].map((i) => `<${unique(`pop${i}`)}@sender.example>`);
     for (const id of more) await put(user, mime({ From: "pat@sender.example", To: inbox, Subject: "pop", "Message-ID": id }));
     let stored = 0;
@@ -251,10 +251,13 @@ describe("fetching", { timeout: 120_000 }, () => {
         return real(...args);
       },
     });
+    // The store fails on the third message: the first two are taken (deleted at QUIT), the third stays for the next run.
     const cut = await runJobs("fetch", [server.id], { env: failing });
-    expect(cut.retried.map((r) => r.id)).toEqual([server.id]);
-    expect(await listed(user)).toHaveLength(3);
-    expect((await ok("GET", `/v1/incoming-servers/${server.id}`)).status.last_error).toMatch(/R2 is down/);
+    expect(cut.retried).toEqual([]);
+    expect(await listed(user)).toHaveLength(1);
+    const status = (await ok("GET", `/v1/incoming-servers/${server.id}`)).status;
+    expect(status.last_error).toMatch(/^1 message\(s\) could not be taken and stay unread for the next run: .*R2 is down/);
+    expect(status.last_counts).toMatchObject({ fetched: 2, failed: 1, remaining: 1 });
     await drain(server.id, recordingQueue());
     for (const id of more) expect(await messagesFor(id)).toHaveLength(1);
     expect(await listed(user)).toEqual([]);
@@ -267,18 +270,24 @@ describe("fetching", { timeout: 120_000 }, () => {
     for (const id of ids) await put(user, mime({ From: "cut@sender.example", To: inbox, Subject: "cut", "Message-ID": id }));
     const server = await ok("POST", "/v1/incoming-servers", serverBody({ username: user, password, deliver_to: inbox }), 201);
 
-    // 1. The raw store fails on the third message: two are recorded and marked, the run stops.
+    // 1. The raw store is down: three messages fail in a row, the run stops there and the queue retries it.
+    const r2Down = withBinding(recordingQueue().env, "RAW", { put: () => Promise.reject(new Error("R2 is down")) });
+    expect((await runJobs("fetch", [server.id], { env: r2Down })).retried).toHaveLength(1);
+    expect((await listed(user)).map(seen)).toEqual([false, false, false, false, false]);
+    expect((await ok("GET", `/v1/incoming-servers/${server.id}`)).status.last_counts).toMatchObject({ fetched: 0, failed: 3 });
+
+    // 2. The store fails on the third message only: the others go on; that one stays unread.
     let puts = 0;
-    const r2Down = withBinding(recordingQueue().env, "RAW", {
+    const r2Flaky = withBinding(recordingQueue().env, "RAW", {
       put: (real, ...args) => {
         if (++puts === 3) throw new Error("R2 is down");
         return real(...args);
       },
     });
-    expect((await runJobs("fetch", [server.id], { env: r2Down })).retried).toHaveLength(1);
-    expect((await listed(user)).map(seen)).toEqual([true, true, false, false, false]);
+    expect((await runJobs("fetch", [server.id], { env: r2Flaky })).retried).toEqual([]);
+    expect((await listed(user)).map(seen)).toEqual([true, true, false, true, true]);
 
-    // 2. Cut between the record and its note: the message is recorded, neither noted nor marked.
+    // 3. Cut between the record and its note: the message is recorded, neither noted nor marked.
     let notes = 0;
     const noteFails = withBinding(recordingQueue().env, "DB", {
       prepare: (real, query: string) => {
@@ -286,11 +295,11 @@ describe("fetching", { timeout: 120_000 }, () => {
         return real(query);
       },
     });
-    expect((await runJobs("fetch", [server.id], { env: noteFails })).retried).toHaveLength(1);
+    expect((await runJobs("fetch", [server.id], { env: noteFails })).retried).toEqual([]);
     expect(await messagesFor(ids[2]!)).toHaveLength(1);
-    expect((await listed(user)).map(seen)).toEqual([true, true, false, false, false]);
+    expect((await listed(user)).map(seen)).toEqual([true, true, false, true, true]);
 
-    // 3. The next run finds it already recorded (the same delivery: the Message-ID check), and takes the rest.
+    // 4. The next run finds it already recorded (the same delivery: the Message-ID check), and takes the rest.
     await drain(server.id, recordingQueue());
     for (const id of ids) expect(await messagesFor(id), id).toHaveLength(1);
     expect((await findMessage(ids[2]!)).events.map((e: { type: string }) => e.type)).toContain("redelivered");

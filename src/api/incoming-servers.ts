@@ -88,9 +88,16 @@ const ServerSchema = z
       fetching: z.boolean().openapi({ description: "A fetch is asked for or running and not finished" }),
       last_fetch_at: Timestamp.nullable(),
       last_counts: z
-        .object({ fetched: z.number().int(), accepted: z.number().int(), refused: z.number().int(), dropped: z.number().int(), remaining: z.number().int() })
+        .object({
+          fetched: z.number().int(),
+          accepted: z.number().int(),
+          refused: z.number().int(),
+          dropped: z.number().int(),
+          failed: z.number().int().openapi({ description: "Messages the pipeline could not take (left unread for the next run)" }),
+          remaining: z.number().int(),
+        })
         .nullable()
-        .openapi({ description: "What the last run took, how it was decided, and how many still wait" }),
+        .openapi({ description: "What the last run took, how it was decided, what it could not take, and how many still wait" }),
       fetched_total: z.number().int(),
       last_error: z.string().nullable(),
       last_error_at: Timestamp.nullable(),
@@ -123,7 +130,7 @@ async function serverOut(env: Env, row: IncomingServerRow, now: number): Promise
     status: {
       fetching: row.fetchRequestedAt !== null || (row.leaseUntil !== null && row.leaseUntil.getTime() > now),
       last_fetch_at: row.lastFetchAt ? iso(row.lastFetchAt) : null,
-      last_counts: counts ?? null,
+      last_counts: counts ? { ...counts, failed: counts.failed ?? 0 } : null,
       fetched_total: row.fetchedTotal,
       last_error: row.lastError,
       last_error_at: row.lastErrorAt ? iso(row.lastErrorAt) : null,

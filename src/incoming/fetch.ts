@@ -17,6 +17,7 @@
 import { and, eq, isNull, lt, or, sql } from "drizzle-orm";
 import { chunks, type Db, inJson } from "../db/client";
 import { incomingFetched, incomingServers } from "../db/schema";
+import type { Decision } from "../decision";
 import type { Env } from "../env";
 import { receive, recordTooLarge, TemporaryFailure } from "../inbound/receive";
 import { parseHeaderBlock, readHeaderBlock } from "../mail/header-block";
@@ -45,11 +46,15 @@ export interface FetchCounts {
   accepted: number;
   refused: number;
   dropped: number;
+  /** Messages the pipeline could not take this run (left unread for the next). */
+  failed: number;
   /** Still waiting in the mailbox after this run (too-large ones left there are not counted). */
   remaining: number;
 }
 
 const FETCH_BACKOFF = { firstSeconds: 30, maxSeconds: 3600 };
+/** Messages failing one after the other: the store, not the messages, is at fault; the run stops. */
+const FAILURES_IN_A_ROW = 3;
 /** Known keys are looked up this many at a time (one bound JSON array each). */
 const KNOWN_CHUNK = 1000;
 
@@ -162,15 +167,17 @@ export async function fetchServer(env: Env, db: Db, serverId: string, now: numbe
     .returning();
   // Disabled, deleted, or another run holds it (and will queue what follows).
   if (!server) return null;
-  const counts: FetchCounts = { fetched: 0, accepted: 0, refused: 0, dropped: 0, remaining: 0 };
+  const counts: FetchCounts = { fetched: 0, accepted: 0, refused: 0, dropped: 0, failed: 0, remaining: 0 };
   let mailbox: RemoteMailbox | null = null;
   try {
     const opened = await openMailbox(env, db, server, now, false);
     mailbox = opened.mailbox;
-    await fetchBatch(env, db, server, opened, counts, now);
+    const firstFailure = await fetchBatch(env, db, server, opened, counts, now);
     await mailbox.close();
     mailbox = null;
-    await settle(db, server.id, lease, counts, null, now, counts.remaining === 0);
+    const failures = firstFailure && `${counts.failed} message(s) could not be taken and stay unread for the next run: ${firstFailure}`;
+    // The request is done when nothing waits, or when nothing could be taken (no next run is queued: the cron asks again).
+    await settle(db, server.id, lease, counts, failures, now, counts.remaining === 0 || counts.fetched === 0);
   } catch (error) {
     mailbox?.abort();
     // The mailbox's failures, and a message the pipeline asked to retry later (a forward that failed), wait for the next run.
@@ -180,7 +187,8 @@ export async function fetchServer(env: Env, db: Db, serverId: string, now: numbe
     if (ours) throw error;
     return counts;
   }
-  if (counts.remaining > 0) await enqueue(env, [{ kind: "fetch", id: server.id }]);
+  // Only a run that took something queues the next at once: one that took nothing waits for the cron.
+  if (counts.remaining > 0 && counts.fetched > 0) await enqueue(env, [{ kind: "fetch", id: server.id }]);
   return counts;
 }
 
@@ -191,7 +199,7 @@ async function fetchBatch(
   opened: { mailbox: RemoteMailbox; uidValidity: number | null },
   counts: FetchCounts,
   now: number,
-): Promise<void> {
+): Promise<string | null> {
   const { mailbox, uidValidity } = opened;
   // A new UIDVALIDITY voids every UID noted under the old one (RFC 3501 2.3.1.1).
   if (uidValidity !== null && server.uidValidity !== uidValidity) {
@@ -211,27 +219,50 @@ async function fetchBatch(
   }
   const batch = fresh.slice(0, FETCH_BATCH);
   const sizes = await mailbox.sizes(batch);
+  let inARow = 0;
+  let firstFailure: string | null = null;
   for (const message of batch) {
-    const size = sizes.get(message.ref) ?? 0;
-    const tooLarge = size > MAX_FETCHED_BYTES;
-    const bytes = tooLarge ? await mailbox.header(message, MAX_HEADER_BYTES) : await mailbox.raw(message, MAX_FETCHED_BYTES);
-    const split = await readHeaderBlock(new Blob([bytes]).stream());
-    await split.rest.cancel();
-    const headers = await parseHeaderBlock(split.header);
-    const envelope = { from: envelopeSenderOf(headers), to: server.deliverTo };
-    const received = tooLarge
-      ? await recordTooLarge({ ...envelope, raw: new Blob([bytes]).stream(), rawSize: size }, env, now, server.id, MAX_FETCHED_BYTES)
-      : await receive(fetchedMessage(env, bytes, envelope), env, now, server.id);
-    await db
-      .insert(incomingFetched)
-      .values({ serverId: server.id, uid: message.key, messageId: received.messageRowId, left: tooLarge, fetchedAt: new Date(now) })
-      .onConflictDoNothing();
-    // A message too large to take stays in the mailbox, unmarked, for a person to deal with.
-    if (!tooLarge) await mailbox.done(message);
-    counts.fetched++;
-    counts[received.decision.outcome]++;
+    try {
+      const outcome = await takeMessage(env, db, server, mailbox, message, sizes.get(message.ref) ?? 0, now);
+      counts.fetched++;
+      counts[outcome]++;
+      inARow = 0;
+    } catch (error) {
+      // The session itself failed: nothing more can be read.
+      if (error instanceof MailboxError) throw error;
+      // One message the pipeline could not take (a forward to retry, our store failing on it) stays unread for
+      // the next run, and the others go on, as Odoo's fetchmail does; several in a row mean the store is down.
+      counts.failed++;
+      firstFailure ??= mailboxErrorText(error);
+      if (++inARow >= FAILURES_IN_A_ROW) throw error;
+    }
   }
   counts.remaining = fresh.length - counts.fetched;
+  return firstFailure;
+}
+
+/**
+ * One message through the pipeline: read it (or, too large, its header
+ * block), hand it to `receive()` (or record it refused), note it, then
+ * mark it on the server. Answers how it was decided.
+ */
+async function takeMessage(env: Env, db: Db, server: IncomingServerRow, mailbox: RemoteMailbox, message: RemoteMessage, size: number, now: number): Promise<Decision["outcome"]> {
+  const tooLarge = size > MAX_FETCHED_BYTES;
+  const bytes = tooLarge ? await mailbox.header(message, MAX_HEADER_BYTES) : await mailbox.raw(message, MAX_FETCHED_BYTES);
+  const split = await readHeaderBlock(new Blob([bytes]).stream());
+  await split.rest.cancel();
+  const headers = await parseHeaderBlock(split.header);
+  const envelope = { from: envelopeSenderOf(headers), to: server.deliverTo };
+  const received = tooLarge
+    ? await recordTooLarge({ ...envelope, raw: new Blob([bytes]).stream(), rawSize: size }, env, now, server.id, MAX_FETCHED_BYTES)
+    : await receive(fetchedMessage(env, bytes, envelope), env, now, server.id);
+  await db
+    .insert(incomingFetched)
+    .values({ serverId: server.id, uid: message.key, messageId: received.messageRowId, left: tooLarge, fetchedAt: new Date(now) })
+    .onConflictDoNothing();
+  // A message too large to take stays in the mailbox, unmarked, for a person to deal with.
+  if (!tooLarge) await mailbox.done(message);
+  return received.decision.outcome;
 }
 
 /** The keys of `pending` already noted, and whether each was left in the mailbox. */
