@@ -268,6 +268,82 @@ describe("domains and aliases", () => {
     expect((await browser.get(`/domains/${domain}`)).text).not.toContain(secret!);
   });
 
+  it("aliases on every domain (no domain) are listed on /domains with their actions, and created there", async () => {
+    const browser = await signedIn();
+    const domain = await setupDomain();
+    const listed = await createAlias({ name: unique("every"), domain: null, local_part_only: true });
+    const onDomain = await createAlias({ name: unique("own"), domain });
+    const list = await browser.get("/domains");
+    expect(list.text).toContain('<h2 id="every-domain">Aliases on every domain</h2>');
+    const section = /<section aria-labelledby="every-domain">([\s\S]*?)<\/section>/.exec(list.text)?.[1] ?? "";
+    expect(section).toContain("<caption>Aliases on every domain</caption>");
+    expect(section).toContain(`<a href="/aliases/${listed.id}" id="alias-${listed.id}">${listed.address}</a>`);
+    expect(section).toContain(`action="/aliases/${listed.id}/enabled"`);
+    expect(section).toContain(`action="/aliases/${listed.id}/delete"`);
+    expect(section).not.toContain(onDomain.address);
+    expectAccessibleForms(list);
+    for (const [id, label] of [
+      ["every-name", "Local part"],
+      ["every-destination", "Destination"],
+      ["every-target", "Forward to or webhook URL"],
+      ["every-contact", "Who may write"],
+    ]) {
+      expect(section).toContain(`<label for="${id}">${label}</label>`);
+    }
+
+    // Created through the form: domain null, local part only.
+    const name = unique("anywhere");
+    const created = await browser.submit("/aliases", { name, destination: "forward", target: "boss@elsewhere.example", contact: "known" });
+    expect(h1Of(created)).toEqual(["Domains"]);
+    expect(said(created, "status")).toContain(`The alias ${name} on every domain was created.`);
+    const alias = (await ok("GET", "/v1/aliases?limit=200")).items.find((a: any) => a.address === name);
+    expect(alias).toMatchObject({ domain: null, local_part_only: true, contact: "known", destinations: [{ type: "forward", to: "boss@elsewhere.example" }] });
+    expect(created.text).toContain(`>${name}</a>`);
+    const refused = await browser.submit("/aliases", { name, destination: "store", target: "", contact: "everyone" });
+    expect(said(refused, "alert").join()).toMatch(new RegExp(`^The alias was not created: .*${name}`));
+    expect(refused.text).toContain(`<input id="every-name" name="name" type="text" value="${name}"`);
+    // The domain's own form is not refilled with it.
+    expect(refused.text).not.toContain(`id="name" name="name" type="text" value="${name}"`);
+
+    // Its page, reached from the table; the domain route of it leads there.
+    const page = await browser.get(`/aliases/${alias.id}`);
+    expect(page.status).toBe(200);
+    expect(h1Of(page)).toEqual([name]);
+    expect(page.text).toContain('<a href="/domains#every-domain">Aliases on every domain</a>');
+    expect(page.text).toContain(`<form method="post" action="/aliases/${alias.id}"`);
+    expectAccessibleForms(page);
+    const moved = await browser.get(`/domains/${domain}/aliases/${alias.id}`);
+    expect(moved.status).toBe(303);
+    expect(moved.location).toBe(`/aliases/${alias.id}`);
+    expect((await browser.get(`/aliases/${onDomain.id}`)).location).toBe(`/domains/${domain}/aliases/${onDomain.id}`);
+
+    const disabled = await browser.submit(`/aliases/${alias.id}/enabled`, { enabled: "false" });
+    expect(h1Of(disabled)).toEqual(["Domains"]);
+    expect(said(disabled, "status")).toContain(`The alias ${name} is disabled.`);
+    expect((await ok("GET", `/v1/aliases/${alias.id}`)).enabled).toBe(false);
+
+    const edited = await browser.submit(`/aliases/${alias.id}`, {
+      name,
+      contact: "everyone",
+      destinations: '[{"type":"store"}]',
+      followers: "",
+      refusal_text: "",
+      thread_id: "",
+      raw_retention_days: "",
+      enabled: "on",
+      local_part_only: "on",
+    });
+    expect(h1Of(edited)).toEqual([name]);
+    expect(said(edited, "status")).toContain(`The alias ${name} was saved.`);
+    expect(await ok("GET", `/v1/aliases/${alias.id}`)).toMatchObject({ domain: null, contact: "everyone", destinations: [{ type: "store" }], enabled: true });
+
+    const deleted = await browser.submit(`/aliases/${alias.id}/delete`);
+    expect(h1Of(deleted)).toEqual(["Domains"]);
+    expect(said(deleted, "status")).toContain(`The alias ${name} was deleted.`);
+    expect((await api("GET", `/v1/aliases/${alias.id}`)).status).toBe(404);
+    expect(deleted.text).not.toContain(`>${name}</a>`);
+  });
+
   it("the domain page shows the domain check, each item with its reason and the records to publish", async () => {
     const browser = await signedIn();
     const domain = await setupDomain();

@@ -174,6 +174,111 @@ describe("sessions and CSRF", () => {
   });
 });
 
+/** A client address of its own for each throttle test (the throttle counts per CF-Connecting-IP). */
+let lastOctets = Math.floor(Math.random() * 60_000);
+function freshIp(): string {
+  lastOctets += 1;
+  return `198.18.${Math.floor(lastOctets / 250) % 250}.${(lastOctets % 250) + 1}`;
+}
+
+/** A sign-in from `ip` (none: the shared local bucket), as a browser posts it from our page. */
+function signInFrom(ip: string | null, token: string, worker?: Worker) {
+  const headers: Record<string, string> = { Origin: ORIGIN, "Sec-Fetch-Site": "same-origin" };
+  if (ip) headers["CF-Connecting-IP"] = ip;
+  return post("/sign-in", { token }, null, headers, worker);
+}
+
+async function failuresOf(client: string): Promise<{ window_start: number; count: number } | null> {
+  return env.DB.prepare("select window_start, count from console_sign_in_failures where client = ?").bind(client).first();
+}
+
+/** A 429: the sign-in page with the visible refusal, Retry-After in seconds (at most `max`), no session. */
+function expectThrottled(page: Page, max = 900): number {
+  expect(page.status).toBe(429);
+  const after = Number(page.headers.get("Retry-After"));
+  expect(after).toBeGreaterThan(0);
+  expect(after).toBeLessThanOrEqual(max);
+  expect(page.text).toMatch(/<p role="alert">Too many failed sign-ins from your address: wait \d+ minutes? before you try again\.<\/p>/);
+  expect(page.text).toContain('<form method="post" action="/sign-in"');
+  expect(page.text).not.toContain("That is not the admin token.");
+  expect(page.headers.get("Set-Cookie")).toBeNull();
+  expectSecurityHeaders(page);
+  return after;
+}
+
+describe("failed sign-ins are throttled per client address", () => {
+  it("5 wrong tokens are 401; then even the right one is 429 for 15 minutes; after that it works and clears the count", async () => {
+    const { worker, clock } = clockedWorker();
+    const ip = freshIp();
+    for (let i = 0; i < 5; i++) expect((await signInFrom(ip, `wrong-${i}`, worker)).status).toBe(401);
+    const sixth = await signInFrom(ip, "wrong-6", worker);
+    expectThrottled(sixth);
+    expect(sixth.text).toContain("wait 15 minutes");
+    expectThrottled(await signInFrom(ip, ADMIN_TOKEN, worker));
+    // D1 holds the address and a count, never a token tried.
+    const row = await env.DB.prepare("select * from console_sign_in_failures where client = ?").bind(ip).first();
+    expect(Object.keys(row!).sort()).toEqual(["client", "count", "window_start"]);
+    expect(JSON.stringify(row)).not.toMatch(/wrong|test-admin-token/);
+    expect(row!.count).toBe(7);
+
+    clock.advance(10 * 60_000);
+    const later = await signInFrom(ip, ADMIN_TOKEN, worker);
+    expect(expectThrottled(later, 300)).toBeGreaterThan(290);
+    expect(later.text).toContain("wait 5 minutes");
+
+    clock.advance(5 * 60_000 + 1000);
+    for (let i = 0; i < 3; i++) expect((await signInFrom(ip, `wrong-again-${i}`, worker)).status).toBe(401);
+    expect((await signInFrom(ip, ADMIN_TOKEN, worker)).status).toBe(303);
+    expect(await failuresOf(ip)).toBeNull();
+    // Cleared: five more tries before the next refusal (3 + 5 would be over the limit otherwise).
+    for (let i = 0; i < 5; i++) expect((await signInFrom(ip, `wrong-after-${i}`, worker)).status).toBe(401);
+    expectThrottled(await signInFrom(ip, "wrong", worker));
+  });
+
+  it("each address has its own count (an IPv6 address by its /64); without CF-Connecting-IP, one local bucket", async () => {
+    const { worker } = clockedWorker();
+    const guesser = freshIp();
+    const neighbour = freshIp();
+    for (let i = 0; i < 5; i++) expect((await signInFrom(guesser, "wrong", worker)).status).toBe(401);
+    expectThrottled(await signInFrom(guesser, ADMIN_TOKEN, worker));
+    expect((await signInFrom(neighbour, "wrong", worker)).status).toBe(401);
+    expect((await signInFrom(neighbour, ADMIN_TOKEN, worker)).status).toBe(303);
+
+    const subnet = Math.floor(Math.random() * 0xfffe);
+    const net = `2001:db8:${(lastOctets % 0xffff).toString(16)}:${subnet.toString(16)}`;
+    for (let i = 1; i <= 5; i++) expect((await signInFrom(`${net}::${i}`, "wrong", worker)).status).toBe(401);
+    expectThrottled(await signInFrom(`${net}:0:0:0:99`, ADMIN_TOKEN, worker));
+    expect((await failuresOf(`${net}::/64`))?.count).toBe(6);
+    expect((await signInFrom(`2001:db8:${(lastOctets % 0xffff).toString(16)}:${(subnet + 1).toString(16)}::1`, ADMIN_TOKEN, worker)).status).toBe(303);
+
+    expect((await signInFrom(null, "wrong", worker)).status).toBe(401);
+    expect((await failuresOf("local"))?.count).toBeGreaterThanOrEqual(1);
+    expect((await signInFrom(null, ADMIN_TOKEN, worker)).status).toBe(303);
+    expect(await failuresOf("local")).toBeNull();
+  });
+
+  it("10 concurrent wrong attempts are all counted: only 5 reach the token comparison", async () => {
+    const { worker } = clockedWorker();
+    const ip = freshIp();
+    const pages = await Promise.all(Array.from({ length: 10 }, (_, i) => signInFrom(ip, `wrong-${i}`, worker)));
+    const statuses = pages.map((p) => p.status).sort();
+    expect(statuses).toEqual([401, 401, 401, 401, 401, 429, 429, 429, 429, 429]);
+    expect((await failuresOf(ip))?.count).toBe(10);
+    expectThrottled(await signInFrom(ip, ADMIN_TOKEN, worker));
+  });
+
+  it("counts whose window is over are swept with the expired sessions", async () => {
+    const { worker, clock } = clockedWorker();
+    const ip = freshIp();
+    expect((await signInFrom(ip, "wrong", worker)).status).toBe(401);
+    await runScheduled({ worker, clock });
+    expect((await failuresOf(ip))?.count).toBe(1);
+    clock.advance(15 * 60_000 + 1000);
+    await runScheduled({ worker, clock });
+    expect(await failuresOf(ip)).toBeNull();
+  });
+});
+
 describe("assets and errors", () => {
   it("the favicon and the stylesheet answer, with the security headers", async () => {
     for (const path of ["/favicon.ico", "/favicon.svg"]) {

@@ -176,7 +176,12 @@ describe("the incoming servers API", { timeout: 60_000 }, () => {
     // Strict TLS: a certificate nobody vouches for (Postfix's self-signed implicit-TLS port) ends the session before the login.
     const postfix = inject("postfix");
     for (const protocol of ["imap", "pop3"] as const) {
-      const untrusted = await ok("POST", "/v1/incoming-servers", serverBody({ protocol, security: "tls", port: postfix.ports.implicit_untrusted, username: user, password, deliver_to: inbox }), 201);
+      const untrusted = await ok(
+        "POST",
+        "/v1/incoming-servers",
+        serverBody({ protocol, security: "tls", port: postfix.ports.implicit_untrusted, username: user, password, deliver_to: inbox }),
+        201,
+      );
       const answer = await ok("POST", `/v1/incoming-servers/${untrusted.id}/test`);
       expect(answer, protocol).toMatchObject({ ok: false, error: expect.stringMatching(/^TLS with 127\.0\.0\.1:\d+ \(implicit TLS\) failed: .*not a trusted root/) });
       expect(answer.error).not.toContain(password);

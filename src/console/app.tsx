@@ -38,6 +38,7 @@ import {
   sameOrigin,
   startSession,
 } from "./session";
+import { clearSignInFailures, clientOf, countSignInAttempt } from "./throttle";
 
 /** Every console answer carries these (pages, assets, the sign-in page, errors). */
 export const CONTENT_SECURITY_POLICY = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -158,10 +159,18 @@ export function createConsole(clock: Clock, api: ApiApp): ConsoleApp {
   app.post("/sign-in", async (c) => {
     // A sign-in from another site (login CSRF) is refused before the token is looked at.
     if (!sameOrigin(c)) throw new ConsoleError(403, "This form did not come from this console.");
+    // Counted before the token is looked at: past the limit, the token is not compared at all (src/console/throttle.ts).
+    const client = clientOf(c.req.header("CF-Connecting-IP"));
+    const attempt = await countSignInAttempt(c.get("db"), client, c.get("clock")());
+    if (!attempt.allowed) {
+      c.header("Retry-After", String(attempt.retryAfter));
+      return render(c, <SignInPage waitSeconds={attempt.retryAfter} />, 429);
+    }
     const form = await c.req.parseBody();
     const token = typeof form.token === "string" ? form.token : "";
     const expected = c.env.ADMIN_TOKEN;
     if (!expected || !token || !(await secretsEqual(token, expected))) return render(c, <SignInPage refused />, 401);
+    await clearSignInFailures(c.get("db"), client);
     await startSession(c);
     return c.redirect("/", 303);
   });

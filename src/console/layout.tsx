@@ -90,12 +90,23 @@ export function BarePage({ title, children }: { title: string; children?: Child 
   );
 }
 
-/** The sign-in page: one password field for the admin token; `refused` after a wrong one. */
-export function SignInPage({ refused }: { refused?: boolean }) {
+/** How long `seconds` is, in words: whole minutes, rounded up. */
+function waitText(seconds: number): string {
+  const minutes = Math.max(1, Math.ceil(seconds / 60));
+  return minutes === 1 ? "1 minute" : `${minutes} minutes`;
+}
+
+/**
+ * The sign-in page: one password field for the admin token; `refused` after
+ * a wrong one; `waitSeconds` when too many failed from this address (the
+ * attempt was not even compared).
+ */
+export function SignInPage({ refused, waitSeconds }: { refused?: boolean; waitSeconds?: number }) {
   return (
     <BarePage title="Sign in">
       <h1>Sign in to mailgate</h1>
       {refused ? <p role="alert">That is not the admin token.</p> : null}
+      {waitSeconds !== undefined ? <p role="alert">{`Too many failed sign-ins from your address: wait ${waitText(waitSeconds)} before you try again.`}</p> : null}
       <form method="post" action="/sign-in" class="stack">
         <div class="field">
           <label for="token">Admin token</label>

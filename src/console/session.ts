@@ -18,6 +18,7 @@ import { consoleSessions } from "../db/schema";
 import type { Env } from "../env";
 import { secretsEqual, sha256Hex } from "../hash";
 import { toBase64Url } from "../mail/bytes";
+import { sweepSignInFailures } from "./throttle";
 
 /** The cookie's name (the browser tests look for it). */
 export const SESSION_COOKIE = "mailgate_session";
@@ -153,7 +154,8 @@ export function csrfField(session: Session) {
   return html`<input type="hidden" name="${CSRF_FIELD}" value="${session.csrf}">`;
 }
 
-/** Deletes expired sessions (the scheduled handler, src/worker.ts). */
+/** Deletes expired sessions, and failed sign-in counts whose window is over (the scheduled handler, src/worker.ts). */
 export async function sweepConsoleSessions(db: Db, at: number): Promise<void> {
   await db.delete(consoleSessions).where(lte(consoleSessions.expiresAt, new Date(at)));
+  await sweepSignInFailures(db, at);
 }

@@ -584,3 +584,15 @@ export const consoleSessions = sqliteTable("console_sessions", {
   expiresAt: integer("expires_at", { mode: "timestamp_ms" }).notNull(),
   createdAt: createdAt(),
 });
+
+/**
+ * Failed console sign-ins by client address (src/console/throttle.ts): one
+ * row per address (CF-Connecting-IP; an IPv6 address by its /64), the start
+ * of its 15-minute window and the attempts counted in it. The token tried is
+ * never stored. Rows whose window is over are swept with expired sessions.
+ */
+export const consoleSignInFailures = sqliteTable("console_sign_in_failures", {
+  client: text("client").primaryKey(),
+  windowStart: integer("window_start", { mode: "timestamp_ms" }).notNull(),
+  count: integer("count").notNull(),
+});

@@ -1,9 +1,10 @@
 /**
- * Domains and their aliases: the list of domains and a form to add one; a
- * domain's page with its settings, its aliases (edit, enable, disable,
- * delete), the "Create alias" form and the domain check
- * (`GET /v1/domains/{name}/check`): each item with its reason and the
- * records to publish.
+ * Domains and their aliases: the list of domains and a form to add one,
+ * with the aliases on every domain (no domain, `local_part_only`: at
+ * `/aliases/{id}`) and a form to create one; a domain's page with its
+ * settings, its aliases (edit, enable, disable, delete), the "Create alias"
+ * form and the domain check (`GET /v1/domains/{name}/check`): each item
+ * with its reason and the records to publish.
  */
 import { type ApiAnswer, apiCall, apiGet, apiMessage, query } from "../api-client";
 import { Field, type FieldOption, Pager, PostForm, StatusBadge, Table, Timestamp } from "../components";
@@ -83,7 +84,18 @@ const CONTACT_POLICIES: FieldOption[] = [
 const POLICY_TEXT: Record<Alias["contact"], string> = { everyone: "everyone", known: "known contacts", followers: "followers" };
 
 const domainPath = (name: string) => `/domains/${encodeURIComponent(name)}`;
-const aliasPath = (domain: string, id: string) => `${domainPath(domain)}/aliases/${encodeURIComponent(id)}`;
+/** An alias's page: under its domain's, or `/aliases/{id}` for an alias on every domain (no domain). */
+const aliasPath = (domain: string | null, id: string) => (domain ? `${domainPath(domain)}/aliases/${encodeURIComponent(id)}` : `/aliases/${encodeURIComponent(id)}`);
+/** Where an alias is listed: its domain's page, or the domains page for an alias on every domain. */
+const aliasesHome = (domain: string | null) => (domain ? domainPath(domain) : "/domains");
+
+/** How many aliases the domains page reads, newest first, looking for those on every domain (the API filters by one domain only). */
+const EVERY_DOMAIN_SCAN = 2000;
+
+/** The domain of an alias route: its `:name`, or null on the routes of the aliases on every domain (`/aliases/...`). */
+function routeDomain(c: ConsoleContext): string | null {
+  return c.req.param("name") ?? null;
+}
 
 /** What a destination does, in words. */
 function destinationText(destination: Destination): string {
@@ -180,10 +192,11 @@ function DomainCheck({ answer }: { answer: ApiAnswer<{ checked_at?: string; summ
   );
 }
 
-function AliasTable({ domain, aliases, session }: { domain: string; aliases: Alias[]; session: Session }) {
-  if (!aliases.length) return <p class="muted">No aliases on this domain yet.</p>;
+/** The aliases of a domain, or (`domain` null) those on every domain, each with Edit, Enable/Disable and Delete. */
+function AliasTable({ domain, aliases, session }: { domain: string | null; aliases: Alias[]; session: Session }) {
+  if (!aliases.length) return <p class="muted">{domain ? "No aliases on this domain yet." : "No aliases on every domain yet."}</p>;
   return (
-    <Table caption={`Aliases on ${domain}`} columns={["Address", "Destinations", "Who may write", "Status", "Actions"]}>
+    <Table caption={domain ? `Aliases on ${domain}` : "Aliases on every domain"} columns={["Address", "Destinations", "Who may write", "Status", "Actions"]}>
       {aliases.map((alias) => (
         <tr>
           <th scope="row">
@@ -215,6 +228,39 @@ function AliasTable({ domain, aliases, session }: { domain: string; aliases: Ali
       ))}
     </Table>
   );
+}
+
+/** The fields of a "Create alias" form; `idPrefix` keeps their ids apart from another form's on the same page. */
+function AliasCreateFields({ values, nameLabel, nameHint, idPrefix }: { values: Record<string, string>; nameLabel: string; nameHint: string; idPrefix?: string }) {
+  const id = (name: string) => (idPrefix ? `${idPrefix}-${name}` : undefined);
+  return (
+    <>
+      <Field label={nameLabel} name="name" id={id("name")} required value={values.name} hint={nameHint} autocomplete="off" />
+      <Field label="Destination" name="destination" id={id("destination")} options={DESTINATIONS} value={values.destination ?? "store"} />
+      <Field
+        label="Forward to or webhook URL"
+        name="target"
+        id={id("target")}
+        value={values.target}
+        hint="For a forward, a verified address; for a webhook, its https URL"
+        autocomplete="off"
+      />
+      <Field label="Who may write" name="contact" id={id("contact")} options={CONTACT_POLICIES} value={values.contact ?? "everyone"} />
+    </>
+  );
+}
+
+/** The aliases on every domain (no domain): the newest `EVERY_DOMAIN_SCAN` aliases read, and whether there were more. */
+async function everyDomainAliases(c: ConsoleContext): Promise<{ items: Alias[]; partial: boolean }> {
+  const items: Alias[] = [];
+  let cursor: string | null = null;
+  for (let read = 0; read < EVERY_DOMAIN_SCAN; read += 200) {
+    const page: { items: Alias[]; next_cursor: string | null } = await apiGet(c, `/v1/aliases${query({ limit: 200, cursor })}`);
+    items.push(...page.items.filter((alias) => alias.domain === null));
+    cursor = page.next_cursor;
+    if (!cursor) return { items, partial: false };
+  }
+  return { items, partial: true };
 }
 
 function DomainSettingsFields({ domain, values }: { domain: Partial<Domain>; values: Record<string, string> }) {
@@ -251,13 +297,16 @@ function domainBody(form: Record<string, string>): Record<string, unknown> | str
 async function domainsPage(c: ConsoleContext): Promise<Response> {
   const flash = await takeFlash(c);
   const cursor = c.req.query("cursor");
-  const list = await apiGet<{ items: Domain[]; next_cursor: string | null }>(c, `/v1/domains${query({ limit: 100, cursor })}`);
+  const [list, everywhere] = await Promise.all([apiGet<{ items: Domain[]; next_cursor: string | null }>(c, `/v1/domains${query({ limit: 100, cursor })}`), everyDomainAliases(c)]);
   const values = refill(flash, "add-domain");
+  const aliasValues = refill(flash, "create-every-domain-alias");
+  const session = c.get("session");
   return render(
     c,
-    <Page title="Domains" active="/domains" session={c.get("session")}>
+    <Page title="Domains" active="/domains" session={session}>
       <h1>Domains</h1>
       <FlashMessages flash={flash} />
+      {flash.secret ? <SecretOnce secret={flash.secret} /> : null}
       {list.items.length ? (
         <Table caption="The mail domains mailgate serves" columns={["Domain", "Company", "Catchall", "Bounce address", "Default From"]}>
           {list.items.map((domain) => (
@@ -278,11 +327,24 @@ async function domainsPage(c: ConsoleContext): Promise<Response> {
       <Pager base="/domains" params={{}} cursor={list.next_cursor} />
       <section aria-labelledby="add-domain">
         <h2 id="add-domain">Add a domain</h2>
-        <PostForm action="/domains" session={c.get("session")} class="stack">
+        <PostForm action="/domains" session={session} class="stack">
           <Field label="Domain name" name="name" required value={values.name} placeholder="example.com" autocomplete="off" />
           <DomainSettingsFields domain={{}} values={values} />
           <div>
             <button type="submit">Add domain</button>
+          </div>
+        </PostForm>
+      </section>
+      <section aria-labelledby="every-domain">
+        <h2 id="every-domain">Aliases on every domain</h2>
+        <p class="hint">An alias without a domain answers by its local part on every domain mailgate serves (Odoo's local-part-only aliases).</p>
+        <AliasTable domain={null} aliases={everywhere.items} session={session} />
+        {everywhere.partial ? <p class="muted">{`Only the newest ${EVERY_DOMAIN_SCAN} aliases were looked through: older ones on every domain are not listed here.`}</p> : null}
+        <h3 id="create-every-domain-alias">Create an alias on every domain</h3>
+        <PostForm action="/aliases" session={session} class="stack" label="Create an alias on every domain">
+          <AliasCreateFields values={aliasValues} nameLabel="Local part" nameHint="The alias answers as local-part@ each domain served" idPrefix="every" />
+          <div>
+            <button type="submit">Create alias on every domain</button>
           </div>
         </PostForm>
       </section>
@@ -337,16 +399,7 @@ async function domainPage(c: ConsoleContext): Promise<Response> {
       <section aria-labelledby="create-alias">
         <h2 id="create-alias">Create alias</h2>
         <PostForm action={`${domainPath(domain.name)}/aliases`} session={session} class="stack">
-          <Field label="Name" name="name" required value={aliasValues.name} hint={`The local part: name@${domain.name}`} autocomplete="off" />
-          <Field label="Destination" name="destination" options={DESTINATIONS} value={aliasValues.destination ?? "store"} />
-          <Field
-            label="Forward to or webhook URL"
-            name="target"
-            value={aliasValues.target}
-            hint="For a forward, a verified address; for a webhook, its https URL"
-            autocomplete="off"
-          />
-          <Field label="Who may write" name="contact" options={CONTACT_POLICIES} value={aliasValues.contact ?? "everyone"} />
+          <AliasCreateFields values={aliasValues} nameLabel="Name" nameHint={`The local part: name@${domain.name}`} />
           <div>
             <button type="submit">Create alias</button>
           </div>
@@ -374,7 +427,7 @@ async function domainPage(c: ConsoleContext): Promise<Response> {
   );
 }
 
-function AliasEditForm({ alias, domain, values, session }: { alias: Alias; domain: string; values: Record<string, string>; session: Session }) {
+function AliasEditForm({ alias, domain, values, session }: { alias: Alias; domain: string | null; values: Record<string, string>; session: Session }) {
   const has = Object.keys(values).length > 0;
   const v = (name: string, current: string) => values[name] ?? current;
   const checked = (name: string, current: boolean) => (has ? values[name] === "on" : current);
@@ -429,17 +482,17 @@ function AliasEditForm({ alias, domain, values, session }: { alias: Alias; domai
 }
 
 async function aliasPage(c: ConsoleContext): Promise<Response> {
-  const name = c.req.param("name")!;
+  const name = routeDomain(c);
   const id = c.req.param("id")!;
   const flash = await takeFlash(c);
   const alias = await apiGet<Alias>(c, `/v1/aliases/${encodeURIComponent(id)}`);
-  if (alias.domain !== name) return c.redirect(alias.domain ? aliasPath(alias.domain, alias.id) : domainPath(name), 303);
+  if (alias.domain !== name) return c.redirect(aliasPath(alias.domain, alias.id), 303);
   const session = c.get("session");
   return render(
     c,
     <Page title={alias.address} active="/domains" session={session}>
       <p>
-        <a href="/domains">Domains</a> / <a href={domainPath(name)}>{name}</a>
+        <a href="/domains">Domains</a> / {name ? <a href={domainPath(name)}>{name}</a> : <a href="/domains#every-domain">Aliases on every domain</a>}
       </p>
       <h1>{alias.address}</h1>
       <FlashMessages flash={flash} />
@@ -469,6 +522,78 @@ async function aliasPage(c: ConsoleContext): Promise<Response> {
       </section>
     </Page>,
   );
+}
+
+/** The "Create alias" forms: on the route's domain, or on every domain (no domain, `local_part_only`). */
+async function createAlias(c: ConsoleContext): Promise<Response> {
+  const domain = routeDomain(c);
+  const home = aliasesHome(domain);
+  const form = await formOf(c);
+  const fail = (refusal: string) =>
+    redirectWith(c, home, { refusal: `The alias was not created: ${refusal}`, form: domain ? "create-alias" : "create-every-domain-alias", values: form });
+  const destinations = destinationsFrom(form.destination ?? "", form.target?.trim() ?? "");
+  if (typeof destinations === "string") return fail(destinations);
+  const answer = await apiCall<Alias>(c, "POST", "/v1/aliases", {
+    name: form.name ?? "",
+    domain,
+    destinations,
+    contact: form.contact || "everyone",
+    ...(domain === null && { local_part_only: true }),
+  });
+  if (!succeeded(answer)) return fail(apiMessage(answer));
+  const where = domain ? "" : " on every domain";
+  return redirectWith(c, home, { notice: `The alias ${answer.body.address}${where} was created.`, secret: webhookSecretOf(answer.body) });
+}
+
+/** The alias's edit form: everything but its domain. */
+async function saveAlias(c: ConsoleContext): Promise<Response> {
+  const domain = routeDomain(c);
+  const id = c.req.param("id")!;
+  const form = await formOf(c);
+  const fail = (refusal: string) => redirectWith(c, aliasPath(domain, id), { refusal: `The alias was not saved: ${refusal}`, form: "edit-alias", values: form });
+  let destinations: unknown;
+  try {
+    destinations = JSON.parse(form.destinations ?? "");
+  } catch {
+    return fail("Destinations (JSON): is not JSON.");
+  }
+  const retention = intField(form.raw_retention_days);
+  if (Number.isNaN(retention)) return fail("Keep raw mail (days): must be a whole number.");
+  const answer = await apiCall<Alias>(c, "PATCH", `/v1/aliases/${encodeURIComponent(id)}`, {
+    name: form.name ?? "",
+    contact: form.contact,
+    destinations,
+    followers: followersFrom(form.followers ?? ""),
+    refusal_text: form.refusal_text?.trim() ? form.refusal_text : null,
+    thread_id: form.thread_id?.trim() || null,
+    raw_retention_days: retention ?? null,
+    enabled: form.enabled === "on",
+    local_part_only: form.local_part_only === "on",
+    add_sender_as_follower: form.add_sender_as_follower === "on",
+  });
+  if (!succeeded(answer)) return fail(apiMessage(answer));
+  return redirectWith(c, aliasPath(answer.body.domain, id), { notice: `The alias ${answer.body.address} was saved.`, secret: webhookSecretOf(answer.body) });
+}
+
+/** Enable or Disable on a row of an alias table. */
+async function enableAlias(c: ConsoleContext): Promise<Response> {
+  const home = aliasesHome(routeDomain(c));
+  const id = c.req.param("id")!;
+  const form = await formOf(c);
+  const enabled = form.enabled === "true";
+  const answer = await apiCall<Alias>(c, "PATCH", `/v1/aliases/${encodeURIComponent(id)}`, { enabled });
+  if (!succeeded(answer)) return redirectWith(c, home, { refusal: refusalOf(`The alias was not ${enabled ? "enabled" : "disabled"}`, answer) });
+  return redirectWith(c, home, { notice: `The alias ${answer.body.address} is ${enabled ? "enabled" : "disabled"}.` });
+}
+
+/** Delete, on a row of an alias table or on the alias's page. */
+async function deleteAlias(c: ConsoleContext): Promise<Response> {
+  const home = aliasesHome(routeDomain(c));
+  const id = c.req.param("id")!;
+  const alias = await apiCall<Alias>(c, "GET", `/v1/aliases/${encodeURIComponent(id)}`);
+  const answer = await apiCall(c, "DELETE", `/v1/aliases/${encodeURIComponent(id)}`);
+  if (!succeeded(answer)) return redirectWith(c, home, { refusal: refusalOf("The alias was not deleted", answer) });
+  return redirectWith(c, home, { notice: `The alias ${succeeded(alias) ? alias.body.address : id} was deleted.` });
 }
 
 /** The secret of a webhook destination, in the answer that made it. */
@@ -514,63 +639,16 @@ export function register(app: ConsoleApp): void {
     return redirectWith(c, "/domains", { notice: `The domain ${name} was deleted.` });
   });
 
-  app.post("/domains/:name/aliases", async (c) => {
-    const name = c.req.param("name");
-    const form = await formOf(c);
-    const fail = (refusal: string) => redirectWith(c, domainPath(name), { refusal: `The alias was not created: ${refusal}`, form: "create-alias", values: form });
-    const destinations = destinationsFrom(form.destination ?? "", form.target?.trim() ?? "");
-    if (typeof destinations === "string") return fail(destinations);
-    const answer = await apiCall<Alias>(c, "POST", "/v1/aliases", { name: form.name ?? "", domain: name, destinations, contact: form.contact || "everyone" });
-    if (!succeeded(answer)) return fail(apiMessage(answer));
-    return redirectWith(c, domainPath(name), { notice: `The alias ${answer.body.address} was created.`, secret: webhookSecretOf(answer.body) });
-  });
-
+  app.post("/domains/:name/aliases", createAlias);
   app.get("/domains/:name/aliases/:id", aliasPage);
+  app.post("/domains/:name/aliases/:id", saveAlias);
+  app.post("/domains/:name/aliases/:id/enabled", enableAlias);
+  app.post("/domains/:name/aliases/:id/delete", deleteAlias);
 
-  app.post("/domains/:name/aliases/:id", async (c) => {
-    const { name, id } = c.req.param();
-    const form = await formOf(c);
-    const back = aliasPath(name, id);
-    const fail = (refusal: string) => redirectWith(c, back, { refusal: `The alias was not saved: ${refusal}`, form: "edit-alias", values: form });
-    let destinations: unknown;
-    try {
-      destinations = JSON.parse(form.destinations ?? "");
-    } catch {
-      return fail("Destinations (JSON): is not JSON.");
-    }
-    const retention = intField(form.raw_retention_days);
-    if (Number.isNaN(retention)) return fail("Keep raw mail (days): must be a whole number.");
-    const answer = await apiCall<Alias>(c, "PATCH", `/v1/aliases/${encodeURIComponent(id)}`, {
-      name: form.name ?? "",
-      contact: form.contact,
-      destinations,
-      followers: followersFrom(form.followers ?? ""),
-      refusal_text: form.refusal_text?.trim() ? form.refusal_text : null,
-      thread_id: form.thread_id?.trim() || null,
-      raw_retention_days: retention ?? null,
-      enabled: form.enabled === "on",
-      local_part_only: form.local_part_only === "on",
-      add_sender_as_follower: form.add_sender_as_follower === "on",
-    });
-    if (!succeeded(answer)) return fail(apiMessage(answer));
-    const domain = answer.body.domain ?? name;
-    return redirectWith(c, aliasPath(domain, id), { notice: `The alias ${answer.body.address} was saved.`, secret: webhookSecretOf(answer.body) });
-  });
-
-  app.post("/domains/:name/aliases/:id/enabled", async (c) => {
-    const { name, id } = c.req.param();
-    const form = await formOf(c);
-    const enabled = form.enabled === "true";
-    const answer = await apiCall<Alias>(c, "PATCH", `/v1/aliases/${encodeURIComponent(id)}`, { enabled });
-    if (!succeeded(answer)) return redirectWith(c, domainPath(name), { refusal: refusalOf(`The alias was not ${enabled ? "enabled" : "disabled"}`, answer) });
-    return redirectWith(c, domainPath(name), { notice: `The alias ${answer.body.address} is ${enabled ? "enabled" : "disabled"}.` });
-  });
-
-  app.post("/domains/:name/aliases/:id/delete", async (c) => {
-    const { name, id } = c.req.param();
-    const alias = await apiCall<Alias>(c, "GET", `/v1/aliases/${encodeURIComponent(id)}`);
-    const answer = await apiCall(c, "DELETE", `/v1/aliases/${encodeURIComponent(id)}`);
-    if (!succeeded(answer)) return redirectWith(c, domainPath(name), { refusal: refusalOf("The alias was not deleted", answer) });
-    return redirectWith(c, domainPath(name), { notice: `The alias ${succeeded(alias) ? alias.body.address : id} was deleted.` });
-  });
+  // The aliases on every domain (no domain): the same pages and actions, listed on /domains.
+  app.post("/aliases", createAlias);
+  app.get("/aliases/:id", aliasPage);
+  app.post("/aliases/:id", saveAlias);
+  app.post("/aliases/:id/enabled", enableAlias);
+  app.post("/aliases/:id/delete", deleteAlias);
 }
