@@ -104,3 +104,24 @@ export async function freePorts(count: number): Promise<number[]> {
   await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
   return ports;
 }
+
+/** Reads until `done` says the text so far is a whole answer. */
+export function readUntil(socket: import("node:net").Socket | import("node:tls").TLSSocket, done: (text: string) => boolean, timeout = 5000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = "";
+    const timer = setTimeout(() => finish(new Error(`no answer within ${timeout} ms (got ${JSON.stringify(text)})`)), timeout);
+    const onData = (chunk: Buffer) => {
+      text += chunk.toString("latin1");
+      if (done(text)) finish(null);
+    };
+    const onError = (error: Error) => finish(error);
+    const onClose = () => finish(new Error(`connection closed (got ${JSON.stringify(text)})`));
+    const finish = (error: Error | null) => {
+      clearTimeout(timer);
+      socket.off("data", onData).off("error", onError).off("close", onClose);
+      if (error) reject(error);
+      else resolve(text);
+    };
+    socket.on("data", onData).on("error", onError).on("close", onClose);
+  });
+}

@@ -92,7 +92,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect as tlsConnect } from "node:tls";
 import type { TestProject } from "vitest/node";
-import { alive, DAEMON_PATH, freePorts, pidIn, run, stopProcess, sweepLeftovers } from "./daemons.ts";
+import { alive, DAEMON_PATH, freePorts, pidIn, readUntil, run, stopProcess, sweepLeftovers } from "./daemons.ts";
 
 const PATH = DAEMON_PATH;
 const PREFIX = "mailgate-dovecot-";
@@ -233,27 +233,6 @@ active_attribute = active
 active_value = true
 timeout_msecs = 10000
 `;
-}
-
-/** Reads until `done` says the text so far is a whole answer. */
-function readUntil(socket: import("node:net").Socket, done: (text: string) => boolean, timeout = 5000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let text = "";
-    const timer = setTimeout(() => finish(new Error(`no answer within ${timeout} ms (got ${JSON.stringify(text)})`)), timeout);
-    const onData = (chunk: Buffer) => {
-      text += chunk.toString("latin1");
-      if (done(text)) finish(null);
-    };
-    const onError = (error: Error) => finish(error);
-    const onClose = () => finish(new Error(`connection closed (got ${JSON.stringify(text)})`));
-    const finish = (error: Error | null) => {
-      clearTimeout(timer);
-      socket.off("data", onData).off("error", onError).off("close", onClose);
-      if (error) reject(error);
-      else resolve(text);
-    };
-    socket.on("data", onData).on("error", onError).on("close", onClose);
-  });
 }
 
 /** Connects to a service and reads its greeting: the instance answers. */

@@ -1,3 +1,37 @@
+/**
+ * Vitest global setup (Node): a real Postfix (the Debian package) on
+ * loopback, as a private instance under a fresh temp dir (its own
+ * config_directory, queue_directory, data_directory, Maildir and log),
+ * never touching /etc/postfix or a system instance. Tests send to it
+ * through mailgate's own SMTP client and read what Postfix delivered
+ * through a small HTTP control server.
+ *
+ * SMTP services (127.0.0.1, random high ports, by name):
+ * - plain: plaintext, STARTTLS offered with the trusted test certificate,
+ *   PIPELINING, no AUTH; relay allowed from 127.0.0.0/8;
+ * - starttls: the same settings on its own port;
+ * - tls: implicit TLS (smtpd_tls_wrappermode) with the trusted certificate;
+ * - untrusted: STARTTLS with a self-signed certificate workerd does not trust;
+ * - wrongname: STARTTLS with a certificate from the trusted CA for other.example only;
+ * - implicit_untrusted: implicit TLS with the self-signed certificate.
+ *
+ * Every recipient domain is local: virtual(8) delivers everything into one
+ * Maildir (adding Return-Path, Delivered-To and X-Original-To), except:
+ * - local parts starting with `unknown`: 550 5.1.1 at RCPT (absent from
+ *   virtual_mailbox_maps: "User unknown in virtual mailbox table");
+ * - `bounce-later…`: accepted, then bounced (5.1.1) by a pipe(8) transport,
+ *   so Postfix sends a real DSN to the envelope sender, into the same Maildir;
+ * - `defer…`: 450 4.2.0 at RCPT.
+ * As a strict real MTA would: a bare LF in DATA is refused (550 5.5.2, whole
+ * message), and a Return-Path the client wrote is dropped (Postfix default).
+ *
+ * Control server (provided as postfix.control):
+ * - GET /delivered?to=<address>[&wait=<ms>]: the messages delivered for
+ *   that address (X-Original-To or Delivered-To, case-insensitive), each
+ *   { file, raw, headers, python }; `?all` lists every message; `wait` polls
+ *   until there is at least one;
+ * - GET /log: the Postfix log; GET /queue: `postqueue -j` (one JSON object a line).
+ */
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { type AddressInfo, connect as tcpConnect } from "node:net";
@@ -7,7 +41,7 @@ import { connect as tlsConnect } from "node:tls";
 import { domainToASCII } from "node:url";
 import selfsigned from "selfsigned";
 import type { TestProject } from "vitest/node";
-import { alive, DAEMON_PATH, freePorts, pidIn, run, stopProcess, sweepLeftovers } from "./daemons.ts";
+import { alive, DAEMON_PATH, freePorts, pidIn, readUntil, run, stopProcess, sweepLeftovers } from "./daemons.ts";
 import { pythonParse } from "./mail-servers.ts";
 
 const _PATH = DAEMON_PATH;
@@ -222,23 +256,8 @@ exit 67
 
 /** Reads one SMTP reply (all its lines). */
 function readReply(socket: import("node:net").Socket | import("node:tls").TLSSocket, timeout = 5000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let text = "";
-    const timer = setTimeout(() => done(new Error(`no SMTP reply within ${timeout} ms (got ${JSON.stringify(text)})`)), timeout);
-    const onData = (chunk: Buffer) => {
-      text += chunk.toString("latin1");
-      if (/(^|\r\n)\d{3} [^\r\n]*\r\n$/.test(text)) done(null);
-    };
-    const onError = (error: Error) => done(error);
-    const onClose = () => done(new Error(`connection closed (got ${JSON.stringify(text)})`));
-    const done = (error: Error | null) => {
-      clearTimeout(timer);
-      socket.off("data", onData).off("error", onError).off("close", onClose);
-      if (error) reject(error);
-      else resolve(text);
-    };
-    socket.on("data", onData).on("error", onError).on("close", onClose);
-  });
+  // RFC 5321 4.2: the last line of a reply is the code and a space.
+  return readUntil(socket, (text) => /(^|\r\n)\d{3} [^\r\n]*\r\n$/.test(text), timeout);
 }
 
 /** Connects to a service, reads the greeting, says EHLO and QUIT: the instance answers. */
