@@ -266,6 +266,13 @@ describe("fetching", { timeout: 120_000 }, () => {
     await drain(server.id, recordingQueue());
     for (const id of more) expect(await messagesFor(id)).toHaveLength(1);
     expect(await listed(user)).toEqual([]);
+
+    // Another account: the UIDLs noted for this one go (a UIDL there that happened to match one would be deleted unread).
+    const notes = () => env.DB.prepare("select count(*) as n from incoming_fetched where server_id = ?").bind(server.id).first<{ n: number }>();
+    expect((await notes())!.n).toBeGreaterThan(0);
+    const other = await newUser();
+    await ok("PATCH", `/v1/incoming-servers/${server.id}`, { username: other.user, password: other.password });
+    expect((await notes())!.n).toBe(0);
   });
 
   it("resumes an IMAP fetch cut off halfway without routing anything twice", async () => {

@@ -9,7 +9,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { asc, eq } from "drizzle-orm";
 import type { Db } from "../db/client";
-import { domains, incomingServers } from "../db/schema";
+import { domains, incomingFetched, incomingServers } from "../db/schema";
 import { allowsPrivateTargets, checkWebhookUrl } from "../deliveries/webhook-url";
 import type { Env } from "../env";
 import { newId } from "../ids";
@@ -17,7 +17,7 @@ import { mailboxErrorText } from "../incoming/errors";
 import { type IncomingCredentials, type IncomingServerRow, oauthOwner, openMailbox } from "../incoming/fetch";
 import { defaultPort, INCOMING_PROTOCOLS, INCOMING_SECURITY } from "../incoming/settings";
 import { domainOf } from "../mail/address";
-import { forgetAccessToken, OAuthSettings } from "../oauth";
+import { forgetAccessToken, OAUTH_PROVIDERS, OAuthSettings } from "../oauth";
 import { enqueue } from "../queue/enqueue";
 import { MissingSecretsKey, seal, unseal } from "../secrets";
 import { router } from "./context";
@@ -83,7 +83,7 @@ const ServerSchema = z
     deliver_to: z.string(),
     enabled: z.boolean(),
     login: z.enum(["password", "oauth"]).openapi({ description: "How it logs in (the credentials themselves are never returned)" }),
-    oauth_provider: z.enum(["google", "microsoft"]).nullable(),
+    oauth_provider: z.enum(OAUTH_PROVIDERS).nullable(),
     status: z.object({
       fetching: z.boolean().openapi({ description: "A fetch is asked for or running and not finished" }),
       last_fetch_at: Timestamp.nullable(),
@@ -298,7 +298,10 @@ incomingServersApi.openapi(
     }
     await checkSettings(c.env, db, settings);
     const now = c.get("clock")();
-    const [row] = await db
+    // Another mailbox (server, account or folder): the UIDs and UIDLs noted are not its own, and a POP3 UIDL
+    // that happened to match one would be deleted unread. The notes go with the change.
+    const elsewhere = moved || settings.folder !== current.folder;
+    const update = db
       .update(incomingServers)
       .set({
         ...settings,
@@ -306,12 +309,13 @@ incomingServersApi.openapi(
         ...(body.name !== undefined && { name: body.name }),
         ...(body.enabled !== undefined && { enabled: body.enabled }),
         ...(given && { secrets: await sealCredentials(c.env, given) }),
-        // Another folder or server: its UIDs are not the ones noted.
-        ...((moved || settings.folder !== current.folder) && { uidValidity: null }),
+        ...(elsewhere && { uidValidity: null }),
         updatedAt: new Date(now),
       })
       .where(eq(incomingServers.id, current.id))
       .returning();
+    const [rows] = elsewhere ? await db.batch([update, db.delete(incomingFetched).where(eq(incomingFetched.serverId, current.id))]) : [await update];
+    const row = rows[0];
     if (given || moved) await forgetAccessToken(db, oauthOwner(current.id));
     return c.json(await serverOut(c.env, row!, now), 200);
   },

@@ -53,6 +53,8 @@ export interface FetchCounts {
 }
 
 const FETCH_BACKOFF = { firstSeconds: 30, maxSeconds: 3600 };
+/** A run stops taking messages this long before its lease ends. */
+const LEASE_MARGIN_MS = 2 * 60_000;
 /** Messages failing one after the other: the store, not the messages, is at fault; the run stops. */
 const FAILURES_IN_A_ROW = 3;
 /** Known keys are looked up this many at a time (one bound JSON array each). */
@@ -97,7 +99,8 @@ async function explainTls<T>(server: IncomingServerRow, opening: Promise<T>): Pr
   try {
     return await opening;
   } catch (error) {
-    if (server.security !== "tls" || !(error instanceof MailboxError) || error.fault !== "connect") throw error;
+    // imap.ts names a failure "tls" from the platform's words alone; the diagnosis says which TLS failure it was.
+    if (server.security !== "tls" || !(error instanceof MailboxError) || (error.fault !== "connect" && error.fault !== "tls")) throw error;
     const { cause, detail } = await diagnoseTls({ host: server.host, port: server.port, mode: "tls", helo: "localhost", timeoutMs: 10_000 });
     if (cause === "connect_failed") throw error;
     throw new MailboxError("tls", `TLS with ${server.host}:${server.port} (implicit TLS) failed: ${detail}`);
@@ -141,6 +144,8 @@ export async function requestFetches(env: Env, db: Db, now: number): Promise<num
  */
 export async function runFetches(env: Env, db: Db, jobs: readonly Message<FetchJob>[], now: number): Promise<void> {
   const seen = new Set<string>();
+  // The batch's `now` plus the time spent on the servers before: each run takes its lease at its own start.
+  const started = Date.now();
   for (const job of jobs) {
     if (seen.has(job.body.id)) {
       job.ack();
@@ -148,7 +153,7 @@ export async function runFetches(env: Env, db: Db, jobs: readonly Message<FetchJ
     }
     seen.add(job.body.id);
     try {
-      await fetchServer(env, db, job.body.id, now);
+      await fetchServer(env, db, job.body.id, now + (Date.now() - started));
       job.ack();
     } catch (error) {
       console.error("mailgate: fetch run failed; the queue retries it", { server: job.body.id, error: String(error) });
@@ -221,7 +226,10 @@ async function fetchBatch(
   const sizes = await mailbox.sizes(batch);
   let inARow = 0;
   let firstFailure: string | null = null;
+  const started = Date.now();
   for (const message of batch) {
+    // A run never outlives its lease (another could take the server): what is left goes to the next run.
+    if (Date.now() - started > FETCH_LEASE_MS - LEASE_MARGIN_MS) break;
     try {
       const outcome = await takeMessage(env, db, server, mailbox, message, sizes.get(message.ref) ?? 0, now);
       counts.fetched++;
