@@ -82,8 +82,11 @@ export function tokenEndpoint(env: Pick<Env, "OAUTH_GOOGLE_TOKEN_URL" | "OAUTH_M
  */
 export async function accessToken(env: Env, db: Db, owner: string, settings: OAuthSettings, use: OAuthUse, now: number): Promise<AccessToken> {
   const configured = await sha256Hex(`${settings.provider}\n${settings.client_id}\n${settings.refresh_token}`, 16);
-  const cached = memory.get(owner) ?? (await readCached(env, db, owner));
-  if (cached && cached.configured === configured && cached.expiresAt - EXPIRY_MARGIN_MS > now) {
+  const usable = (entry: Cached | null | undefined): boolean => !!entry && entry.configured === configured && entry.expiresAt - EXPIRY_MARGIN_MS > now;
+  // This isolate's copy only while it lasts: another isolate may have stored a fresher token (and rotated refresh token) in D1.
+  const remembered = memory.get(owner);
+  const cached = usable(remembered) ? remembered : ((await readCached(env, db, owner)) ?? remembered);
+  if (cached && usable(cached)) {
     memory.set(owner, cached);
     return { ok: true, token: cached.token, cached: true };
   }

@@ -97,21 +97,27 @@ export class Pop3Client {
       }
       return;
     }
-    await this.write(`AUTH XOAUTH2 ${login.xoauth2}\r\n`);
+    // RFC 5034 4: the AUTH line holds at most 255 octets; a longer initial response (Microsoft's tokens are over
+    // 1 KB) goes after the server's empty "+" challenge, as Microsoft documents it.
+    const inline = `AUTH XOAUTH2 ${login.xoauth2}`.length <= 255;
+    await this.write(inline ? `AUTH XOAUTH2 ${login.xoauth2}\r\n` : "AUTH XOAUTH2\r\n");
     let reply = await this.line();
-    if (reply.startsWith("+ ") || reply === "+") {
+    if (!inline && reply.trimEnd() === "+") {
+      await this.write(`${login.xoauth2}\r\n`);
+      reply = await this.line();
+    }
+    let detail = "";
+    if (reply === "+" || reply.startsWith("+ ")) {
       // The server's error detail (base64 JSON); an empty line ends the exchange, and the -ERR follows.
-      const detail = decodeChallenge(reply.slice(2));
+      detail = decodeChallenge(reply.slice(2));
       await this.write("\r\n");
       reply = await this.line();
-      if (!reply.startsWith("+OK"))
-        throw new MailboxError(
-          "auth",
-          `the POP3 server ${this.options.host}:${this.options.port} refused the OAuth login for ${login.user}: ${errText(reply)}${detail ? ` (${detail})` : ""}`,
-        );
     }
     if (!reply.startsWith("+OK"))
-      throw new MailboxError("auth", `the POP3 server ${this.options.host}:${this.options.port} refused the OAuth login for ${login.user}: ${errText(reply)}`);
+      throw new MailboxError(
+        "auth",
+        `the POP3 server ${this.options.host}:${this.options.port} refused the OAuth login for ${login.user}: ${errText(reply)}${detail ? ` (${detail})` : ""}`,
+      );
   }
 
   /** STAT: how many messages, and their total size. */
