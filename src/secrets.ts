@@ -1,14 +1,26 @@
 /**
  * Keys derived from the `SECRETS_KEY` Worker secret (HKDF-SHA256, one key
  * per purpose): AES-GCM to seal relay credentials and webhook secrets at
- * rest in D1, HMAC to sign VERP bounce tokens and download URLs. Rotating
+ * rest in D1 and the console's one-time flash cookie, HMAC to sign VERP
+ * bounce tokens and download URLs. Rotating
  * SECRETS_KEY invalidates all of them.
  */
 import { fromBase64, toBase64, toHex } from "./mail/bytes";
 
-/** One derived key per use: relay credentials and webhook secrets at rest, VERP tokens, signed download URLs, unsubscribe tokens. */
-export type KeyPurpose = "relay-credentials" | "webhook-secrets" | "incoming-credentials" | "odoo-api-keys" | "oauth-tokens" | "verp" | "signed-urls" | "unsubscribe" | "erasure";
+/** One derived key per use: relay credentials and webhook secrets at rest, the console's flash cookie, VERP tokens, signed download URLs, unsubscribe tokens. */
+export type KeyPurpose =
+  | "relay-credentials"
+  | "webhook-secrets"
+  | "incoming-credentials"
+  | "odoo-api-keys"
+  | "oauth-tokens"
+  | "console-flash"
+  | "verp"
+  | "signed-urls"
+  | "unsubscribe"
+  | "erasure";
 type SealPurpose = Extract<KeyPurpose, "relay-credentials" | "webhook-secrets" | "incoming-credentials" | "odoo-api-keys" | "oauth-tokens">;
+type BytesPurpose = Extract<KeyPurpose, "console-flash">;
 
 const encoder = new TextEncoder();
 
@@ -57,6 +69,29 @@ export async function unseal<T = Record<string, string>>(secret: string | undefi
   const key = await derive(secret, purpose, { name: "AES-GCM", length: 256 }, ["decrypt"]);
   const plain = await crypto.subtle.decrypt({ name: "AES-GCM", iv: fromBase64(iv) }, key, fromBase64(data));
   return JSON.parse(new TextDecoder().decode(plain)) as T;
+}
+
+/**
+ * `<iv><ciphertext>` of `bytes` (AES-GCM), bound to `additionalData`: only
+ * the same additional data opens it (the console's flash cookie gives the
+ * session id, so another session cannot read it).
+ */
+export async function sealBytes(secret: string | undefined, bytes: Uint8Array<ArrayBuffer>, purpose: BytesPurpose, additionalData: string): Promise<Uint8Array<ArrayBuffer>> {
+  const key = await derive(secret, purpose, { name: "AES-GCM", length: 256 }, ["encrypt"]);
+  const iv = crypto.getRandomValues(new Uint8Array(12));
+  const sealed = new Uint8Array(await crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: encoder.encode(additionalData) }, key, bytes));
+  const out = new Uint8Array(iv.byteLength + sealed.byteLength);
+  out.set(iv);
+  out.set(sealed, iv.byteLength);
+  return out;
+}
+
+/** What sealBytes sealed; throws when it was sealed under another SECRETS_KEY, purpose or additional data, or was altered. */
+export async function unsealBytes(secret: string | undefined, sealed: Uint8Array<ArrayBuffer>, purpose: BytesPurpose, additionalData: string): Promise<Uint8Array<ArrayBuffer>> {
+  const key = await derive(secret, purpose, { name: "AES-GCM", length: 256 }, ["decrypt"]);
+  if (sealed.byteLength < 12 + 16) throw new Error("sealed bytes: too short");
+  const plain = await crypto.subtle.decrypt({ name: "AES-GCM", iv: sealed.slice(0, 12), additionalData: encoder.encode(additionalData) }, key, sealed.slice(12));
+  return new Uint8Array(plain);
 }
 
 /** HMAC-SHA256 of `data` under a key given as text (a webhook secret), as lowercase hex. */

@@ -239,7 +239,8 @@ describe("domains and aliases", () => {
       local_part_only: false,
     });
 
-    const deleted = await browser.submit(`/domains/${domain}/aliases/${alias.id}/delete`);
+    // The Delete button carries the alias's address, as a browser submits it.
+    const deleted = await browser.submit(`/domains/${domain}/aliases/${alias.id}/delete`, { address: `sales@${domain}` });
     expect(said(deleted, "status")).toContain(`The alias sales@${domain} was deleted.`);
     expect((await api("GET", `/v1/aliases/${alias.id}`)).status).toBe(404);
   });
@@ -337,7 +338,7 @@ describe("domains and aliases", () => {
     expect(said(edited, "status")).toContain(`The alias ${name} was saved.`);
     expect(await ok("GET", `/v1/aliases/${alias.id}`)).toMatchObject({ domain: null, contact: "everyone", destinations: [{ type: "store" }], enabled: true });
 
-    const deleted = await browser.submit(`/aliases/${alias.id}/delete`);
+    const deleted = await browser.submit(`/aliases/${alias.id}/delete`, { address: name });
     expect(h1Of(deleted)).toEqual(["Domains"]);
     expect(said(deleted, "status")).toContain(`The alias ${name} was deleted.`);
     expect((await api("GET", `/v1/aliases/${alias.id}`)).status).toBe(404);

@@ -297,7 +297,8 @@ function slug(text: string): string {
     .replace(/^-|-$/g, "");
 }
 
-function truncate(text: string, max: number): string {
+/** `text` cut to `max` characters, an ellipsis last when it was longer (chart labels; the flash cookie, src/console/forms.tsx). */
+export function truncate(text: string, max: number): string {
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
 

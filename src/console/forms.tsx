@@ -1,15 +1,18 @@
 /**
  * What every console form shares. Every form posts, the page answers 303
  * back to a page, and that page shows what happened (a Notice, or the
- * API's refusal naming the field) from a one-time cookie: AES-GCM under a
- * key derived from SECRETS_KEY and the session (so it is readable by this
- * session only, and a secret shown once, such as a new API key, is never in
- * a URL), read once, then cleared. Plus the form pieces the pages share.
+ * API's refusal naming the field) from a one-time cookie: sealed by
+ * src/secrets.ts (AES-GCM, bound to the session id, so it is readable by
+ * this session only, and a secret shown once, such as a new API key, is
+ * never in a URL), read once, then cleared. Plus the form pieces the pages
+ * share.
  */
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
-import { fromBase64, toBase64Url } from "../mail/bytes";
+import { fromBase64Url, toBase64Url } from "../mail/bytes";
+import { SECRET_FIELDS } from "../outbound/relays/settings";
+import { MissingSecretsKey, sealBytes, unsealBytes } from "../secrets";
 import { type ApiAnswer, apiMessage } from "./api-client";
-import { Notice, PostForm, Refusal } from "./components";
+import { Notice, PostForm, Refusal, truncate } from "./components";
 import { type ConsoleContext, CSRF_FIELD, type Session } from "./session";
 
 /** What a page shows once, after the redirect that followed a form. */
@@ -18,6 +21,7 @@ export interface Flash {
   refusal?: string;
   /** Which form the values belong to (refilled after a refusal). */
   form?: string;
+  /** What was typed, refilled after a refusal: credentials never kept (see withoutCredentials). */
   values?: Record<string, string>;
   /** A secret shown this once (a new API key, a webhook signing secret). */
   secret?: { label: string; value: string };
@@ -30,31 +34,69 @@ const FLASH_COOKIE = "mailgate_flash";
 const MAX_FLASH_BYTES = 2800;
 const encoder = new TextEncoder();
 
-async function flashKey(c: ConsoleContext, usage: "encrypt" | "decrypt"): Promise<CryptoKey> {
-  const material = encoder.encode(`${c.env.SECRETS_KEY ?? ""}\u0000${c.get("session").id}`);
-  const base = await crypto.subtle.importKey("raw", material, "HKDF", false, ["deriveKey"]);
-  return crypto.subtle.deriveKey(
-    { name: "HKDF", hash: "SHA-256", salt: encoder.encode("mailgate"), info: encoder.encode("console-flash") },
-    base,
-    { name: "AES-GCM", length: 256 },
-    false,
-    [usage],
-  );
+/** Form fields that are credentials: never refilled, whichever form they are on. */
+const CREDENTIAL_FIELDS: ReadonlySet<string> = new Set(["password", "oauth", "api_key", "client_secret", "refresh_token", "token"]);
+/** JSON boxes that may carry credentials among other settings: a relay's `config`, an alias's `destinations`. */
+const JSON_BOXES: ReadonlySet<string> = new Set(["config", "destinations"]);
+/** The keys dropped from those boxes, at any depth: the fields above, (an Odoo `api_key` among them), every relay type's secret settings, a webhook's signing `secret`. */
+const CREDENTIAL_KEYS: ReadonlySet<string> = new Set([...CREDENTIAL_FIELDS, ...Object.values(SECRET_FIELDS).flat(), "secret"]);
+
+/** A JSON box's text without its credential keys (as typed when it had none), or undefined when it is not JSON (it may hold one we cannot find). */
+function jsonWithoutCredentials(text: string): string | undefined {
+  if (text.trim() === "") return text;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  let dropped = false;
+  const strip = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(strip);
+    if (value === null || typeof value !== "object") return value;
+    const kept: Record<string, unknown> = {};
+    for (const [key, inner] of Object.entries(value)) {
+      if (CREDENTIAL_KEYS.has(key)) dropped = true;
+      else kept[key] = strip(inner);
+    }
+    return kept;
+  };
+  const cleaned = strip(parsed);
+  return dropped ? JSON.stringify(cleaned, null, 2) : text;
 }
 
-function clip(text: string, max: number): string {
-  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+/**
+ * The values to refill a form with, credentials left out. Here, for every
+ * form, rather than in each page: a credential refilled would be written
+ * back into the page's HTML (kept by the browser's cache and history,
+ * readable by extensions and over a shoulder) after riding in a cookie, and
+ * a page that forgot its own copy would leak it. Typing it again is the
+ * price.
+ */
+function withoutCredentials(values: Record<string, string>): Record<string, string> {
+  const kept: Record<string, string> = {};
+  for (const [name, value] of Object.entries(values)) {
+    if (CREDENTIAL_FIELDS.has(name)) continue;
+    const text = JSON_BOXES.has(name) ? jsonWithoutCredentials(value) : value;
+    if (text !== undefined) kept[name] = text;
+  }
+  return kept;
 }
 
 async function through(bytes: Uint8Array<ArrayBuffer>, transform: CompressionStream | DecompressionStream): Promise<Uint8Array<ArrayBuffer>> {
   return new Uint8Array(await new Response(new Blob([bytes]).stream().pipeThrough(transform)).arrayBuffer());
 }
 
-/** The flash compressed, cut down until it fits a cookie: refilled values dropped first, then a long answer shortened. */
+/** The flash compressed, credentials dropped from its values, cut down until it fits a cookie: refilled values dropped first, then a long answer shortened. */
 async function packed(flash: Flash): Promise<Uint8Array<ArrayBuffer>> {
-  const base: Flash = { ...flash, ...(flash.notice && { notice: clip(flash.notice, 2000) }), ...(flash.refusal && { refusal: clip(flash.refusal, 2000) }) };
+  const base: Flash = {
+    ...flash,
+    ...(flash.values && { values: withoutCredentials(flash.values) }),
+    ...(flash.notice && { notice: truncate(flash.notice, 2000) }),
+    ...(flash.refusal && { refusal: truncate(flash.refusal, 2000) }),
+  };
   const { values: _values, ...bare } = base;
-  const shorter = (max: number): Flash => ({ ...bare, ...(bare.answer && { answer: { ...bare.answer, text: clip(bare.answer.text, max) } }) });
+  const shorter = (max: number): Flash => ({ ...bare, ...(bare.answer && { answer: { ...bare.answer, text: truncate(bare.answer.text, max) } }) });
   let bytes = new Uint8Array();
   for (const candidate of [base, bare, shorter(8000), shorter(3000), shorter(1000)]) {
     bytes = await through(new Uint8Array(encoder.encode(JSON.stringify(candidate))), new CompressionStream("deflate-raw"));
@@ -63,14 +105,10 @@ async function packed(flash: Flash): Promise<Uint8Array<ArrayBuffer>> {
   return bytes;
 }
 
-/** Answers a form: 303 to `location`, which shows `flash` once. */
+/** Answers a form: 303 to `location`, which shows `flash` once (throws MissingSecretsKey without SECRETS_KEY). */
 export async function redirectWith(c: ConsoleContext, location: string, flash: Flash): Promise<Response> {
-  const iv = crypto.getRandomValues(new Uint8Array(12));
-  const sealed = new Uint8Array(await crypto.subtle.encrypt({ name: "AES-GCM", iv }, await flashKey(c, "encrypt"), await packed(flash)));
-  const value = new Uint8Array(iv.length + sealed.length);
-  value.set(iv);
-  value.set(sealed, iv.length);
-  setCookie(c, FLASH_COOKIE, toBase64Url(value), { httpOnly: true, secure: true, sameSite: "Strict", path: "/", maxAge: 120 });
+  const sealed = await sealBytes(c.env.SECRETS_KEY, await packed(flash), "console-flash", c.get("session").id);
+  setCookie(c, FLASH_COOKIE, toBase64Url(sealed), { httpOnly: true, secure: true, sameSite: "Strict", path: "/", maxAge: 120 });
   return c.redirect(location, 303);
 }
 
@@ -80,10 +118,10 @@ export async function takeFlash(c: ConsoleContext): Promise<Flash> {
   if (!value) return {};
   deleteCookie(c, FLASH_COOKIE, { httpOnly: true, secure: true, sameSite: "Strict", path: "/" });
   try {
-    const bytes = fromBase64(value.replaceAll("-", "+").replaceAll("_", "/"));
-    const plain = await crypto.subtle.decrypt({ name: "AES-GCM", iv: bytes.slice(0, 12) }, await flashKey(c, "decrypt"), bytes.slice(12));
-    return JSON.parse(new TextDecoder().decode(await through(new Uint8Array(plain), new DecompressionStream("deflate-raw")))) as Flash;
-  } catch {
+    const plain = await unsealBytes(c.env.SECRETS_KEY, fromBase64Url(value), "console-flash", c.get("session").id);
+    return JSON.parse(new TextDecoder().decode(await through(plain, new DecompressionStream("deflate-raw")))) as Flash;
+  } catch (error) {
+    if (error instanceof MissingSecretsKey) throw error;
     // Another session's, or from before SECRETS_KEY changed: nothing to show.
     return {};
   }

@@ -123,14 +123,3 @@ export function SignInPage({ refused, waitSeconds }: { refused?: boolean; waitSe
 export async function render(c: ConsoleContext, node: { toString(): string | Promise<string> }, status: ContentfulStatusCode = 200): Promise<Response> {
   return c.html(`<!DOCTYPE html>${await node.toString()}`, status);
 }
-
-/** A page that another builder has not written yet: its title and nav entry, nothing else. */
-export function placeholderPage(c: ConsoleContext, title: string, active: NavHref): Promise<Response> {
-  return render(
-    c,
-    <Page title={title} active={active} session={c.get("session")}>
-      <h1>{title}</h1>
-      <p class="muted">This page is not built yet.</p>
-    </Page>,
-  );
-}

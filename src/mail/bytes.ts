@@ -21,6 +21,11 @@ export function fromBase64(text: string): Uint8Array<ArrayBuffer> {
   return Buffer.from(text, "base64") as Uint8Array<ArrayBuffer>;
 }
 
+/** Base64url (padded or not) back to bytes: what toBase64Url made (the console's flash cookie). */
+export function fromBase64Url(text: string): Uint8Array<ArrayBuffer> {
+  return Buffer.from(text, "base64url") as Uint8Array<ArrayBuffer>;
+}
+
 /** Lowercase hex, the form of every digest and HMAC we store, sign with or compare (hash.ts, secrets.ts). */
 export function toHex(data: ArrayBuffer | Uint8Array): string {
   return Buffer.from(data instanceof Uint8Array ? data : new Uint8Array(data)).toString("hex");

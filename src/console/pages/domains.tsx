@@ -221,7 +221,14 @@ function AliasTable({ domain, aliases, session }: { domain: string | null; alias
                 text={alias.enabled ? "Disable" : "Enable"}
                 label={`${alias.enabled ? "Disable" : "Enable"} ${alias.address}`}
               />
-              <ActionButton action={`${aliasPath(domain, alias.id)}/delete`} session={session} text="Delete" label={`Delete ${alias.address}`} danger />
+              <ActionButton
+                action={`${aliasPath(domain, alias.id)}/delete`}
+                session={session}
+                text="Delete"
+                label={`Delete ${alias.address}`}
+                danger
+                fields={{ address: alias.address }}
+              />
             </div>
           </td>
         </tr>
@@ -518,7 +525,14 @@ async function aliasPage(c: ConsoleContext): Promise<Response> {
       <section aria-labelledby="remove-alias">
         <h2 id="remove-alias">Delete this alias</h2>
         <p class="hint">Its threads and messages stay.</p>
-        <ActionButton action={`${aliasPath(name, alias.id)}/delete`} session={session} text="Delete alias" label={`Delete alias ${alias.address}`} danger />
+        <ActionButton
+          action={`${aliasPath(name, alias.id)}/delete`}
+          session={session}
+          text="Delete alias"
+          label={`Delete alias ${alias.address}`}
+          danger
+          fields={{ address: alias.address }}
+        />
       </section>
     </Page>,
   );
@@ -586,14 +600,14 @@ async function enableAlias(c: ConsoleContext): Promise<Response> {
   return redirectWith(c, home, { notice: `The alias ${answer.body.address} is ${enabled ? "enabled" : "disabled"}.` });
 }
 
-/** Delete, on a row of an alias table or on the alias's page. */
+/** Delete, on a row of an alias table or on the alias's page: the button carries the address, for the notice (the id when it is missing). */
 async function deleteAlias(c: ConsoleContext): Promise<Response> {
   const home = aliasesHome(routeDomain(c));
   const id = c.req.param("id")!;
-  const alias = await apiCall<Alias>(c, "GET", `/v1/aliases/${encodeURIComponent(id)}`);
+  const form = await formOf(c);
   const answer = await apiCall(c, "DELETE", `/v1/aliases/${encodeURIComponent(id)}`);
   if (!succeeded(answer)) return redirectWith(c, home, { refusal: refusalOf("The alias was not deleted", answer) });
-  return redirectWith(c, home, { notice: `The alias ${succeeded(alias) ? alias.body.address : id} was deleted.` });
+  return redirectWith(c, home, { notice: `The alias ${form.address?.trim() || id} was deleted.` });
 }
 
 /** The secret of a webhook destination, in the answer that made it. */

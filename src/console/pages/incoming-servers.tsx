@@ -290,8 +290,7 @@ export function register(app: ConsoleApp): void {
 
   app.post("/incoming-servers", async (c) => {
     const form = await formOf(c);
-    const { password: _password, ...kept } = form;
-    const fail = (refusal: string) => redirectWith(c, "/incoming-servers", { refusal: `The server was not added: ${refusal}`, form: "add-server", values: kept });
+    const fail = (refusal: string) => redirectWith(c, "/incoming-servers", { refusal: `The server was not added: ${refusal}`, form: "add-server", values: form });
     const body = serverBody(form);
     if (typeof body === "string") return fail(body);
     const answer = await apiCall<IncomingServer>(c, "POST", "/v1/incoming-servers", body);
@@ -304,8 +303,7 @@ export function register(app: ConsoleApp): void {
   app.post("/incoming-servers/:id", async (c) => {
     const id = c.req.param("id");
     const form = await formOf(c);
-    const { password: _password, ...kept } = form;
-    const fail = (refusal: string) => redirectWith(c, serverPath(id), { refusal: `The server was not saved: ${refusal}`, form: "edit-server", values: kept });
+    const fail = (refusal: string) => redirectWith(c, serverPath(id), { refusal: `The server was not saved: ${refusal}`, form: "edit-server", values: form });
     const body = serverBody(form);
     if (typeof body === "string") return fail(body);
     const answer = await apiCall<IncomingServer>(c, "PATCH", `/v1/incoming-servers/${encodeURIComponent(id)}`, body);

@@ -303,9 +303,7 @@ export function register(app: ConsoleApp): void {
 
   app.post("/relays", async (c) => {
     const form = await formOf(c);
-    // A password typed in is never sent back to the browser, not even to refill the form.
-    const { password: _password, ...kept } = form;
-    const fail = (refusal: string) => redirectWith(c, "/relays", { refusal: `The relay was not added: ${refusal}`, form: "add-relay", values: kept });
+    const fail = (refusal: string) => redirectWith(c, "/relays", { refusal: `The relay was not added: ${refusal}`, form: "add-relay", values: form });
     const common = commonFields(form);
     if (typeof common === "string") return fail(common);
     const extra = jsonObject("Other settings (JSON)", form.config);
