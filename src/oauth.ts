@@ -41,6 +41,11 @@ export const OAuthSettings = z.strictObject({
 });
 export type OAuthSettings = z.infer<typeof OAuthSettings>;
 
+/** Whose cached tokens they are: a relay's or an incoming server's, so a change of its settings (or its deletion) forgets them. */
+export function tokenOwner(kind: "relay" | "incoming", id: string): string {
+  return `${kind}:${id}`;
+}
+
 /** What the token is for: Microsoft grants a scope per protocol. */
 export type OAuthUse = "imap" | "pop3" | "smtp";
 

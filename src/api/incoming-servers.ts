@@ -14,10 +14,10 @@ import { allowsPrivateTargets, checkWebhookUrl } from "../deliveries/webhook-url
 import type { Env } from "../env";
 import { newId } from "../ids";
 import { mailboxErrorText } from "../incoming/errors";
-import { type IncomingCredentials, type IncomingServerRow, oauthOwner, openMailbox } from "../incoming/fetch";
+import { type IncomingCredentials, type IncomingServerRow, openMailbox } from "../incoming/fetch";
 import { defaultPort, INCOMING_PROTOCOLS, INCOMING_SECURITY } from "../incoming/settings";
 import { domainOf } from "../mail/address";
-import { forgetAccessToken, OAUTH_PROVIDERS, OAuthSettings } from "../oauth";
+import { forgetAccessToken, OAUTH_PROVIDERS, OAuthSettings, tokenOwner } from "../oauth";
 import { enqueue } from "../queue/enqueue";
 import { MissingSecretsKey, seal, unseal } from "../secrets";
 import { router } from "./context";
@@ -316,7 +316,7 @@ incomingServersApi.openapi(
       .returning();
     const [rows] = elsewhere ? await db.batch([update, db.delete(incomingFetched).where(eq(incomingFetched.serverId, current.id))]) : [await update];
     const row = rows[0];
-    if (given || moved) await forgetAccessToken(db, oauthOwner(current.id));
+    if (given || moved) await forgetAccessToken(db, tokenOwner("incoming", current.id));
     return c.json(await serverOut(c.env, row!, now), 200);
   },
 );
@@ -335,7 +335,7 @@ incomingServersApi.openapi(
     const db = c.get("db");
     const current = await findServer(db, c.req.valid("param").id);
     await db.delete(incomingServers).where(eq(incomingServers.id, current.id));
-    await forgetAccessToken(db, oauthOwner(current.id));
+    await forgetAccessToken(db, tokenOwner("incoming", current.id));
     return c.body(null, 204);
   },
 );

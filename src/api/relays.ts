@@ -14,9 +14,9 @@ import { domainOf, normalizeAddress } from "../mail/address";
 import { formatMailbox } from "../mail/mime-header";
 import { parseMessage } from "../mail/parse";
 import type { RelayType } from "../model";
-import { forgetAccessToken, OAuthSettings } from "../oauth";
+import { forgetAccessToken, OAuthSettings, tokenOwner } from "../oauth";
 import { probeRelay, sendThrough } from "../outbound/relays";
-import { DEFAULT_MAX_SIZE, JSON_SECRETS, RELAY_TYPES, type RelayRow, relayTokenOwner, SECRET_FIELDS } from "../outbound/relays/settings";
+import { DEFAULT_MAX_SIZE, JSON_SECRETS, RELAY_TYPES, type RelayRow, SECRET_FIELDS } from "../outbound/relays/settings";
 import { composeTestMessage, testMessageId, testOutcome, testSender } from "../outbound/relays/test-message";
 import { MissingSecretsKey, seal, unseal } from "../secrets";
 import { EVERY_STREAM } from "../suppressions";
@@ -367,7 +367,7 @@ relaysApi.openapi(
       .where(eq(relays.id, current.id))
       .returning();
     // A token got with the former OAuth client, account or server is not used again.
-    if (stored && current.type === "smtp") await forgetAccessToken(db, relayTokenOwner(current.id));
+    if (stored && current.type === "smtp") await forgetAccessToken(db, tokenOwner("relay", current.id));
     return c.json(await relayOut(c.env, row!), 200);
   },
 );
@@ -386,7 +386,7 @@ relaysApi.openapi(
     const { id } = c.req.valid("param");
     const deleted = await c.get("db").delete(relays).where(eq(relays.id, id)).returning({ id: relays.id });
     if (!deleted.length) throw notFound(`relay ${id}`);
-    await forgetAccessToken(c.get("db"), relayTokenOwner(id));
+    await forgetAccessToken(c.get("db"), tokenOwner("relay", id));
     return c.body(null, 204);
   },
 );

@@ -15,11 +15,9 @@ import type { Db } from "../db/client";
 import { eventHooks, messages, outboundEvents } from "../db/schema";
 import type { Env } from "../env";
 import { openSecrets } from "./signing";
-import type { DeliveryRow, Handled } from "./types";
+import { type DeliveryRow, failed, type Handled } from "./types";
 import { postSigned } from "./webhook";
 import { allowsPrivateTargets, checkWebhookUrl } from "./webhook-url";
-
-const failed = (error: string): Handled => ({ outcome: { result: "failed", statusCode: null, error } });
 
 /** The hook a delivery is for, from its id (`dlv_ev<event id>_<hook id>`, written by eventHookStatement); null if it is not one. */
 function hookIdOf(delivery: DeliveryRow): string | null {

@@ -28,7 +28,7 @@ import type { Env } from "../env";
 import { concatBytes, toBase64 } from "../mail/bytes";
 import type { Destination } from "../model";
 import { MissingSecretsKey, unseal } from "../secrets";
-import type { DeliveryOutcome, DeliveryRow, Handled } from "./types";
+import { type DeliveryOutcome, type DeliveryRow, failed, type Handled } from "./types";
 import { bodyStart } from "./webhook";
 import { allowsPrivateTargets } from "./webhook-url";
 import { decodeMethodResponse, encodeMethodCall, MAX_RESPONSE_CHARS, StreamedBase64, type XmlRpcValue } from "./xmlrpc";
@@ -53,8 +53,6 @@ type Call =
 
 /** The two calls of a delivery, for the texts. */
 type Step = "authenticate" | "message_process";
-
-const failed = (error: string): Handled => ({ outcome: { result: "failed", statusCode: null, error } });
 
 /**
  * The `odoo` delivery handler (src/deliveries/run.ts). Odoo's failures are

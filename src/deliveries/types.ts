@@ -16,6 +16,9 @@ export type DeliveryOutcome = {
   detail?: Record<string, unknown>;
 };
 
+/** A run that can never succeed: failed at once, saying why. */
+export const failed = (error: string): Handled => ({ outcome: { result: "failed", statusCode: null, error } });
+
 /** What a delivery run did: its outcome, rows to write with it (one transaction), and what to do once they are. */
 export interface Handled {
   outcome: DeliveryOutcome;

@@ -13,7 +13,7 @@ import { concatBytes } from "../mail/bytes";
 import { parseMessage } from "../mail/parse";
 import { payloadOf } from "./payload";
 import { openSecrets, SIGNATURE_HEADER, signatureHeader, type WebhookSecret } from "./signing";
-import type { DeliveryRow, Handled } from "./types";
+import { type DeliveryRow, failed, type Handled } from "./types";
 import { allowsPrivateTargets, checkWebhookUrl } from "./webhook-url";
 
 const WEBHOOK_TIMEOUT_MS = 15_000;
@@ -44,8 +44,6 @@ export async function bodyStart(response: Response, bytes: number, options: { pa
   }
   return new TextDecoder().decode(concatBytes(chunks).subarray(0, bytes));
 }
-
-const failed = (error: string): Handled => ({ outcome: { result: "failed", statusCode: null, error } });
 
 /**
  * The `webhook` delivery handler (src/deliveries/run.ts). The receiver's

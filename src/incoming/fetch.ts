@@ -21,7 +21,7 @@ import type { Decision } from "../decision";
 import type { Env } from "../env";
 import { receive, recordTooLarge, TemporaryFailure } from "../inbound/receive";
 import { parseHeaderBlock, readHeaderBlock } from "../mail/header-block";
-import { accessToken, expireAccessToken, type OAuthSettings } from "../oauth";
+import { accessToken, expireAccessToken, type OAuthSettings, tokenOwner } from "../oauth";
 import { diagnoseTls } from "../outbound/relays/tls-diagnosis";
 import { backoffSeconds } from "../queue/backoff";
 import { enqueue } from "../queue/enqueue";
@@ -60,9 +60,6 @@ const FAILURES_IN_A_ROW = 3;
 /** Known keys are looked up this many at a time (one bound JSON array each). */
 const KNOWN_CHUNK = 1000;
 
-/** The owner name of a server's cached OAuth token (src/oauth.ts). */
-export const oauthOwner = (serverId: string) => `incoming:${serverId}`;
-
 /**
  * Logs in to a server's mailbox with its credentials: a password, or an
  * OAuth access token (fetched or cached; a cached one the server refuses is
@@ -74,7 +71,7 @@ export async function openMailbox(env: Env, db: Db, server: IncomingServerRow, n
   const open = (login: MailboxLogin) =>
     explainTls<{ mailbox: RemoteMailbox; uidValidity: number | null }>(server, server.protocol === "imap" ? openImap(address, login, { readOnly }) : openPop3(address, login));
   if ("password" in credentials) return open({ user: server.username, password: credentials.password });
-  const owner = oauthOwner(server.id);
+  const owner = tokenOwner("incoming", server.id);
   for (let attempt = 1; ; attempt++) {
     const token = await accessToken(env, db, owner, credentials.oauth, server.protocol, now);
     if (!token.ok) throw new MailboxError("oauth", token.error);

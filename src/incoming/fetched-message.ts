@@ -6,7 +6,7 @@
  * - the envelope: the recipient is the server's `deliver_to`, the sender
  *   the message's Return-Path, else its From (the SMTP envelope is gone);
  * - a refusal has no SMTP session to go back to: it is recorded only
- *   (`setReject` keeps the text), never mailed back;
+ *   (`setReject` does nothing), never mailed back;
  * - `forward()` exists only inside Email Routing's event: a forward of
  *   fetched mail goes through the `send_email` binding instead, the
  *   message unchanged but for the trace header, from the `deliver_to`
@@ -18,14 +18,8 @@ import type { Env } from "../env";
 import type { InboundMessage } from "../inbound/receive";
 import { concatBytes } from "../mail/bytes";
 
-export interface FetchedMessage extends InboundMessage {
-  /** The text a refusal would have given in SMTP, or null. */
-  readonly refusal: string | null;
-}
-
 /** The fetched bytes as the pipeline's message, delivered to `to` and sent by `from`. */
-export function fetchedMessage(env: Env, bytes: Uint8Array, envelope: { from: string; to: string }): FetchedMessage {
-  let refusal: string | null = null;
+export function fetchedMessage(env: Env, bytes: Uint8Array, envelope: { from: string; to: string }): InboundMessage {
   return {
     from: envelope.from,
     to: envelope.to,
@@ -33,14 +27,10 @@ export function fetchedMessage(env: Env, bytes: Uint8Array, envelope: { from: st
     get raw() {
       return new Blob([bytes]).stream();
     },
-    get refusal() {
-      return refusal;
-    },
     // Email Routing's verdict on SPF/DKIM does not exist here: the mailbox's server already took the mail.
     canBeForwarded: true,
-    setReject(reason: string) {
-      refusal = reason;
-    },
+    // The refusal is in the recorded decision (`recorded_only`); nobody waits for an SMTP answer.
+    setReject() {},
     async forward(rcptTo: string, headers?: Headers) {
       const added = [...(headers?.entries() ?? [])].map(([name, value]) => `${name}: ${value}\r\n`).join("");
       const raw = concatBytes([new TextEncoder().encode(added), bytes]);

@@ -25,11 +25,6 @@ export const SECRET_FIELDS: Record<RelayType, readonly string[]> = {
 /** Credentials that are objects, sealed as JSON strings among the others: event webhook settings, OAuth clients. */
 export const JSON_SECRETS: readonly string[] = ["events", "oauth"];
 
-/** Whose OAuth access tokens (src/oauth.ts) an SMTP relay's are: forgotten when its settings change or it is deleted. */
-export function relayTokenOwner(relayId: string): string {
-  return `relay:${relayId}`;
-}
-
 /** The largest message (composed MIME, bytes) each service takes, from its documentation. */
 export const DEFAULT_MAX_SIZE: Record<RelayType, number> = {
   cloudflare: 5 * 1024 * 1024,

@@ -1,8 +1,7 @@
 /** The `smtp` relay: our SMTP client, one session per batch of messages. */
 import type { Db } from "../../db/client";
 import type { Env } from "../../env";
-import { accessToken, expireAccessToken, type OAuthSettings } from "../../oauth";
-import { relayTokenOwner } from "./settings";
+import { accessToken, expireAccessToken, type OAuthSettings, tokenOwner } from "../../oauth";
 import { SmtpClient, type SmtpOAuth, type SmtpOptions } from "./smtp-client";
 import { type Relay, RelayError } from "./types";
 
@@ -44,7 +43,7 @@ export function smtpRelay(options: SmtpOptions): Relay {
  * token endpoint failed or did not answer (temporary).
  */
 export function relayOAuth(env: Env, db: Db, relayId: string, username: string, settings: OAuthSettings, now: number): SmtpOAuth {
-  const owner = relayTokenOwner(relayId);
+  const owner = tokenOwner("relay", relayId);
   return {
     async token(renew) {
       if (renew) await expireAccessToken(db, owner);
