@@ -10,8 +10,9 @@ import type { DnsAnswer, DnsType } from "../dns";
 import { domainOf } from "../mail/address";
 import type { Destination, RelayType, Stream } from "../model";
 import { notificationsAddress } from "../outbound/plan";
+import { fixedSenderOf } from "../outbound/relays/settings";
 import { planSender } from "../outbound/rewrite-from";
-import { findRelay, matchFromFilter } from "../outbound/select-relay";
+import { filterParts, findRelay, matchFromFilter } from "../outbound/select-relay";
 import { CLOUDFLARE_MX, CLOUDFLARE_SPF_INCLUDE, type DkimNeed, mailgunDomain, type ReturnPathNeed, relayDnsNeeds } from "./providers";
 import { alignedDomains, isNullMx, type Mx, parseDkimKey, parseDmarc, parseMtaSts, parseMx, parseTlsRpt, recordsStartingWith } from "./records";
 import { isSpfRecord, SPF_LOOKUP_LIMIT, type SpfWalk } from "./spf";
@@ -95,16 +96,9 @@ export function aliasesOn(config: CheckConfig): CheckAlias[] {
   return config.aliases.filter((a) => a.domain === config.domain.name || a.localPartOnly);
 }
 
-function filterParts(fromFilter: string): string[] {
-  return fromFilter
-    .split(",")
-    .map((p) => p.trim().toLowerCase())
-    .filter(Boolean);
-}
-
 /** A filter that names the domain, or an address on it (a relay without filter covers every domain, but names none). */
 function namesDomain(relay: CheckRelay, domain: string): boolean {
-  return relay.fromFilter !== null && filterParts(relay.fromFilter).some((part) => (part.includes("@") ? domainOf(part) === domain : part === domain));
+  return relay.fromFilter !== null && filterParts(relay.fromFilter).some((part) => (part.includes("@") ? domainOf(part).toLowerCase() === domain : part.toLowerCase() === domain));
 }
 
 /** The relays that send mail from the domain: enabled, and whose From filter covers it (no filter covers everything), by sequence. */
@@ -250,7 +244,7 @@ function mxItem(config: CheckConfig, answers: Answers): Verdict {
 
 /** An SMTP relay's envelope sender is on the domain (VERP or the From) unless it has a fixed sender elsewhere. */
 function envelopeOnDomain(relay: CheckRelay, domain: string): boolean {
-  const fixed = typeof relay.config.fixed_sender === "string" ? relay.config.fixed_sender : null;
+  const fixed = fixedSenderOf(relay);
   return fixed === null || domainOf(fixed).toLowerCase() === domain;
 }
 
@@ -595,10 +589,10 @@ function relaysItem(config: CheckConfig): CheckItem {
 /** The From a relay gives mail that someone at the domain sends through it, by Odoo's rules (findRelay, then planSender). */
 function fromThrough(relay: CheckRelay, config: CheckConfig): string {
   const domain = config.domain.name;
-  const named = relay.fromFilter ? filterParts(relay.fromFilter).find((p) => p.includes("@") && domainOf(p) === domain) : undefined;
+  const named = relay.fromFilter ? filterParts(relay.fromFilter).find((p) => p.includes("@") && domainOf(p).toLowerCase() === domain) : undefined;
   const author = named ?? `someone@${domain}`;
   const notifications = notificationsAddress(config.domain);
-  const fixedSender = typeof relay.config.fixed_sender === "string" && relay.config.fixed_sender ? relay.config.fixed_sender : null;
+  const fixedSender = fixedSenderOf(relay);
   const choice = findRelay([{ ...relay, fixedSender }], author, notifications);
   if (!choice) return author;
   const plan = planSender({

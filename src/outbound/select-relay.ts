@@ -16,7 +16,8 @@ export interface RelayCandidate {
   fixedSender: string | null;
 }
 
-function filterParts(fromFilter: string): string[] {
+/** A From filter's entries (Odoo's comma-separated domains and addresses). */
+export function filterParts(fromFilter: string): string[] {
   return fromFilter
     .split(",")
     .map((part) => part.trim())

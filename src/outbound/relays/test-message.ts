@@ -19,7 +19,7 @@ import type { Mailbox } from "../../model";
 import { compose } from "../compose";
 import { notificationsAddress, type PlanDomain } from "../plan";
 import { planSender, type SenderPlan } from "../rewrite-from";
-import { matchFromFilter } from "../select-relay";
+import { filterParts, matchFromFilter } from "../select-relay";
 import { envelopeIsFrom, fixedSenderOf, type RelayRow } from "./settings";
 import type { SendOutcome } from "./types";
 
@@ -47,10 +47,7 @@ export function testSender(relay: TestRelay, domains: Pick<PlanDomain, "name" | 
   if (fixedSender) return plan(fixedSender, "fixed_sender");
   const notifications = domains.map(notificationsAddress).find((address) => matchFromFilter(address, relay.fromFilter));
   if (notifications) return plan(notifications, "notifications");
-  const filterAddress = (relay.fromFilter ?? "")
-    .split(",")
-    .map((part) => part.trim())
-    .find((part) => part.includes("@"));
+  const filterAddress = filterParts(relay.fromFilter ?? "").find((part) => part.includes("@"));
   if (filterAddress) return plan(filterAddress, "from_filter");
   const known = domains.map(notificationsAddress);
   return {
