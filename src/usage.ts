@@ -162,6 +162,26 @@ export interface UsageReading {
 }
 
 /**
+ * The due work, as two queries for a batch: outbound messages still
+ * `queued` and pending deliveries whose `next_attempt_at` ≤ now, each with
+ * how many are overdue (due more than 10 minutes ago, as the sweepers
+ * count). `GET /v1/usage` and `GET /v1/overview` both read it.
+ */
+export function backlogQueries(db: DrizzleD1Database, now: number) {
+  const overdue = (column: typeof messages.nextAttemptAt | typeof deliveries.nextAttemptAt) => sql<number>`coalesce(sum(${column} < ${now - OVERDUE_AFTER_MS}), 0)`;
+  return [
+    db
+      .select({ due: count(), overdue: overdue(messages.nextAttemptAt) })
+      .from(messages)
+      .where(and(eq(messages.direction, "out"), eq(messages.status, "queued"), lte(messages.nextAttemptAt, new Date(now)))),
+    db
+      .select({ due: count(), overdue: overdue(deliveries.nextAttemptAt) })
+      .from(deliveries)
+      .where(and(eq(deliveries.status, "pending"), lte(deliveries.nextAttemptAt, new Date(now)))),
+  ] as const;
+}
+
+/**
  * Everything `GET /v1/usage` needs, in one D1 batch: `count(*)` of each
  * table, the raw copies (rows with `raw_key`: their number and the sum of
  * their `size`), messages per UTC day and direction since the first of the
@@ -174,9 +194,7 @@ export interface UsageReading {
 export async function readUsage(db: DrizzleD1Database, now: number): Promise<UsageReading> {
   const from = startOfUtcDay(now) - (USAGE_DAYS - 1) * DAY_MS;
   const until = startOfUtcDay(now) + DAY_MS;
-  const overdueBefore = now - OVERDUE_AFTER_MS;
   const day = sql<string>`strftime('%Y-%m-%d', ${messages.createdAt} / 1000, 'unixepoch')`;
-  const overdue = (column: typeof messages.nextAttemptAt | typeof deliveries.nextAttemptAt) => sql<number>`coalesce(sum(${column} < ${overdueBefore}), 0)`;
   const [raw, days, dueMessages, dueDeliveries, probe, ...counts] = await db.batch([
     db
       .select({ objects: count(), bytes: sql<number>`coalesce(sum(${messages.size}), 0)` })
@@ -187,14 +205,7 @@ export async function readUsage(db: DrizzleD1Database, now: number): Promise<Usa
       .from(messages)
       .where(and(gte(messages.createdAt, new Date(from)), lt(messages.createdAt, new Date(until))))
       .groupBy(sql`day`, messages.direction),
-    db
-      .select({ due: count(), overdue: overdue(messages.nextAttemptAt) })
-      .from(messages)
-      .where(and(eq(messages.direction, "out"), eq(messages.status, "queued"), lte(messages.nextAttemptAt, new Date(now)))),
-    db
-      .select({ due: count(), overdue: overdue(deliveries.nextAttemptAt) })
-      .from(deliveries)
-      .where(and(eq(deliveries.status, "pending"), lte(deliveries.nextAttemptAt, new Date(now)))),
+    ...backlogQueries(db, now),
     db.run(sql`select 1`),
     ...TABLES.map((table) => db.select({ n: count() }).from(table)),
   ]);

@@ -6,10 +6,10 @@
  * message list with the address and date filters as well).
  */
 import { createRoute, z } from "@hono/zod-openapi";
-import { and, asc, count, eq, gt, gte, isNull, lt, lte, type SQL, sql } from "drizzle-orm";
+import { and, asc, count, eq, gt, gte, isNull, lt, type SQL, sql } from "drizzle-orm";
 import { attempts, deliveries, messages, outboundEvents, relayUsage } from "../db/schema";
 import { newId } from "../ids";
-import { startOfUtcDay, utcDate } from "../usage";
+import { backlogQueries, startOfUtcDay, utcDate } from "../usage";
 import { router } from "./context";
 import { inThread, listMessages, MessageSchema } from "./messages";
 import { ListQuery, listOf } from "./pagination";
@@ -18,8 +18,6 @@ import { errorResponses, iso, json, security, Timestamp } from "./schemas";
 const DAY_MS = 24 * 3600_000;
 /** Days the overview covers, today included (today last). */
 export const OVERVIEW_DAYS = 7;
-/** As the sweepers and GET /v1/usage: work due more than 10 minutes ago should have run. */
-const OVERDUE_AFTER_MS = 10 * 60_000;
 /** Relays whose attempts failed in this window count as erroring. */
 const RELAY_WINDOW_MS = DAY_MS;
 /** The retrying deliveries listed (the count covers them all). */
@@ -90,7 +88,6 @@ overviewApi.openapi(
     const day = sql<string>`strftime('%Y-%m-%d', ${messages.createdAt} / 1000, 'unixepoch')`;
     const eventDay = sql<string>`strftime('%Y-%m-%d', ${outboundEvents.occurredAt} / 1000, 'unixepoch')`;
     const reason = sql<string>`json_extract(${messages.decision}, '$.reason')`;
-    const overdueBefore = new Date(now - OVERDUE_AFTER_MS);
     const retryingWhere = and(eq(deliveries.status, "pending"), gt(deliveries.attempts, 0));
     const [messageRows, eventRows, usageRows, queued, pending, retryingCount, retryingRows, relayRows] = await db.batch([
       db
@@ -107,14 +104,7 @@ overviewApi.openapi(
         .select({ relayId: relayUsage.relayId, count: relayUsage.count })
         .from(relayUsage)
         .where(eq(relayUsage.day, utcDate(now))),
-      db
-        .select({ due: count(), overdue: sql<number>`coalesce(sum(${messages.nextAttemptAt} < ${overdueBefore.getTime()}), 0)` })
-        .from(messages)
-        .where(and(eq(messages.direction, "out"), eq(messages.status, "queued"), lte(messages.nextAttemptAt, new Date(now)))),
-      db
-        .select({ due: count(), overdue: sql<number>`coalesce(sum(${deliveries.nextAttemptAt} < ${overdueBefore.getTime()}), 0)` })
-        .from(deliveries)
-        .where(and(eq(deliveries.status, "pending"), lte(deliveries.nextAttemptAt, new Date(now)))),
+      ...backlogQueries(db, now),
       db.select({ n: count() }).from(deliveries).where(retryingWhere),
       db.select().from(deliveries).where(retryingWhere).orderBy(asc(deliveries.nextAttemptAt)).limit(RETRYING_SHOWN),
       // SQLite takes the bare columns of an aggregate query from the row max() picked: each relay's latest attempt.
